@@ -1,0 +1,28 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Print the release of the Debian kernel the test host boots: the newest
+# installed /boot/vmlinuz-* that has its modules and its headers, optionally
+# restricted to a series given as $1 (e.g. "6.12").  Debian moves these
+# versions forward, so nothing here names one.
+series=${1:-}
+best=""
+for k in /boot/vmlinuz-*; do
+	[ -e "$k" ] || continue
+	v=${k#/boot/vmlinuz-}
+	case $v in *-amd64) ;; *) continue ;; esac
+	[ -z "$series" ] || case $v in "$series".*|"$series"-*) ;; *) continue ;; esac
+	[ -d "/lib/modules/$v/kernel" ] || continue
+	[ -d "/usr/src/linux-headers-$v" ] || continue
+	best=$(printf '%s\n%s\n' "$best" "$v" | sed '/^$/d' | sort -V | tail -n1)
+done
+if [ -z "$best" ]; then
+	echo "kver: no Debian kernel${series:+ $series} with modules and headers installed (make deps${series:+ KERNEL=$series})" >&2
+	exit 1
+fi
+# Without a series, prefer the stock (non-backports) kernel.
+if [ -z "$series" ]; then
+	stock=$(ls /boot/vmlinuz-*-amd64 2>/dev/null | sed 's|/boot/vmlinuz-||' | grep -v bpo |
+		while read -r v; do [ -d "/usr/src/linux-headers-$v" ] && echo "$v"; done | sort -V | tail -n1)
+	[ -z "$stock" ] || best=$stock
+fi
+echo "$best"

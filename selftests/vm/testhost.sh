@@ -1,0 +1,153 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Boot a stock Debian kernel under qemu (TCG, -cpu max: an AMD CPU with SVM
+# and nested paging, so kvm_amd loads and real KVM guests run inside it), with
+# this machine's root filesystem as its root (read-only 9p plus a tmpfs
+# overlay), run one command in it, and bring the command's output, exit
+# status and the kernel log back through a dedicated 9p share.  Nothing the
+# kernel prints on the console can be mistaken for a result.
+#
+# usage: testhost.sh [-k KVER] [-t SECONDS] [-m MiB] [-c CPUS] [-o DIR] -- CMD...
+#
+# CMD runs as root in the current directory.  Its stdout and stderr stream to
+# ours.  Exit status: CMD's, or 1 if the guest kernel logged a WARNING, BUG,
+# Oops, refcount or GPF report, or a sleep in atomic context; 124 on timeout
+# (after naming the kselftest that was running).
+
+set -u
+
+kver=""
+timeout=1200
+mem=6144
+cpus=2
+outdir=""
+
+die() { echo "testhost: $*" >&2; exit 2; }
+
+while getopts "k:t:m:c:o:h" opt; do
+	case $opt in
+	k) kver=$OPTARG ;;
+	t) timeout=$OPTARG ;;
+	m) mem=$OPTARG ;;
+	c) cpus=$OPTARG ;;
+	o) outdir=$OPTARG ;;
+	*) sed -n '3,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+[ "${1:-}" = "--" ] && shift
+[ $# -gt 0 ] || die "no command given (see -h)"
+
+here=$(cd "$(dirname "$0")" && pwd)
+[ -n "$kver" ] || kver=$("$here/../../scripts/kver.sh") || exit 2
+kernel=/boot/vmlinuz-$kver
+[ -r "$kernel" ] || die "$kernel not found: install linux-image-$kver (make deps)"
+[ -d "/lib/modules/$kver" ] || die "/lib/modules/$kver missing"
+command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing (make deps)"
+[ -x /bin/busybox ] || die "busybox-static missing (make deps)"
+
+# The guest mounts its own tmpfs over /tmp, hiding ours: keep what it must
+# see (the initramfs cache, the result share) outside /tmp.
+cache=${VMDIRTY_CACHE:-/var/tmp/vmdirty-testhost}
+mkdir -p "$cache" || die "cannot create $cache"
+if [ -z "$outdir" ]; then
+	outdir=$(mktemp -d "$cache/run.XXXXXX") || exit 2
+	trap 'rm -rf "$outdir"' EXIT
+fi
+rm -f "$outdir"/{cmd,output,rc,dmesg,ready}
+mkdir -p "$outdir"
+
+# The initramfs only mounts the root: busybox, the 9p and overlay modules and
+# their dependencies (resolved by modprobe, so built-in ones on other kernels
+# simply drop out), and a tiny /init.  Cached per kernel and per input.
+build_initramfs() {
+	local img=$1 tmp mods m base
+	tmp=$(mktemp -d "$cache/initramfs.XXXXXX") || return 1
+	mkdir -p "$tmp"/{bin,dev,proc,sys,lower,rw,newroot,modules}
+	cp /bin/busybox "$tmp/bin/busybox"
+	mods=$(modprobe --show-depends -S "$kver" -a virtio_pci 9pnet_virtio 9p overlay |
+		awk '$1 == "insmod" && !seen[$2]++ { print $2 }')
+	: >"$tmp/modules/order"
+	for m in $mods; do
+		base=$(basename "$m")
+		case $m in
+		*.xz) xz -dc "$m" >"$tmp/modules/${base%.xz}"; base=${base%.xz} ;;
+		*.zst) zstd -qdc "$m" >"$tmp/modules/${base%.zst}"; base=${base%.zst} ;;
+		*) cp "$m" "$tmp/modules/$base" ;;
+		esac
+		echo "$base" >>"$tmp/modules/order"
+	done
+	cp "$here/initramfs-init" "$tmp/init"
+	chmod 755 "$tmp/init"
+	(cd "$tmp" && find . | cpio -o -H newc --quiet | gzip -1) >"$img.tmp" &&
+		mv "$img.tmp" "$img"
+	rm -rf "$tmp"
+}
+
+stamp=$(cat "$here/initramfs-init" /lib/modules/"$kver"/modules.dep /bin/busybox |
+	md5sum | cut -c1-12)
+initrd=$cache/initramfs-$kver-$stamp.cpio.gz
+if [ ! -s "$initrd" ]; then
+	build_initramfs "$initrd" || die "building the initramfs failed"
+fi
+
+# The command runs from the guest's view of this very directory.
+{
+	echo "cd '$(pwd)' || exit 125"
+	printf '%q ' "$@"
+	echo
+} >"$outdir/cmd"
+
+accel=tcg
+cpu=max
+console=$outdir/console
+: >"$outdir/output"
+
+# Stream the command's output while the guest runs.
+tail -n +1 -f "$outdir/output" &
+tailpid=$!
+
+timeout --foreground -k 10 "$timeout" qemu-system-x86_64 \
+	-nodefaults -no-reboot -nographic \
+	-machine q35 -accel "$accel" -cpu "$cpu" -smp "$cpus" -m "$mem" \
+	-kernel "$kernel" -initrd "$initrd" \
+	-append "console=ttyS0 panic=-1 oops=panic loglevel=4 quiet vmdirty_stage2=$here/guest-init.sh" \
+	-serial "file:$console" \
+	-virtfs "local,path=/,mount_tag=vmdirty_root,security_model=none,readonly=on,multidevs=remap" \
+	-virtfs "local,path=$outdir,mount_tag=vmdirty_out,security_model=none,multidevs=remap" \
+	</dev/null
+qrc=$?
+sleep 0.2
+kill "$tailpid" 2>/dev/null
+wait "$tailpid" 2>/dev/null
+
+if [ $qrc -eq 124 ] || [ $qrc -eq 137 ]; then
+	echo "testhost: TIMEOUT after ${timeout}s" >&2
+	# kselftest_harness prints "#  RUN  fixture.test ..." before each test
+	# and "#  OK/FAIL  fixture.test" after it; the last unmatched RUN hung.
+	# The kselftest runner nests a program's output under "# ".
+	hung=$(sed -E 's/^(# )+#/#/' "$outdir/output" |
+		awk '/^#  RUN /{t=$3} /^#  +(OK|FAIL|SKIP) /{if ($3==t) t=""} END{print t}')
+	prog=$(grep -o '^# selftests: [^ ]* [^ ]*' "$outdir/output" | tail -n1)
+	echo "testhost: hung in: ${hung:-?} (${prog:-no selftest started})" >&2
+	echo "testhost: last console lines:" >&2
+	tail -n 20 "$console" >&2
+	exit 124
+fi
+if [ ! -s "$outdir/rc" ]; then
+	echo "testhost: the guest stopped without a result (qemu exit $qrc)" >&2
+	tail -n 40 "$console" >&2
+	exit 1
+fi
+rc=$(cat "$outdir/rc")
+
+# The kernel log is judged on the host, from the copy the guest wrote to the
+# share just before powering off.
+bad='WARNING:|BUG:|BUG kernel|Oops|refcount_t:|general protection fault|sleeping function called from invalid context|Kernel panic|INFO: task .* blocked|possible recursive locking|possible circular locking'
+if grep -Eq "$bad" "$outdir/dmesg" "$console" 2>/dev/null; then
+	echo "testhost: the guest kernel reported a problem:" >&2
+	grep -Eh -A 15 "$bad" "$outdir/dmesg" "$console" | head -n 60 >&2
+	[ "$rc" -ne 0 ] || rc=1
+fi
+exit "$rc"

@@ -1,0 +1,8 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* vmdirty: the agent's subcommands, one function each. */
+#ifndef VMDIRTY_CMD_H
+#define VMDIRTY_CMD_H
+
+int cmd_version(int argc, char **argv);
+
+#endif
