@@ -5,12 +5,78 @@
 #ifndef _VMDIRTY_H
 #define _VMDIRTY_H
 
+#include <linux/mutex.h>
+#include <linux/xarray.h>
 #include <uapi/linux/vmdirty.h>
 
 #undef pr_fmt
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+struct kvm_dirty_gfn;
+struct vm_area_struct;
+struct vmdirty_bits;
+struct vmdirty_collect;
+struct vmdirty_session;
+
+/* device.c: /dev/vmdirty */
 int vmdirty_device_init(void);
 void vmdirty_device_uninit(void);
+
+/* session.c: attach and lifetime, the registry of attached sessions */
+extern struct mutex vmdirty_sessions_lock;
+extern struct xarray vmdirty_sessions;
+extern u32 vmdirty_sessions_gen;
+struct vmdirty_session *vmdirty_session_create(void);
+void vmdirty_session_destroy(struct vmdirty_session *s);
+int vmdirty_session_attach(struct vmdirty_session *s,
+			   struct vmdirty_attach *arg);
+bool vmdirty_session_attached(struct vmdirty_session *s);
+
+/* slots.c: the memslot layout recorded at ATTACH */
+int vmdirty_slots_record(struct vmdirty_session *s);
+int vmdirty_slots_find(struct vmdirty_session *s, u32 key, u64 offset);
+bool vmdirty_slots_check(struct vmdirty_session *s);
+
+/* shm.c: the shared region and its bit sets */
+int vmdirty_shm_alloc(struct vmdirty_session *s);
+void vmdirty_shm_free(struct vmdirty_session *s);
+int vmdirty_shm_mmap(struct vmdirty_session *s, struct vm_area_struct *vma);
+u64 vmdirty_bits_or(struct vmdirty_bits *b, u64 word, u64 bits);
+bool vmdirty_bits_set(struct vmdirty_bits *b, u64 bit);
+void vmdirty_bits_clear(struct vmdirty_bits *b);
+void vmdirty_shm_vcpu_seen(struct vmdirty_session *s, u32 idx, u32 vcpu_id,
+			   u32 ring_size);
+void vmdirty_shm_account(struct vmdirty_session *s,
+			 const struct vmdirty_collect *c);
+void vmdirty_shm_reset(struct vmdirty_session *s, u64 n);
+void vmdirty_shm_drained(struct vmdirty_session *s);
+void vmdirty_shm_swap(struct vmdirty_session *s);
+
+/* harvest.c: the ring walk and batch ordering */
+void vmdirty_batch_order(struct vmdirty_session *s, struct kvm_dirty_gfn *gfns,
+			 u32 mask, u32 start, u32 n, struct vmdirty_collect *c);
+void vmdirty_collect(struct vmdirty_session *s, bool sorted,
+		     struct vmdirty_collect *c);
+int vmdirty_harvest(struct vmdirty_session *s, struct vmdirty_harvest *arg);
+
+/* reset.c: KVM_RESET_DIRTY_RINGS from the right mm, the session's worker */
+int vmdirty_reset_init(struct vmdirty_session *s);
+void vmdirty_reset_uninit(struct vmdirty_session *s);
+int vmdirty_reset_rings(struct vmdirty_session *s);
+
+/* drain.c: background draining */
+void vmdirty_drain_init(struct vmdirty_session *s);
+void vmdirty_drain_stop(struct vmdirty_session *s);
+int vmdirty_set_drain(struct vmdirty_session *s, struct vmdirty_drain *arg);
+
+/* netlink.c: the "vmdirty" generic netlink family */
+int vmdirty_genl_init(void);
+void vmdirty_genl_uninit(void);
+void vmdirty_genl_notify(struct vmdirty_session *s, u8 cmd);
+
+#ifdef DEBUG
+/* selftest.c: run at load time by DEBUG builds */
+bool vmdirty_selftest(void);
+#endif
 
 #endif /* _VMDIRTY_H */

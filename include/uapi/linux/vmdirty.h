@@ -380,6 +380,7 @@ enum vmdirty_cmd {
 	VMDIRTY_CMD_LAYOUT_STALE,
 	__VMDIRTY_CMD_MAX
 };
+
 #define VMDIRTY_CMD_MAX (__VMDIRTY_CMD_MAX - 1)
 
 /* VMDIRTY_A_DUMP_FLAGS */
@@ -412,6 +413,7 @@ enum vmdirty_attr {
 	VMDIRTY_A_VCPUS,		/* nest of VMDIRTY_A_VCPUS_ENTRY */
 	__VMDIRTY_A_MAX
 };
+
 #define VMDIRTY_A_MAX (__VMDIRTY_A_MAX - 1)
 
 /* Each entry of VMDIRTY_A_VCPUS: a nest of enum vmdirty_vcpu_attr. */
@@ -428,6 +430,7 @@ enum vmdirty_vcpu_attr {
 	VMDIRTY_A_VCPU_LAST_ENTRIES,	/* u64 */
 	__VMDIRTY_A_VCPU_MAX
 };
+
 #define VMDIRTY_A_VCPU_MAX (__VMDIRTY_A_VCPU_MAX - 1)
 
 #endif /* _UAPI_LINUX_VMDIRTY_H */

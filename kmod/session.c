@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vmdirty: a session's life.  It starts with open("/dev/vmdirty"), binds to
+ * one VM at ATTACH (holding the VM's file, so the VM outlives its fd and its
+ * process), and ends when the last reference to its file goes away: the
+ * fd, a dup, one passed over SCM_RIGHTS, or a mapping of the region.
+ */
+#include <linux/file.h>
+#include <linux/kvm_host.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+
+#include "session.h"
+#include "vmdirty.h"
+
+/* The sessions netlink can see, by id; attached ones are marked so. */
+DEFINE_MUTEX(vmdirty_sessions_lock);
+DEFINE_XARRAY_ALLOC1(vmdirty_sessions);
+/* Bumped when a session comes or goes: a dump spanning it is flagged. */
+u32 vmdirty_sessions_gen;
+static u32 vmdirty_sessions_next;
+
+struct vmdirty_session *vmdirty_session_create(void)
+{
+	struct vmdirty_session *s;
+
+	s = kzalloc(sizeof(*s), GFP_KERNEL_ACCOUNT);
+	if (!s)
+		return NULL;
+	mutex_init(&s->lock);
+	vmdirty_drain_init(s);
+	return s;
+}
+
+/* ATTACH completed: every field it sets may be read. */
+bool vmdirty_session_attached(struct vmdirty_session *s)
+{
+	/* Pairs with the smp_store_release() at the end of ATTACH. */
+	return smp_load_acquire(&s->attached);
+}
+
+/*
+ * Take an id, unless another session already collects this VM's rings: two
+ * collectors would each see half of the entries.
+ */
+static int vmdirty_session_register(struct vmdirty_session *s)
+{
+	struct vmdirty_session *other;
+	unsigned long id;
+	int ret;
+
+	mutex_lock(&vmdirty_sessions_lock);
+	xa_for_each(&vmdirty_sessions, id, other) {
+		if (other->kvm == s->kvm) {
+			ret = -EBUSY;
+			goto out_unlock;
+		}
+	}
+	ret = xa_alloc_cyclic(&vmdirty_sessions, &s->id, s, xa_limit_32b,
+			      &vmdirty_sessions_next, GFP_KERNEL_ACCOUNT);
+	if (ret >= 0) {
+		vmdirty_sessions_gen++;
+		ret = 0;
+	}
+out_unlock:
+	mutex_unlock(&vmdirty_sessions_lock);
+	return ret;
+}
+
+static void vmdirty_session_unregister(struct vmdirty_session *s)
+{
+	mutex_lock(&vmdirty_sessions_lock);
+	xa_erase(&vmdirty_sessions, s->id);
+	vmdirty_sessions_gen++;
+	mutex_unlock(&vmdirty_sessions_lock);
+}
+
+/* Open the VM's file: a KVM VM with its dirty ring, not yet dying. */
+static struct file *vmdirty_session_vm_get(int fd)
+{
+	struct file *file = fget(fd);
+	struct kvm *kvm;
+	int ret;
+
+	if (!file)
+		return ERR_PTR(-EBADF);
+	ret = -EINVAL;
+	if (!file_is_kvm(file))
+		goto err_put;
+	kvm = file->private_data;
+	ret = -ENXIO;
+	if (!kvm->dirty_ring_size)
+		goto err_put;
+	ret = -ESRCH;
+	if (READ_ONCE(kvm->vm_dead))
+		goto err_put;
+	return file;
+
+err_put:
+	fput(file);
+	return ERR_PTR(ret);
+}
+
+/**
+ * vmdirty_session_attach - VMDIRTY_IOC_ATTACH
+ * @s: the session
+ * @arg: the validated argument; its out fields are filled
+ *
+ * Return: 0, or -EBADF, -EINVAL, -ENXIO, -ESRCH (see vmdirty_session_vm_get),
+ * -EBUSY (this file is attached, or the VM already has a session),
+ * -ENOMEM, -EINTR.  On error nothing changed.
+ */
+int vmdirty_session_attach(struct vmdirty_session *s, struct vmdirty_attach *arg)
+{
+	struct file *file;
+	int ret;
+
+	file = vmdirty_session_vm_get(arg->vm_fd);
+	if (IS_ERR(file))
+		return PTR_ERR(file);
+	if (mutex_lock_killable(&s->lock)) {
+		ret = -EINTR;
+		goto err_lock;
+	}
+	ret = -EBUSY;
+	if (s->attached)
+		goto err_attached;
+
+	s->vm_file = file;
+	s->kvm = file->private_data;
+	s->owner_pid = task_tgid_nr(current);
+	s->max_vcpus = s->kvm->max_vcpus;
+	ret = vmdirty_session_register(s);
+	if (ret)
+		goto err_register;
+	ret = -ENOMEM;
+	s->vcpus = kvcalloc(s->max_vcpus, sizeof(*s->vcpus), GFP_KERNEL_ACCOUNT);
+	if (!s->vcpus)
+		goto err_vcpus;
+	ret = vmdirty_slots_record(s);
+	if (ret)
+		goto err_slots;
+	ret = vmdirty_shm_alloc(s);
+	if (ret)
+		goto err_shm;
+	ret = vmdirty_reset_init(s);
+	if (ret)
+		goto err_worker;
+
+	arg->region_size = s->region_size;
+	arg->layout_gen = s->hdr->layout_gen;
+	arg->nr_slots = s->nr_slots;
+	/* Pairs with vmdirty_session_attached(). */
+	smp_store_release(&s->attached, true);
+	mutex_unlock(&s->lock);
+	vmdirty_genl_notify(s, VMDIRTY_CMD_SESSION_NEW);
+	return 0;
+
+err_worker:
+	vmdirty_shm_free(s);
+	s->region = NULL;
+err_shm:
+	kvfree(s->slots);
+	s->slots = NULL;
+	s->nr_slots = 0;
+err_slots:
+	kvfree(s->vcpus);
+	s->vcpus = NULL;
+err_vcpus:
+	vmdirty_session_unregister(s);
+err_register:
+	s->kvm = NULL;
+	s->vm_file = NULL;
+err_attached:
+	mutex_unlock(&s->lock);
+err_lock:
+	fput(file);
+	return ret;
+}
+
+/**
+ * vmdirty_session_destroy - the session file's release
+ * @s: the session
+ *
+ * No ioctl runs and no mapping exists any more (each holds the file).
+ */
+void vmdirty_session_destroy(struct vmdirty_session *s)
+{
+	if (s->attached) {
+		vmdirty_session_unregister(s);
+		vmdirty_genl_notify(s, VMDIRTY_CMD_SESSION_DEL);
+		mutex_lock(&s->lock);
+		vmdirty_drain_stop(s);
+		mutex_unlock(&s->lock);
+		vmdirty_reset_uninit(s);
+		vmdirty_shm_free(s);
+		kvfree(s->slots);
+		kvfree(s->vcpus);
+		/* The last reference to the VM may go here. */
+		fput(s->vm_file);
+	}
+	mutex_destroy(&s->lock);
+	kfree(s);
+}
