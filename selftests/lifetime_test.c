@@ -1,0 +1,454 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Lifetimes and races on bare KVM VMs: the VM fd closed while attached, the
+ * VMM process gone while another process holds the session, vCPUs created
+ * and memslots changed after ATTACH, two threads harvesting at once, and
+ * rmmod refused while a session exists.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ksft_compat.h"
+#include "vmdirty_util.h"
+
+static bool dir_exists(const char *path)
+{
+	struct stat st;
+
+	return !stat(path, &st) && S_ISDIR(st.st_mode);
+}
+
+FIXTURE(life) {
+	struct bare_vm vm;
+	int fd;
+};
+
+FIXTURE_SETUP(life)
+{
+	self->fd = -1;
+	self->vm.vm_fd = -1;
+	self->vm.kvm_fd = -1;
+	if (!bare_vm_supported())
+		SETUP_SKIP("no /dev/kvm with a dirty ring");
+	self->fd = vmdirty_open();
+	if (self->fd == -ENOENT)
+		SETUP_SKIP("vmdirty.ko is not loaded");
+	ASSERT_LE(0, self->fd);
+}
+
+FIXTURE_TEARDOWN(life)
+{
+	if (self->fd >= 0)
+		close(self->fd);
+	bare_vm_destroy(&self->vm);
+}
+
+/*
+ * The session holds the VM: KVM's debugfs directory of the VM (removed when
+ * the VM is destroyed) outlives every fd of the VMM, and goes with the
+ * session.
+ */
+TEST_F(life, vm_fd_closed_while_attached)
+{
+	struct vmdirty_harvest h;
+	char dir[PATH_MAX];
+
+	if (!debugfs_ready())
+		SKIP(return, "no debugfs");
+	ASSERT_EQ(0, bare_vm_simple(&self->vm, 2));
+	kvm_debugfs_dir(dir, sizeof(dir), self->vm.vm_fd);
+	ASSERT_TRUE(dir_exists(dir)) TH_LOG("%s", dir);
+	ASSERT_EQ(0, vmdirty_attach(self->fd, self->vm.vm_fd, NULL));
+
+	bare_vm_destroy(&self->vm);
+	EXPECT_TRUE(dir_exists(dir));
+	ASSERT_EQ(0, vmdirty_harvest(self->fd, 0, &h));
+	EXPECT_EQ(2, h.nr_vcpus);
+	EXPECT_EQ(0, h.reset);
+
+	close(self->fd);
+	self->fd = -1;
+	EXPECT_FALSE(dir_exists(dir));
+}
+
+/* What the VMM child tells the parent: who it was. */
+struct vmm_report {
+	pid_t pid;
+	int vm_fd;
+};
+
+/*
+ * The VMM creates the VM, attaches, hands the session to another process
+ * over SCM_RIGHTS and exits.  KVM cannot be asked to reset without the VM's
+ * mm: HARVEST says ESRCH and keeps what it collected, draining refuses to
+ * start; the session still reads, and closing it frees the VM.
+ */
+TEST_F(life, vmm_exits_while_attached)
+{
+	struct vmdirty_shm_header *hdr;
+	struct vmdirty_info info = VMDIRTY_ARG(vmdirty_info);
+	struct vmm_report rep;
+	char dir[PATH_MAX];
+	int sv[2], status, session;
+	pid_t pid;
+
+	if (!debugfs_ready())
+		SKIP(return, "no debugfs");
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_DGRAM, 0, sv));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct bare_vm vm;
+
+		close(sv[0]);
+		if (bare_vm_simple(&vm, 2) || vmdirty_attach(self->fd, vm.vm_fd, NULL))
+			_exit(1);
+		rep.pid = getpid();
+		rep.vm_fd = vm.vm_fd;
+		if (write(sv[1], &rep, sizeof(rep)) != sizeof(rep) || send_fd(sv[1], self->fd))
+			_exit(2);
+		_exit(0);
+	}
+	close(sv[1]);
+	ASSERT_EQ(sizeof(rep), read(sv[0], &rep, sizeof(rep)));
+	session = recv_fd(sv[0]);
+	close(sv[0]);
+	ASSERT_LE(0, session);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+	/* Our own copy of the fd (inherited before ATTACH) is the same file. */
+	close(self->fd);
+	self->fd = session;
+
+	snprintf(dir, sizeof(dir), "/sys/kernel/debug/kvm/%d-%d", rep.pid, rep.vm_fd);
+	EXPECT_TRUE(dir_exists(dir)) TH_LOG("%s", dir);
+
+	vmdirty_ioctl(session, VMDIRTY_IOC_GET_INFO, &info);
+	ASSERT_EQ(1, info.attached);
+	hdr = vmdirty_map(session, info.region_size);
+	ASSERT_NE(NULL, hdr);
+
+	EXPECT_EQ(-ESRCH, vmdirty_harvest(session, 0, NULL));
+	EXPECT_EQ(-ESRCH, vmdirty_harvest(session, VMDIRTY_HARVEST_NO_SWAP, NULL));
+	EXPECT_EQ(0, hdr->seq);
+	EXPECT_EQ(-ESRCH, vmdirty_set_drain(session, VMDIRTY_DRAIN_ENABLE, 0, 0, 0));
+	/* The walk itself happened: both vCPUs are in the table. */
+	EXPECT_EQ(1, vmdirty_shm_vcpus(hdr)[1].present);
+
+	munmap(hdr, info.region_size);
+	close(session);
+	self->fd = -1;
+	EXPECT_FALSE(dir_exists(dir));
+}
+
+TEST_F(life, vcpus_created_after_attach)
+{
+	struct vmdirty_attach a;
+	struct vmdirty_shm_header *hdr;
+	struct vmdirty_harvest h;
+	unsigned int i;
+
+	ASSERT_EQ(0, bare_vm_simple(&self->vm, 0));
+	ASSERT_EQ(0, vmdirty_attach(self->fd, self->vm.vm_fd, &a));
+	hdr = vmdirty_map(self->fd, a.region_size);
+	ASSERT_NE(NULL, hdr);
+	ASSERT_EQ(0, vmdirty_harvest(self->fd, 0, &h));
+	EXPECT_EQ(0, h.nr_vcpus);
+
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(0, bare_vm_add_vcpu(&self->vm));
+	ASSERT_EQ(0, vmdirty_harvest(self->fd, 0, &h));
+	EXPECT_EQ(3, h.nr_vcpus);
+	for (i = 0; i < 3; i++) {
+		EXPECT_EQ(1, vmdirty_shm_vcpus(hdr)[i].present);
+		EXPECT_EQ(i, vmdirty_shm_vcpus(hdr)[i].vcpu_id);
+	}
+	munmap(hdr, a.region_size);
+}
+
+/* Layout changes after ATTACH: stale once, layout_gen bumped once. */
+static void expect_stale_after(struct __test_metadata *_metadata, int fd,
+			       struct vmdirty_shm_header *hdr, bool stale)
+{
+	struct vmdirty_info info = VMDIRTY_ARG(vmdirty_info);
+	struct vmdirty_harvest h;
+
+	ASSERT_EQ(0, vmdirty_harvest(fd, 0, &h));
+	EXPECT_EQ(stale ? VMDIRTY_STATUS_LAYOUT_STALE : 0, h.status);
+	EXPECT_EQ(stale ? 2 : 1, h.layout_gen);
+	EXPECT_EQ(h.status, hdr->flags);
+	EXPECT_EQ(h.layout_gen, hdr->layout_gen);
+	vmdirty_ioctl(fd, VMDIRTY_IOC_GET_INFO, &info);
+	EXPECT_EQ(h.layout_gen, info.layout_gen);
+	/* Nothing new: the generation stays. */
+	ASSERT_EQ(0, vmdirty_harvest(fd, VMDIRTY_HARVEST_NO_SWAP, &h));
+	EXPECT_EQ(stale ? 2 : 1, h.layout_gen);
+}
+
+static struct vmdirty_shm_header *attach_map(struct __test_metadata *_metadata,
+					     int fd, int vm_fd, size_t *size)
+{
+	struct vmdirty_attach a;
+	struct vmdirty_shm_header *hdr;
+
+	EXPECT_EQ(0, vmdirty_attach(fd, vm_fd, &a));
+	hdr = vmdirty_map(fd, a.region_size);
+	EXPECT_NE(NULL, hdr);
+	*size = a.region_size;
+	return hdr;
+}
+
+TEST_F(life, memslot_added)
+{
+	struct vmdirty_shm_header *hdr;
+	size_t size;
+
+	ASSERT_EQ(0, bare_vm_simple(&self->vm, 1));
+	hdr = attach_map(_metadata, self->fd, self->vm.vm_fd, &size);
+	ASSERT_NE(NULL, hdr);
+	ASSERT_EQ(0, bare_vm_add_slot(&self->vm, 1, 4 << 20, 1 << 20));
+	expect_stale_after(_metadata, self->fd, hdr, true);
+	munmap(hdr, size);
+}
+
+TEST_F(life, memslot_removed)
+{
+	struct vmdirty_shm_header *hdr;
+	size_t size;
+
+	ASSERT_EQ(0, bare_vm_simple(&self->vm, 1));
+	hdr = attach_map(_metadata, self->fd, self->vm.vm_fd, &size);
+	ASSERT_NE(NULL, hdr);
+	ASSERT_EQ(0, bare_vm_del_slot(&self->vm, 0));
+	expect_stale_after(_metadata, self->fd, hdr, true);
+	munmap(hdr, size);
+}
+
+TEST_F(life, memslot_moved)
+{
+	struct vmdirty_shm_header *hdr;
+	size_t size;
+
+	ASSERT_EQ(0, bare_vm_simple(&self->vm, 1));
+	hdr = attach_map(_metadata, self->fd, self->vm.vm_fd, &size);
+	ASSERT_NE(NULL, hdr);
+	ASSERT_EQ(0, bare_vm_move_slot(&self->vm, 0, 8 << 20));
+	expect_stale_after(_metadata, self->fd, hdr, true);
+	munmap(hdr, size);
+}
+
+/* Turning dirty logging off and on moves nothing: not stale. */
+TEST_F(life, memslot_flags_only)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = 0,
+		.guest_phys_addr = 1 << 20,
+		.memory_size = 1 << 20,
+	};
+	struct vmdirty_shm_header *hdr;
+	size_t size;
+
+	ASSERT_EQ(0, bare_vm_simple(&self->vm, 1));
+	r.userspace_addr = (uintptr_t)self->vm.slots[0].mem;
+	hdr = attach_map(_metadata, self->fd, self->vm.vm_fd, &size);
+	ASSERT_NE(NULL, hdr);
+	ASSERT_EQ(0, ioctl(self->vm.vm_fd, KVM_SET_USER_MEMORY_REGION, &r));
+	r.flags = KVM_MEM_LOG_DIRTY_PAGES;
+	ASSERT_EQ(0, ioctl(self->vm.vm_fd, KVM_SET_USER_MEMORY_REGION, &r));
+	expect_stale_after(_metadata, self->fd, hdr, false);
+	munmap(hdr, size);
+}
+
+/* Every address space is recorded (x86: 1 is SMM), sorted by (as, id). */
+TEST_F(life, all_address_spaces)
+{
+	struct vmdirty_shm_header *hdr;
+	struct vmdirty_shm_slot *slots;
+	size_t size;
+
+	ASSERT_EQ(0, bare_vm_create(&self->vm, 4096));
+	if (ioctl(self->vm.vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MULTI_ADDRESS_SPACE) < 2)
+		SKIP(return, "one address space");
+	ASSERT_EQ(0, bare_vm_add_slot(&self->vm, 1 << 16 | 0, 0, 1 << 20));
+	ASSERT_EQ(0, bare_vm_add_slot(&self->vm, 3, 16 << 20, 2 << 20));
+	ASSERT_EQ(0, bare_vm_add_slot(&self->vm, 1, 4 << 20, 1 << 20));
+	hdr = attach_map(_metadata, self->fd, self->vm.vm_fd, &size);
+	ASSERT_NE(NULL, hdr);
+	ASSERT_EQ(3, hdr->nr_slots);
+	slots = vmdirty_shm_slots(hdr);
+	EXPECT_EQ(0, slots[0].as_id);
+	EXPECT_EQ(1, slots[0].id);
+	EXPECT_EQ(0, slots[1].as_id);
+	EXPECT_EQ(3, slots[1].id);
+	EXPECT_EQ(512, slots[1].npages);
+	EXPECT_EQ(1, slots[2].as_id);
+	EXPECT_EQ(0, slots[2].id);
+	EXPECT_EQ(0, slots[2].base_gfn);
+	/* Each slot's bitmaps lie apart from the others'. */
+	EXPECT_LE(slots[0].bitmap_offset[0] + 256 / 8, slots[1].bitmap_offset[0]);
+	EXPECT_LE(slots[1].bitmap_offset[0] + 512 / 8, slots[2].bitmap_offset[0]);
+	munmap(hdr, size);
+}
+
+struct harvester {
+	int fd;
+	unsigned int rounds;
+	int err;
+	uint64_t last_seq;
+	bool odd_seq;
+};
+
+static void *harvest_loop(void *arg)
+{
+	struct harvester *t = arg;
+	struct vmdirty_harvest h = { 0 };
+	unsigned int i;
+
+	for (i = 0; i < t->rounds && !t->err; i++) {
+		t->err = vmdirty_harvest(t->fd, i % 3 == 2 ? VMDIRTY_HARVEST_NO_SWAP : 0, &h);
+		if (h.seq & 1 || h.seq < t->last_seq)
+			t->odd_seq = true;
+		t->last_seq = h.seq;
+	}
+	return NULL;
+}
+
+/* Harvests serialise: every swap counted once, seq always even. */
+TEST_F(life, two_threads_harvest)
+{
+	struct harvester t[2] = {
+		{ .fd = self->fd, .rounds = 300 }, { .fd = self->fd, .rounds = 300 },
+	};
+	struct vmdirty_shm_header *hdr;
+	pthread_t th[2];
+	size_t size;
+	int i;
+
+	ASSERT_EQ(0, bare_vm_simple(&self->vm, 2));
+	hdr = attach_map(_metadata, self->fd, self->vm.vm_fd, &size);
+	ASSERT_NE(NULL, hdr);
+	ASSERT_EQ(0, vmdirty_set_drain(self->fd, VMDIRTY_DRAIN_ENABLE,
+				       VMDIRTY_DRAIN_MIN_US, VMDIRTY_DRAIN_MIN_US, 0));
+	for (i = 0; i < 2; i++)
+		ASSERT_EQ(0, pthread_create(&th[i], NULL, harvest_loop, &t[i]));
+	for (i = 0; i < 2; i++) {
+		pthread_join(th[i], NULL);
+		EXPECT_EQ(0, t[i].err);
+		EXPECT_FALSE(t[i].odd_seq);
+	}
+	EXPECT_EQ(400, hdr->harvests);
+	EXPECT_EQ(800, hdr->seq);
+	munmap(hdr, size);
+}
+
+/* --- rmmod ---------------------------------------------------------------- */
+
+/* kmod/vmdirty.ko: $VMDIRTY_KO, or found from the current directory up. */
+static bool find_module(char *path, size_t len)
+{
+	const char *env = getenv("VMDIRTY_KO");
+	char dir[PATH_MAX - 32];
+	int up;
+
+	if (env) {
+		snprintf(path, len, "%s", env);
+		return !access(path, R_OK);
+	}
+	if (!getcwd(dir, sizeof(dir)))
+		return false;
+	for (up = 0; up < 8; up++) {
+		char *slash;
+
+		snprintf(path, len, "%s/kmod/vmdirty.ko", dir);
+		if (!access(path, R_OK))
+			return true;
+		slash = strrchr(dir, '/');
+		if (!slash || slash == dir)
+			break;
+		*slash = 0;
+	}
+	return false;
+}
+
+static int module_unload(void)
+{
+	return syscall(SYS_delete_module, "vmdirty", O_NONBLOCK) ? -errno : 0;
+}
+
+static int module_load(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = syscall(SYS_finit_module, fd, "", 0) ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
+static bool module_loaded(void)
+{
+	return !access("/sys/module/vmdirty", F_OK);
+}
+
+FIXTURE(rmmod) {
+	char ko[PATH_MAX];
+	int fd;
+};
+
+FIXTURE_SETUP(rmmod)
+{
+	self->fd = -1;
+	if (!module_loaded())
+		SETUP_SKIP("vmdirty.ko is not loaded");
+	if (!find_module(self->ko, sizeof(self->ko)))
+		SETUP_SKIP("kmod/vmdirty.ko not found (set VMDIRTY_KO)");
+	self->fd = vmdirty_open();
+	ASSERT_LE(0, self->fd);
+}
+
+/* Whatever happened, the module is loaded again for the tests after us. */
+FIXTURE_TEARDOWN(rmmod)
+{
+	if (self->fd >= 0)
+		close(self->fd);
+	if (!module_loaded())
+		TEST_ASSERT(!module_load(self->ko), "reloading %s", self->ko);
+}
+
+TEST_F(rmmod, refused_while_session_open)
+{
+	struct bare_vm vm = { .vm_fd = -1, .kvm_fd = -1 };
+	int i, ret;
+
+	/* Unattached: the open file alone pins the module. */
+	EXPECT_EQ(-EWOULDBLOCK, module_unload());
+	EXPECT_TRUE(module_loaded());
+	if (bare_vm_supported()) {
+		ASSERT_EQ(0, bare_vm_simple(&vm, 1));
+		ASSERT_EQ(0, vmdirty_attach(self->fd, vm.vm_fd, NULL));
+		bare_vm_destroy(&vm);
+		EXPECT_EQ(-EWOULDBLOCK, module_unload());
+	}
+	close(self->fd);
+	self->fd = -1;
+	/* The release may still be finishing on another CPU: retry briefly. */
+	for (i = 0; i < 50 && (ret = module_unload()) == -EWOULDBLOCK; i++)
+		usleep(20000);
+	EXPECT_EQ(0, ret);
+	EXPECT_FALSE(module_loaded());
+	ASSERT_EQ(0, module_load(self->ko));
+	EXPECT_TRUE(module_loaded());
+	self->fd = vmdirty_open();
+	EXPECT_LE(0, self->fd);
+}
+
+TEST_HARNESS_MAIN
