@@ -49,17 +49,19 @@ static long vmdirty_get_info(struct vmdirty_session *s, void __user *uarg,
 	ret = vmdirty_arg_in(&info, sizeof(info), uarg, usize);
 	if (ret)
 		return ret;
-	if (info.flags || !vmdirty_zero(info.reserved, sizeof(info.reserved)))
+	if (info.flags || info.pad || !vmdirty_zero(info.reserved, sizeof(info.reserved)))
 		return -EINVAL;
 
 	info.abi_version = VMDIRTY_ABI_VERSION;
 	info.features = VMDIRTY_FEATURES;
 	info.region_size = 0;
 	info.layout_gen = 0;
+	info.session_id = 0;
 	info.attached = vmdirty_session_attached(s);
 	if (info.attached) {
 		info.region_size = s->region_size;
 		info.layout_gen = READ_ONCE(s->hdr->layout_gen);
+		info.session_id = s->id;
 	}
 	if (copy_to_user(uarg, &info, sizeof(info)))
 		return -EFAULT;
@@ -75,7 +77,8 @@ static long vmdirty_attach(struct vmdirty_session *s, void __user *uarg,
 	ret = vmdirty_arg_in(&arg, sizeof(arg), uarg, usize);
 	if (ret)
 		return ret;
-	if (arg.flags || arg.pad || !vmdirty_zero(arg.reserved, sizeof(arg.reserved)))
+	if (arg.flags || arg.pad || arg.pad2 ||
+	    !vmdirty_zero(arg.reserved, sizeof(arg.reserved)))
 		return -EINVAL;
 	ret = vmdirty_session_attach(s, &arg);
 	if (ret)

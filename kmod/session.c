@@ -150,6 +150,7 @@ int vmdirty_session_attach(struct vmdirty_session *s, struct vmdirty_attach *arg
 	arg->region_size = s->region_size;
 	arg->layout_gen = s->hdr->layout_gen;
 	arg->nr_slots = s->nr_slots;
+	arg->session_id = s->id;
 	/* Pairs with vmdirty_session_attached(). */
 	smp_store_release(&s->attached, true);
 	mutex_unlock(&s->lock);

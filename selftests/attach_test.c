@@ -66,9 +66,11 @@ TEST_F(session, attach)
 	EXPECT_EQ(0, self->attach.region_size % getpagesize());
 	EXPECT_EQ(1, self->attach.nr_slots);
 	EXPECT_EQ(1, self->attach.layout_gen);
+	EXPECT_NE(0, self->attach.session_id);
 
 	vmdirty_ioctl(self->fd, VMDIRTY_IOC_GET_INFO, &info);
 	EXPECT_EQ(1, info.attached);
+	EXPECT_EQ(self->attach.session_id, info.session_id);
 	EXPECT_EQ(self->attach.region_size, info.region_size);
 	EXPECT_EQ(1, info.layout_gen);
 
@@ -180,14 +182,40 @@ TEST_F(session, attach_rejects_pad)
 	EXPECT_EQ(0, __vmdirty_ioctl(self->fd, VMDIRTY_IOC_ATTACH, &a));
 }
 
+TEST_F(session, attach_rejects_pad2)
+{
+	struct vmdirty_attach a = VMDIRTY_ARG(vmdirty_attach);
+
+	a.vm_fd = self->vm.vm_fd;
+	a.pad2 = 1;
+	EXPECT_EQ(-EINVAL, __vmdirty_ioctl(self->fd, VMDIRTY_IOC_ATTACH, &a));
+	a.pad2 = 0;
+	EXPECT_EQ(0, __vmdirty_ioctl(self->fd, VMDIRTY_IOC_ATTACH, &a));
+}
+
+/* Out fields hold anything on input. */
+TEST_F(session, attach_ignores_out_fields)
+{
+	struct vmdirty_attach a = VMDIRTY_ARG(vmdirty_attach);
+
+	a.vm_fd = self->vm.vm_fd;
+	a.region_size = ~0ULL;
+	a.layout_gen = 77;
+	a.nr_slots = 5;
+	a.session_id = 9;
+	EXPECT_EQ(0, __vmdirty_ioctl(self->fd, VMDIRTY_IOC_ATTACH, &a));
+	EXPECT_EQ(1, a.nr_slots);
+	EXPECT_EQ(1, a.layout_gen);
+}
+
 TEST_F(session, attach_rejects_reserved)
 {
 	struct vmdirty_attach a = VMDIRTY_ARG(vmdirty_attach);
 
 	a.vm_fd = self->vm.vm_fd;
-	a.reserved[3] = 1;
+	a.reserved[2] = 1;
 	EXPECT_EQ(-EINVAL, __vmdirty_ioctl(self->fd, VMDIRTY_IOC_ATTACH, &a));
-	a.reserved[3] = 0;
+	a.reserved[2] = 0;
 	EXPECT_EQ(0, __vmdirty_ioctl(self->fd, VMDIRTY_IOC_ATTACH, &a));
 }
 

@@ -70,7 +70,15 @@ TEST_F(dev, get_info_rejects_reserved)
 {
 	struct vmdirty_info info = { .size = sizeof(info) };
 
-	info.reserved[3] = 1;
+	info.reserved[2] = 1;
+	EXPECT_EQ(-1, ioctl(self->fd, VMDIRTY_IOC_GET_INFO, &info));
+	EXPECT_EQ(EINVAL, errno);
+}
+
+TEST_F(dev, get_info_rejects_pad)
+{
+	struct vmdirty_info info = { .size = sizeof(info), .pad = 1 };
+
 	EXPECT_EQ(-1, ioctl(self->fd, VMDIRTY_IOC_GET_INFO, &info));
 	EXPECT_EQ(EINVAL, errno);
 }
@@ -130,8 +138,8 @@ TEST_F(dev, get_info_features)
 	EXPECT_EQ(VMDIRTY_FEAT_SORTED_RESET | VMDIRTY_FEAT_DRAIN |
 		  VMDIRTY_FEAT_FOREIGN_MM, info.features);
 	EXPECT_EQ(0, info.layout_gen);
-	EXPECT_EQ(0, info.reserved[0] | info.reserved[1] | info.reserved[2] |
-		  info.reserved[3]);
+	EXPECT_EQ(0, info.session_id);
+	EXPECT_EQ(0, info.pad | info.reserved[0] | info.reserved[1] | info.reserved[2]);
 }
 
 /* The right number with the wrong direction is not the ioctl. */

@@ -55,6 +55,9 @@
  * @region_size: out: bytes to mmap once attached, 0 before
  * @layout_gen: out: current layout generation, 0 before attach
  * @attached: out: 1 once ATTACH succeeded on this file
+ * @session_id: out: the session's VMDIRTY_A_SESSION_ID in the netlink
+ *	family once attached, 0 before
+ * @pad: must be 0 on input; 0 on output
  * @reserved: must be 0 on input; 0 on output
  */
 struct vmdirty_info {
@@ -65,7 +68,9 @@ struct vmdirty_info {
 	__u64 region_size;
 	__u32 layout_gen;
 	__u32 attached;
-	__u64 reserved[4];
+	__u32 session_id;
+	__u32 pad;
+	__u64 reserved[3];
 };
 
 /**
@@ -77,11 +82,15 @@ struct vmdirty_info {
  * @region_size: out: bytes of the shared region (mmap length)
  * @layout_gen: out: layout generation recorded in the region
  * @nr_slots: out: memslots recorded (all address spaces)
+ * @session_id: out: the session's VMDIRTY_A_SESSION_ID in the netlink family
+ * @pad2: must be 0 on input
  * @reserved: must be 0 on input
  *
- * Errors: EBADF (vm_fd not open), EINVAL (not a KVM VM, non-zero flags,
- * pad or reserved, wrong size), ENXIO (the VM has no dirty ring), EBUSY
- * (this file is already attached), ENOMEM, ESRCH (the VM is dead).
+ * Out fields are not checked on input.  Errors: EBADF (vm_fd not open),
+ * EINVAL (not a KVM VM, non-zero flags, pad or reserved, wrong size), ENXIO
+ * (the VM has no dirty ring), EBUSY (this file is already attached, or
+ * another session is attached to the VM: two collectors would each see a
+ * part of the rings), ENOMEM, ESRCH (the VM is dead), EINTR.
  */
 struct vmdirty_attach {
 	__u32 size;
@@ -91,7 +100,9 @@ struct vmdirty_attach {
 	__u64 region_size;
 	__u32 layout_gen;
 	__u32 nr_slots;
-	__u64 reserved[4];
+	__u32 session_id;
+	__u32 pad2;
+	__u64 reserved[3];
 };
 
 /* struct vmdirty_harvest.flags (in) */
@@ -130,10 +141,12 @@ struct vmdirty_attach {
  * @reserved: must be 0 on input
  *
  * On return every collected entry has been reset: a guest write that
- * happens after the call returns is in a later harvest.  Errors: ENOTCONN
- * (not attached), EINVAL (bad size, flags, reserved), EINTR (a fatal signal
- * while waiting for the session), ESRCH (the VM's process is gone, so KVM
- * cannot be asked to reset; collected bits are kept).
+ * happens after the call returns is in a later harvest.  Out fields are not
+ * checked on input (a struct may be reused).  Errors: ENOTCONN (not
+ * attached), EINVAL (bad size, flags, reserved), EINTR (a fatal signal while
+ * waiting for the session), ESRCH (the VM's process is gone, so KVM cannot
+ * be asked to reset; collected bits are kept, nothing is swapped), or KVM's
+ * own error for KVM_RESET_DIRTY_RINGS (EIO: the VM is dead).
  */
 struct vmdirty_harvest {
 	__u32 size;
@@ -176,7 +189,9 @@ struct vmdirty_harvest {
  * The worker collects into the live bitmap set and resets, so that vCPUs
  * do not reach KVM_EXIT_DIRTY_RING_FULL; bits wait there for the next
  * harvest.  It runs with the VM process's mm; it stops by itself if that
- * process is gone.  Errors: ENOTCONN, EINVAL.
+ * process is gone.  Enabling again retunes a running drain.  To stop,
+ * every other field is 0.  Errors: ENOTCONN, EINVAL (also: parameters
+ * given to stop), ESRCH (the VM's process is gone), EINTR.
  */
 struct vmdirty_drain {
 	__u32 size;
@@ -198,8 +213,10 @@ struct vmdirty_drain {
  * The shared region
  * -----------------
  * mmap(fd, offset 0, PROT_READ, MAP_SHARED) of at most region_size bytes,
- * page aligned.  Writable or executable mappings, and mappings past the
- * region, fail with -EPERM / -EINVAL.  Layout, all offsets from the start
+ * page aligned.  Writable or executable mappings fail with -EPERM (and so
+ * does a later mprotect() to write or execute, with -EACCES), private ones
+ * and ones past the region with -EINVAL, any before ATTACH with -ENOTCONN.
+ * Layout, all offsets from the start
  * of the region and all fields little-endian as the host is:
  *
  *   0                      struct vmdirty_shm_header
@@ -398,7 +415,8 @@ enum vmdirty_attr {
 	VMDIRTY_A_DUMP_FLAGS,		/* u32, VMDIRTY_DUMP_F_* */
 	VMDIRTY_A_SESSION_FLAGS,	/* u32, VMDIRTY_SESSION_F_* */
 	VMDIRTY_A_OWNER_PID,		/* u32, tgid that attached */
-	VMDIRTY_A_VM_PID,		/* u32, tgid that created the VM */
+	VMDIRTY_A_VM_PID,		/* u32, KVM's userspace_pid: the thread
+					 * that created the VM */
 	VMDIRTY_A_LAYOUT_GEN,		/* u32 */
 	VMDIRTY_A_NR_SLOTS,		/* u32 */
 	VMDIRTY_A_NR_VCPUS,		/* u32, vCPUs seen */
