@@ -22,6 +22,9 @@ if modprobe kvm_amd nested=1 && [ -c /dev/kvm ]; then
 else
 	notok 1 "kvm_amd loaded, /dev/kvm present"
 fi
+# KVM's static keys must not flip while the suite runs: see kvm-pin.py.
+python3 "$(dirname "$0")/kvm-pin.py" >/dev/null 2>&1 &
+pin=$!
 if insmod "$ko" && [ -c /dev/vmdirty ]; then
 	ok 2 "insmod vmdirty.ko, /dev/vmdirty present"
 else
@@ -40,6 +43,9 @@ fi
 	. "$BASE_DIR/kselftest/runner.sh"
 	run_many $(printf './%s ' "$@")
 )
+
+kill "$pin" 2>/dev/null
+wait "$pin" 2>/dev/null
 
 # The suite has closed every session: the module must go away cleanly.
 echo "TAP version 13"
