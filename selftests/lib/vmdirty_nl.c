@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <netlink/genl/ctrl.h>
@@ -284,8 +285,13 @@ int vmdirty_nl_dump(struct vmdirty_nl *nl, int64_t dump_flags,
 
 int vmdirty_nl_subscribe(struct vmdirty_nl *nl)
 {
-	nl_socket_disable_seq_check(nl->sk);
 	return nl_socket_add_membership(nl->sk, nl->events) < 0 ? -EIO : 0;
+}
+
+/* Events carry sequence number 0: no check. */
+static int vmdirty_nl_any_seq(struct nl_msg *msg, void *arg)
+{
+	return NL_OK;
 }
 
 int vmdirty_nl_event(struct vmdirty_nl *nl, struct vmdirty_nl_session *out,
@@ -303,9 +309,12 @@ int vmdirty_nl_event(struct vmdirty_nl *nl, struct vmdirty_nl_session *out,
 	if (!cb)
 		return -ENOMEM;
 	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, vmdirty_nl_valid, &ctx);
+	nl_cb_set(cb, NL_CB_SEQ_CHECK, NL_CB_CUSTOM, vmdirty_nl_any_seq, NULL);
 	ret = nl_recvmsgs(nl->sk, cb);
 	nl_cb_put(cb);
-	if (ret < 0)
+	if (ret < 0) {
+		fprintf(stderr, "# vmdirty_nl_event: %s\n", nl_geterror(ret));
 		return -EIO;
+	}
 	return ctx.n ? ctx.err : -EAGAIN;
 }
