@@ -214,7 +214,7 @@ static int opts_resolve(const struct transport_opts *in, struct transport_opts *
 		return tp_err(-EINVAL, "transport backend %u out of range", o->backend);
 	if (o->flags)
 		return tp_err(-EINVAL, "transport flags 0x%x: none are defined", o->flags);
-	if (o->timeout_ms > INT_MAX / 2)
+	if (o->timeout_ms > INT_MAX / 4)
 		return tp_err(-EINVAL, "timeout %u ms is too long", o->timeout_ms);
 	if (o->sndbuf > INT_MAX / 2 || o->rcvbuf > INT_MAX / 2)
 		return tp_err(-EINVAL, "socket buffer sizes above %d bytes", INT_MAX / 2);
@@ -364,10 +364,16 @@ static int set_timeouts(int fd, uint32_t ms)
 
 /*
  * A connected socket: no Nagle (each message is one sendmsg; small control
- * messages must not wait for an ACK), keepalive and TCP_USER_TIMEOUT so that
- * a silent peer is given up after timeout_ms, and blocking calls bounded by
- * SO_SNDTIMEO/SO_RCVTIMEO.
+ * messages must not wait for an ACK), and blocking calls bounded by
+ * SO_SNDTIMEO/SO_RCVTIMEO.  Keepalive and TCP_USER_TIMEOUT make the kernel
+ * itself drop a peer that acknowledges nothing (data, window probes,
+ * keepalives) for TP_USER_TIMEOUTS timeouts, which unpins our zero-copy
+ * pages even after we gave up and closed.  Longer than one timeout: a
+ * receiver that stops reading for a while is slow, not dead, and our own
+ * calls give up on it first.
  */
+#define TP_USER_TIMEOUTS	3
+
 static int set_channel_opts(int fd, const struct transport_opts *o)
 {
 	int idle = o->timeout_ms / 2000, intvl = o->timeout_ms / 4000;
@@ -387,8 +393,8 @@ static int set_channel_opts(int fd, const struct transport_opts *o)
 	if (!ret)
 		ret = setopt(fd, IPPROTO_TCP, TCP_KEEPCNT, 3, "TCP_KEEPCNT");
 	if (!ret)
-		ret = setopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, o->timeout_ms,
-			     "TCP_USER_TIMEOUT");
+		ret = setopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT,
+			     o->timeout_ms * TP_USER_TIMEOUTS, "TCP_USER_TIMEOUT");
 	if (!ret)
 		ret = set_timeouts(fd, o->timeout_ms);
 	return ret;
@@ -965,6 +971,16 @@ void transport_close(struct transport_chan *ch)
 	close(ch->fd);
 	tp_zcwin_free(&ch->zc);
 	free(ch);
+}
+
+int transport_set_timeout(struct transport_chan *ch, uint32_t timeout_ms)
+{
+	if (!ch)
+		return tp_err(-EINVAL, "set timeout: no channel");
+	if (timeout_ms > INT_MAX / 4)
+		return tp_err(-EINVAL, "timeout %u ms is too long", timeout_ms);
+	ch->opts.timeout_ms = timeout_ms ? timeout_ms : TRANSPORT_DEFAULT_TIMEOUT_MS;
+	return set_channel_opts(ch->fd, &ch->opts);
 }
 
 const char *transport_peer(const struct transport_chan *ch)

@@ -30,9 +30,10 @@
  *
  * Timeouts: every blocking call gives up with -ETIMEDOUT after
  * transport_opts.timeout_ms without progress (data moved, a completion
- * arrived).  The kernel gives up on an unresponsive peer after the same time
- * (TCP_USER_TIMEOUT, keepalive).  transport_cancel() makes every blocked and
- * later call on the channel return -ECANCELED.
+ * arrived).  The kernel drops a peer that acknowledges nothing for three
+ * timeouts (TCP_USER_TIMEOUT, keepalive).  transport_cancel() makes every
+ * blocked and later call on the channel that has to wait or move data return
+ * -ECANCELED (a flush with nothing pending still returns 0).
  *
  * Errors are negative errno values; transport_error() describes the last
  * failure of the calling thread in words.
@@ -175,6 +176,13 @@ int transport_recvv(struct transport_chan *ch, const struct iovec *iov,
 void transport_cancel(struct transport_chan *ch);
 /* Release the channel; no thread may be using it.  NULL is a no-op. */
 void transport_close(struct transport_chan *ch);
+
+/*
+ * Change the channel's timeout (0: the default), in the kernel too
+ * (SO_SNDTIMEO, SO_RCVTIMEO, TCP_USER_TIMEOUT, keepalive).  Call it from
+ * the thread using the channel, or before its threads start.
+ */
+int transport_set_timeout(struct transport_chan *ch, uint32_t timeout_ms);
 
 /* "addr:port" of the other end. */
 const char *transport_peer(const struct transport_chan *ch);
