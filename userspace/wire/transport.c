@@ -21,7 +21,7 @@
 #include "wire/transport_priv.h"
 
 #define TP_ADDR_MAX	256
-#define TP_IOV_STACK	64
+#define TP_IOV_STACK	128	/* a header and 127 pages without malloc() */
 
 struct transport_listener {
 	int fd;

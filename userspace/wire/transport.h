@@ -26,7 +26,30 @@
  *
  * On loopback and veth the kernel copies every zero-copy send after all (a
  * deferred copy, reported as SO_EE_CODE_ZEROCOPY_COPIED and counted in
- * zc_copied); zero copy saves CPU only between two hosts.
+ * zc_copied); zero copy saves CPU only between two hosts.  Sends shorter
+ * than zc_min_bytes are copied.  When the kernel refuses zero copy with
+ * ENOBUFS (net.core.optmem_max, or RLIMIT_MEMLOCK without CAP_IPC_LOCK), the
+ * send collects completions and tries once more, then copies the rest
+ * (zc_enobufs, copied_sends).
+ *
+ * A migration with N channels:
+ *   source       channel i: transport_connect(addr[i % naddrs], ...); its
+ *                sender thread calls transport_send() per message.  A
+ *                buffer it will rewrite (header slot, compressed buffer)
+ *                first waits for the ticket of its last send
+ *                (transport_wait()).  Guest pages need not: a page written
+ *                after its send is dirty again and goes out in a later round,
+ *                but its bytes on the wire may mix old and new (so no
+ *                checksum of raw zero-copy pages taken before the send can be
+ *                trusted).  transport_flush() ends each round and precedes
+ *                the switchover.
+ *   destination  transport_listen() on each address, transport_accept_any()
+ *                N times; receive thread i: transport_recv() of the fixed
+ *                header, then transport_recv()/recvv() of the payload it
+ *                announces, straight into its destination if it can.
+ *   abort        any thread: transport_cancel() every channel (and
+ *                transport_listener_cancel()); join the threads; then
+ *                transport_close().
  *
  * Timeouts: every blocking call gives up with -ETIMEDOUT after
  * transport_opts.timeout_ms without progress (data moved, a completion

@@ -39,10 +39,28 @@ struct uring_state {
 	struct __kernel_timespec ts;
 };
 
+/* Is there an io_uring with SENDMSG_ZC (Linux 6.1), here and now? */
+static int uring_probe(void)
+{
+	struct io_uring_probe *probe = io_uring_get_probe();
+	int ret = 0;
+
+	if (!probe)
+		return tp_err(-ENOSYS, "io_uring is not available (kernel, sysctl kernel.io_uring_disabled or seccomp)");
+	if (!io_uring_opcode_supported(probe, IORING_OP_SENDMSG_ZC))
+		ret = tp_err(-EOPNOTSUPP, "io_uring has no IORING_OP_SENDMSG_ZC (Linux 6.1 or later)");
+	io_uring_free_probe(probe);
+	return ret;
+}
+
 static int uring_setup(struct transport_chan *ch)
 {
-	struct uring_state *st = calloc(1, sizeof(*st));
+	struct uring_state *st;
+	int ret = uring_probe();
 
+	if (ret)
+		return ret;
+	st = calloc(1, sizeof(*st));
 	if (!st)
 		return tp_err(-ENOMEM, "io_uring state: out of memory");
 	st->report_usage = true;
@@ -54,7 +72,9 @@ static void uring_release(struct transport_chan *ch)
 {
 	struct uring_state *st = ch->priv;
 
-	if (st && st->ready)
+	if (!st)
+		return;
+	if (st->ready)
 		io_uring_queue_exit(&st->ring);
 	free(st);
 	ch->priv = NULL;
