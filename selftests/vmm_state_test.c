@@ -21,7 +21,8 @@
 
 #define MEM_SIZE	(32ULL << 20)
 #define NR_VCPUS	2
-#define WAIT_S		120	/* nested KVM under TCG is slow: generous */
+#define WAIT_S		60	/* nested KVM under TCG is slow: generous */
+#define TIMEOUT_S	300	/* per test, for the harness */
 
 /* The FXSAVE image keeps xmm15 at byte 400; XSAVE's YMM_Hi128 part of ymm15 at 576 + 240. */
 #define XSAVE_XMM15	400
@@ -100,8 +101,21 @@ static uint64_t host_verify(struct vm *vm, uint64_t *checked)
 	return bad;
 }
 
+static bool any_halted(struct vm *vm)
+{
+	struct kvm_mp_state mp;
+	unsigned int i;
+
+	for (i = 0; i < vm->nr_vcpus; i++)
+		if (!ioctl(vm->vcpus[i]->fd, KVM_GET_MP_STATE, &mp) &&
+		    mp.mp_state == KVM_MP_STATE_HALTED)
+			return true;
+	return false;
+}
+
 struct switch_result {
 	uint64_t ops_at_switch[NR_VCPUS], fpu_at_switch[NR_VCPUS];
+	uint32_t mp_state[NR_VCPUS];
 	uint64_t hash_a, hash_a_later, hash_b;
 };
 
@@ -110,7 +124,7 @@ struct switch_result {
  * runner.  corrupt(), if given, damages the saved vCPU states first.
  */
 static void migrate(struct __test_metadata *_metadata, struct vm *a, struct vm *b,
-		    struct vm_runner **rb, struct switch_result *res,
+		    struct vm_runner **rb, struct switch_result *res, uint64_t kind,
 		    void (*corrupt)(struct vcpu_state *s, unsigned int n))
 {
 	struct vcpu_state s[NR_VCPUS];
@@ -119,14 +133,21 @@ static void migrate(struct __test_metadata *_metadata, struct vm *a, struct vm *
 	unsigned int i;
 
 	ASSERT_EQ(0, vm_load_guest(a));
-	post_workload(_metadata, a, GUEST_WL_RANDOM, 0);
+	post_workload(_metadata, a, kind, 0);
 	ASSERT_EQ(0, vm_runner_start(a, NULL, &ra));
 	ASSERT_TRUE(wait_reports(ra, 5));
 	ASSERT_EQ(0, vm_runner_pause(ra));
+	/* An idle guest is to be caught asleep: pause again until one is. */
+	for (i = 0; kind == GUEST_WL_IDLE && i < 100 && !any_halted(a); i++) {
+		ASSERT_EQ(0, vm_runner_resume(ra));
+		usleep(3000 + i * 100);
+		ASSERT_EQ(0, vm_runner_pause(ra));
+	}
 
 	ASSERT_EQ(0, vm_save_state(a, &vs));
 	for (i = 0; i < NR_VCPUS; i++) {
 		ASSERT_EQ(0, vcpu_save_state(a->vcpus[i], &s[i]));
+		res->mp_state[i] = s[i].mp_state.mp_state;
 		res->ops_at_switch[i] = a->vcpus[i]->mb->ops;
 		res->fpu_at_switch[i] = a->vcpus[i]->mb->fpu_counter;
 		ASSERT_LT(0, res->ops_at_switch[i]);
@@ -175,7 +196,7 @@ FIXTURE_TEARDOWN(mig)
 	vm_destroy(self->a);
 }
 
-TEST_F(mig, workload_continues_in_another_vm)
+TEST_F_TIMEOUT(mig, workload_continues_in_another_vm, TIMEOUT_S)
 {
 	struct vm_runner_stats st;
 	uint64_t checked, bad;
@@ -185,7 +206,7 @@ TEST_F(mig, workload_continues_in_another_vm)
 	       self->a->features & GUEST_F_AVX ? "avx " : "sse ",
 	       self->a->features & GUEST_F_TSC_DEADLINE ? "tsc-deadline" : "no-timer",
 	       self->a->xsave_size, self->a->nr_msrs, (unsigned long long)self->a->tsc_khz);
-	migrate(_metadata, self->a, self->b, &self->rb, &self->res, NULL);
+	migrate(_metadata, self->a, self->b, &self->rb, &self->res, GUEST_WL_RANDOM, NULL);
 	EXPECT_EQ(self->res.hash_a, self->res.hash_b);
 	EXPECT_EQ(self->res.hash_a, self->res.hash_a_later);
 
@@ -224,6 +245,33 @@ TEST_F(mig, workload_continues_in_another_vm)
 	EXPECT_LT(100, checked);
 }
 
+/*
+ * An idle guest sleeps in hlt on its TSC-deadline timer almost all the
+ * time, so it is paused asleep: only a restored LAPIC, timer mode and
+ * deadline (in that order) wake it in B.
+ */
+TEST_F_TIMEOUT(mig, sleeping_guest_wakes_in_another_vm, TIMEOUT_S)
+{
+	struct vm_runner_stats st;
+	unsigned int i, halted = 0;
+
+	if (!(self->a->features & GUEST_F_TSC_DEADLINE))
+		SKIP(return, "no TSC-deadline timer: the idle guest spins");
+	migrate(_metadata, self->a, self->b, &self->rb, &self->res, GUEST_WL_IDLE, NULL);
+	for (i = 0; i < NR_VCPUS; i++)
+		halted += self->res.mp_state[i] == KVM_MP_STATE_HALTED;
+	ASSERT_LE(1, halted);
+	ASSERT_TRUE(wait_reports(self->rb, 5));
+	ASSERT_EQ(0, vm_runner_stop(self->rb));
+	vm_runner_stats(self->rb, &st);
+	for (i = 0; i < NR_VCPUS; i++) {
+		EXPECT_LT(self->res.ops_at_switch[i], self->b->vcpus[i]->mb->ops);
+		EXPECT_EQ(0, self->b->vcpus[i]->mb->errors);
+		EXPECT_EQ(0, st.vcpu[i].status);
+	}
+	TH_LOG("%u of %u vCPUs were halted at the switch", halted, NR_VCPUS);
+}
+
 static void corrupt_fpu(struct vcpu_state *s, unsigned int n)
 {
 	/* vCPU 0: the low lane (xmm15); vCPU 1: the upper lane of ymm15 if kept. */
@@ -231,11 +279,12 @@ static void corrupt_fpu(struct vcpu_state *s, unsigned int n)
 	s[1].xsave->region[XSAVE_YMMH15 / 4] ^= 0x10;
 }
 
-TEST_F(mig, broken_xsave_restore_is_detected)
+TEST_F_TIMEOUT(mig, broken_xsave_restore_is_detected, TIMEOUT_S)
 {
 	struct guest_vcpu_mailbox *m0 = self->b->vcpus[0]->mb, *m1 = self->b->vcpus[1]->mb;
 
-	migrate(_metadata, self->a, self->b, &self->rb, &self->res, corrupt_fpu);
+	migrate(_metadata, self->a, self->b, &self->rb, &self->res, GUEST_WL_RANDOM,
+		corrupt_fpu);
 	ASSERT_TRUE(wait_reports(self->rb, 2));
 	ASSERT_EQ(0, vm_runner_stop(self->rb));
 	EXPECT_LT(0, m0->errors);
