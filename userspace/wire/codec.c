@@ -306,14 +306,17 @@ ssize_t wire_tx_pages(struct wire_tx *tx, struct wire_stream *s, struct wire_txm
 	unsigned int ndata = 0;
 	ssize_t len;
 
-	if (!n || n > tx->max_pages || s->page_size != ps)
+	/* Everything wire_seal_pages() checks, before the codec stream moves. */
+	if (!n || n > tx->max_pages || s->page_size != ps || s->role != WIRE_ROLE_SOURCE ||
+	    !s->version || s->failed || round != s->tx_round)
 		return -EINVAL;
 	for (unsigned int i = 0; i < n; i++) {
-		const uint8_t *p = mem + gfns[i] * ps;
+		const uint8_t *p;
 		bool zero;
 
 		if (gfns[i] >> WIRE_GFN_BITS)
 			return -EINVAL;
+		p = mem + gfns[i] * ps;
 		zero = wire_is_zero(p, ps);
 		wire_desc_put(desc + (size_t)i * WIRE_DESC_SIZE, gfns[i],
 			      zero ? WIRE_PAGE_ZERO : WIRE_PAGE_DATA);
@@ -360,8 +363,14 @@ ssize_t wire_tx_pages(struct wire_tx *tx, struct wire_stream *s, struct wire_txm
 		m->iov[0].iov_len += pg.data_len;
 	}
 	len = wire_seal_pages(s, &pg, m->iov, m->niov, unchecked);
-	if (len < 0)
+	if (len < 0) {
+		/* Not sent: the peer's decoder will not see this batch. */
+		if (pg.codec == WIRE_CODEC_ZSTD) {
+			ZSTD_CCtx_reset(tx->zc, ZSTD_reset_session_only);
+			tx->zstd_fresh = true;
+		}
 		return len;
+	}
 	m->len = len;
 	tx->st.batches++;
 	tx->st.pages += n;
