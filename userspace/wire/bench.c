@@ -11,6 +11,9 @@
 #include <string.h>
 #include <time.h>
 #include <xxhash.h>
+#if defined(__x86_64__)
+#include <xxh_x86dispatch.h>
+#endif
 
 #include "wire/bench.h"
 #include "wire/codec.h"

