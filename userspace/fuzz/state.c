@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: GPL-2.0
+/* VCPU_STATE and VM_STATE bodies. */
+#include <stdlib.h>
+
+#include "fuzz.h"
+#include "wire/state.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct wire_hdr h = fuzz_hdr(WIRE_VCPU_STATE, size);
+	struct vcpu_state vs;
+	struct vm_state ms;
+	uint32_t idx;
+
+	if (!wire_dec_vcpu_state(&h, data, &idx, &vs))
+		free(vs.xsave);
+	h.type = WIRE_VM_STATE;
+	wire_dec_vm_state(&h, data, &ms);
+	return 0;
+}
