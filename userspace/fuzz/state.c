@@ -3,16 +3,15 @@
 #include <stdlib.h>
 
 #include "fuzz.h"
-#include "wire/state.h"
+#include "vmm/vmm.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct wire_hdr h = fuzz_hdr(WIRE_VCPU_STATE, size);
 	struct vcpu_state vs;
 	struct vm_state ms;
-	uint32_t idx;
 
-	if (!wire_dec_vcpu_state(&h, data, &idx, &vs))
+	if (!wire_dec_vcpu_state(&h, data, &vs))
 		free(vs.xsave);
 	h.type = WIRE_VM_STATE;
 	wire_dec_vm_state(&h, data, &ms);

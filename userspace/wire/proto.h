@@ -253,14 +253,16 @@ int wire_dec_complete(const struct wire_hdr *h, const void *p, struct wire_compl
 ssize_t wire_enc_confirm(struct wire_stream *s, void *buf, size_t cap, const struct wire_confirm *c);
 int wire_dec_confirm(const struct wire_hdr *h, const void *p, struct wire_confirm *out);
 
-/* vCPU and VM state (state.c); the structs are vmm's (userspace/vmm/vmm.h). */
+/*
+ * vCPU and VM state (state.c): vmm's structs (vmm/vmm.h), as vcpu_save_state()
+ * and vm_save_state() fill them and the restore functions take them.
+ */
 struct vcpu_state;
 struct vm_state;
-ssize_t wire_enc_vcpu_state(struct wire_stream *s, void *buf, size_t cap, uint32_t idx,
+ssize_t wire_enc_vcpu_state(struct wire_stream *s, void *buf, size_t cap,
 			    const struct vcpu_state *st);
-/* Allocates st->xsave (free() it, or vcpu_state_release()). */
-int wire_dec_vcpu_state(const struct wire_hdr *h, const void *p, uint32_t *idx,
-			struct vcpu_state *st);
+/* Allocates st->xsave: release with vcpu_state_release(). */
+int wire_dec_vcpu_state(const struct wire_hdr *h, const void *p, struct vcpu_state *st);
 ssize_t wire_enc_vm_state(struct wire_stream *s, void *buf, size_t cap, const struct vm_state *st);
 int wire_dec_vm_state(const struct wire_hdr *h, const void *p, struct vm_state *st);
 

@@ -10,7 +10,7 @@
 
 #include "wire/codec.h"
 #include "wire/proto.h"
-#include "wire/state.h"
+#include "vmm/vmm.h"
 
 static const char *dir;
 
@@ -75,8 +75,10 @@ int main(int argc, char **argv)
 	vs.nr_msrs = 2;
 	vs.xsave_size = 4096;
 	vs.xsave = calloc(1, 4096);
-	len = wire_enc_vcpu_state(&src, buf, sizeof(buf), 0, &vs);
+	len = wire_enc_vcpu_state(&src, buf, sizeof(buf), &vs);
 	put("state", "vcpu", buf, len, false);
+	ms.nr_vcpus = 2;
+	ms.mem_size = 64 * 4096;
 	ms.pic[1].chip_id = 1;
 	ms.ioapic.chip_id = 2;
 	len = wire_enc_vm_state(&src, buf, sizeof(buf), &ms);
