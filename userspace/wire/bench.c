@@ -15,6 +15,7 @@
 #include <xxh_x86dispatch.h>
 #endif
 
+#include "wire/apply.h"
 #include "wire/bench.h"
 #include "wire/codec.h"
 
@@ -220,6 +221,64 @@ static void run_scan(const uint8_t *mem, size_t npages, uint32_t ps, double min_
 	r->enc_mib_s = bytes / MIB / t;
 }
 
+/*
+ * Round-ordered apply alone (stamps, striped locks, copy or clear) of the
+ * first 64 MiB of mem into a private copy, one round after another so
+ * that every page is applied.
+ */
+static int run_apply(const uint8_t *mem, size_t npages, uint32_t ps, unsigned int batch,
+		     double min_secs, struct wire_bench_result *r)
+{
+	struct wire_region rg;
+	struct wire_apply *a;
+	struct wire_batch *b = malloc(sizeof(*b));
+	uint8_t *dst;
+	uint64_t bytes = 0;
+	double t = 0, t0;
+	uint32_t round = 0;
+	int ret;
+
+	if (npages > (64u << 20) / ps)
+		npages = (64u << 20) / ps;
+	rg = (struct wire_region){ 0, (uint64_t)npages * ps };
+	dst = aligned_alloc(4096, rg.size);
+	if (!b || !dst) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	memset(dst, 0x5a, rg.size);
+	ret = wire_apply_create(dst, ps, &rg, 1, &a);
+	if (ret)
+		goto out;
+	while (t < min_secs || !bytes) {
+		for (size_t i = 0; i < npages; i += batch) {
+			b->round = round;
+			b->n = npages - i < batch ? npages - i : batch;
+			for (unsigned int k = 0; k < b->n; k++) {
+				const uint8_t *p = mem + (i + k) * ps;
+
+				b->gfn[k] = i + k;
+				b->data[k] = wire_is_zero(p, ps) ? NULL : p;
+			}
+			t0 = now_s();
+			ret = wire_apply_batch(a, b);
+			t += now_s() - t0;
+			if (ret)
+				break;
+		}
+		bytes += (uint64_t)npages * ps;
+		round++;
+	}
+	wire_apply_destroy(a);
+	memset(r, 0, sizeof(*r));
+	snprintf(r->name, sizeof(r->name), "apply (by round)");
+	r->enc_mib_s = bytes / MIB / t;
+out:
+	free(dst);
+	free(b);
+	return ret;
+}
+
 int wire_bench_run(const uint8_t *mem, size_t len, uint32_t page_size, unsigned int batch,
 		   double min_secs, struct wire_bench_result *res, unsigned int max)
 {
@@ -251,6 +310,8 @@ int wire_bench_run(const uint8_t *mem, size_t len, uint32_t page_size, unsigned 
 	if (n < max)
 		run_scan(mem, c.npages, page_size, min_secs, true, "xxh3 checksum", &res[n++]);
 	ret = 0;
+	if (n < max)
+		ret = run_apply(mem, c.npages, page_size, batch, min_secs, &res[n++]);
 	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]) && n < max && !ret; i++)
 		ret = run_codec(&c, &runs[i], &res[n++]);
 out:

@@ -27,9 +27,9 @@ struct wire_bench_result {
 void wire_bench_fill(uint8_t *mem, size_t len, uint32_t page_size, unsigned int zero_pct,
 		     unsigned int text_pct, uint64_t seed);
 /*
- * Run every codec (zero detection, XXH3, raw copy, raw by reference, lz4,
- * zstd -5/-1/1/3) over the pages of mem in batches of batch pages, each
- * for at least min_secs, single-threaded.  mem is only read.  Returns the
+ * Run zero detection, XXH3, the round-ordered apply and every codec (raw
+ * copy, raw by reference, lz4, zstd -5/-1/1/3) over the pages of mem in
+ * batches of batch pages, each for at least min_secs, single-threaded.  mem is only read.  Returns the
  * number of results written (at most max) or -errno.
  */
 int wire_bench_run(const uint8_t *mem, size_t len, uint32_t page_size, unsigned int batch,
