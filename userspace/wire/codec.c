@@ -306,7 +306,7 @@ ssize_t wire_tx_pages(struct wire_tx *tx, struct wire_stream *s, struct wire_txm
 
 	/* Everything wire_seal_pages() checks, before the codec stream moves. */
 	if (!n || n > tx->max_pages || s->page_size != ps || s->role != WIRE_ROLE_SOURCE ||
-	    !s->version || s->failed || round != s->tx_round)
+	    !s->version || wire_stream_failed(s) || round != s->tx_round)
 		return -EINVAL;
 	for (unsigned int i = 0; i < n; i++) {
 		const uint8_t *p;

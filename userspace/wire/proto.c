@@ -28,6 +28,12 @@ void wire_stream_init(struct wire_stream *s, enum wire_role role, uint32_t page_
 	s->page_size = page_size;
 }
 
+/* The sending and the receiving thread may both set and test it. */
+bool wire_stream_failed(const struct wire_stream *s)
+{
+	return __atomic_load_n(&s->failed, __ATOMIC_RELAXED);
+}
+
 void wire_stream_establish(struct wire_stream *s, const struct wire_hello_ack *ack)
 {
 	s->version = ack->version;
@@ -59,7 +65,7 @@ static bool allowed(const struct wire_stream *s, uint8_t type, bool tx)
 {
 	enum wire_role peer = s->role == WIRE_ROLE_SOURCE ? WIRE_ROLE_DEST : WIRE_ROLE_SOURCE;
 
-	if (s->failed || !sent_by(tx ? s->role : peer, type))
+	if (wire_stream_failed(s) || !sent_by(tx ? s->role : peer, type))
 		return false;
 	if (type == WIRE_ERROR)
 		return true;
@@ -129,7 +135,7 @@ static size_t seal(struct wire_stream *s, uint8_t type, uint8_t flags,
 	hcsum = htole32(hdr_hash(hdr));
 	memcpy(hdr + HDR_HCSUM_OFF, &hcsum, 4);
 	if (type == WIRE_ERROR)
-		s->failed = true;
+		__atomic_store_n(&s->failed, true, __ATOMIC_RELAXED);
 	return WIRE_HDR_SIZE + len;
 }
 
@@ -187,7 +193,7 @@ int wire_recv_check(struct wire_stream *s, const struct wire_hdr *h, const void 
 		return -EPROTO;
 	s->rx_seq++;
 	if (h->type == WIRE_ERROR)
-		s->failed = true;
+		__atomic_store_n(&s->failed, true, __ATOMIC_RELAXED);
 	return 0;
 }
 

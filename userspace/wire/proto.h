@@ -185,14 +185,16 @@ enum wire_role { WIRE_ROLE_SOURCE = 1, WIRE_ROLE_DEST };
 /*
  * Per-channel protocol state: sequence numbers, negotiated session and the
  * page/byte accounting that ROUND_END and COMPLETE check.  One per TCP
- * channel per side, used by one sending and one receiving thread at most
- * (tx_* and rx_* fields are disjoint).
+ * channel per side.  One thread may send and another receive at the same
+ * time (tx_* and rx_* are disjoint, failed is atomic); two senders or two
+ * receivers must be serialized by the caller, and messages must go out in
+ * the order they were encoded (seq).
  */
 struct wire_stream {
 	enum wire_role role;
 	uint32_t page_size;
 	uint16_t version;		/* 0 until established */
-	bool failed;			/* ERROR sent or received */
+	bool failed;			/* ERROR sent or received: wire_stream_failed() */
 	uint32_t features, codecs;
 	uint32_t tx_seq, rx_seq;
 	uint32_t tx_round, rx_round;	/* the open round */
@@ -204,6 +206,7 @@ struct wire_stream {
 
 void wire_stream_init(struct wire_stream *s, enum wire_role role, uint32_t page_size);
 void wire_stream_establish(struct wire_stream *s, const struct wire_hello_ack *ack);
+bool wire_stream_failed(const struct wire_stream *s);
 
 /* Framing. */
 int wire_hdr_parse(const void *buf, struct wire_hdr *h);
