@@ -208,7 +208,13 @@ void wire_stream_init(struct wire_stream *s, enum wire_role role, uint32_t page_
 void wire_stream_establish(struct wire_stream *s, const struct wire_hello_ack *ack);
 bool wire_stream_failed(const struct wire_stream *s);
 
-/* Framing. */
+/*
+ * Framing.  A receiver reads WIRE_HDR_SIZE bytes and wire_hdr_parse()s them
+ * (magic, header checksum, version, type, flags, len <= WIRE_MAX_PAYLOAD),
+ * reads h->len more bytes, and passes them to wire_recv_check() (payload
+ * checksum, sequence, role and state, negotiated version) before any
+ * wire_dec_*().  wire_payload_verify() is the payload checksum alone.
+ */
 int wire_hdr_parse(const void *buf, struct wire_hdr *h);
 int wire_payload_verify(const struct wire_hdr *h, const void *payload);
 int wire_recv_check(struct wire_stream *s, const struct wire_hdr *h, const void *payload);
