@@ -36,10 +36,11 @@ static u32 vmdirty_genl_session_flags(struct vmdirty_session *s)
 	return flags;
 }
 
-static int vmdirty_genl_put_vcpus(struct sk_buff *skb, struct vmdirty_session *s)
+static int vmdirty_genl_put_vcpus(struct sk_buff *skb, struct vmdirty_session *s,
+				  u32 n)
 {
 	struct nlattr *vcpus, *vcpu;
-	u32 i, n = READ_ONCE(s->nr_vcpus);
+	u32 i;
 
 	vcpus = nla_nest_start(skb, VMDIRTY_A_VCPUS);
 	if (!vcpus)
@@ -72,8 +73,9 @@ static int vmdirty_genl_put_u64(struct sk_buff *skb, int attr, u64 *field)
 	return nla_put_u64_64bit(skb, attr, READ_ONCE(*field), VMDIRTY_A_PAD);
 }
 
+/* @n: the vCPUs seen, read once for the whole message. */
 static int vmdirty_genl_put_session(struct sk_buff *skb, struct vmdirty_session *s,
-				    u32 dump_flags)
+				    u32 dump_flags, u32 n)
 {
 	struct vmdirty_shm_header *hdr = s->hdr;
 
@@ -83,7 +85,7 @@ static int vmdirty_genl_put_session(struct sk_buff *skb, struct vmdirty_session 
 	    nla_put_u32(skb, VMDIRTY_A_VM_PID, s->kvm->userspace_pid) ||
 	    nla_put_u32(skb, VMDIRTY_A_LAYOUT_GEN, READ_ONCE(hdr->layout_gen)) ||
 	    nla_put_u32(skb, VMDIRTY_A_NR_SLOTS, s->nr_slots) ||
-	    nla_put_u32(skb, VMDIRTY_A_NR_VCPUS, READ_ONCE(s->nr_vcpus)) ||
+	    nla_put_u32(skb, VMDIRTY_A_NR_VCPUS, n) ||
 	    nla_put_u64_64bit(skb, VMDIRTY_A_TRACKED_PAGES, s->tracked_pages,
 			      VMDIRTY_A_PAD) ||
 	    vmdirty_genl_put_u64(skb, VMDIRTY_A_HARVESTS, &hdr->harvests) ||
@@ -95,14 +97,14 @@ static int vmdirty_genl_put_session(struct sk_buff *skb, struct vmdirty_session 
 	    nla_put_u32(skb, VMDIRTY_A_DRAIN_INTERVAL_US, READ_ONCE(s->drain.interval_us)))
 		return -EMSGSIZE;
 	if (dump_flags & VMDIRTY_DUMP_F_VCPUS)
-		return vmdirty_genl_put_vcpus(skb, s);
+		return vmdirty_genl_put_vcpus(skb, s, n);
 	return 0;
 }
 
 /* One message for @s; a dump's @cb flags it if sessions came or went. */
 static int vmdirty_genl_fill(struct sk_buff *skb, struct vmdirty_session *s,
 			     u32 portid, u32 seq, int flags, u8 cmd,
-			     u32 dump_flags, struct netlink_callback *cb)
+			     u32 dump_flags, u32 nr_vcpus, struct netlink_callback *cb)
 {
 	void *hdr;
 
@@ -111,7 +113,7 @@ static int vmdirty_genl_fill(struct sk_buff *skb, struct vmdirty_session *s,
 		return -EMSGSIZE;
 	if (cb)
 		genl_dump_check_consistent(cb, hdr);
-	if (vmdirty_genl_put_session(skb, s, dump_flags)) {
+	if (vmdirty_genl_put_session(skb, s, dump_flags, nr_vcpus)) {
 		genlmsg_cancel(skb, hdr);
 		return -EMSGSIZE;
 	}
@@ -119,7 +121,8 @@ static int vmdirty_genl_fill(struct sk_buff *skb, struct vmdirty_session *s,
 	return 0;
 }
 
-static size_t vmdirty_genl_size(struct vmdirty_session *s, u32 dump_flags)
+/* Payload bytes of a session message with @nr_vcpus vCPUs. */
+static size_t vmdirty_genl_size(u32 nr_vcpus, u32 dump_flags)
 {
 	size_t vcpu = 4 * nla_total_size(sizeof(u32)) +
 		      2 * nla_total_size_64bit(sizeof(u64));
@@ -127,8 +130,7 @@ static size_t vmdirty_genl_size(struct vmdirty_session *s, u32 dump_flags)
 		      7 * nla_total_size_64bit(sizeof(u64));
 
 	if (dump_flags & VMDIRTY_DUMP_F_VCPUS)
-		size += nla_total_size(0) +
-			READ_ONCE(s->nr_vcpus) * nla_total_size(vcpu);
+		size += nla_total_size(0) + nr_vcpus * nla_total_size(vcpu);
 	return size;
 }
 
@@ -143,7 +145,7 @@ static struct vmdirty_session *vmdirty_genl_lookup(u32 id)
 
 static int vmdirty_genl_get(struct sk_buff *skb, struct genl_info *info)
 {
-	u32 dump_flags = 0, id;
+	u32 dump_flags = 0, id, n;
 	struct vmdirty_session *s;
 	struct sk_buff *msg;
 	int ret;
@@ -162,13 +164,14 @@ static int vmdirty_genl_get(struct sk_buff *skb, struct genl_info *info)
 		ret = -ENOENT;
 		goto out_unlock;
 	}
-	msg = genlmsg_new(vmdirty_genl_size(s, dump_flags), GFP_KERNEL);
+	n = READ_ONCE(s->nr_vcpus);
+	msg = genlmsg_new(vmdirty_genl_size(n, dump_flags), GFP_KERNEL);
 	if (!msg) {
 		ret = -ENOMEM;
 		goto out_unlock;
 	}
 	ret = vmdirty_genl_fill(msg, s, info->snd_portid, info->snd_seq, 0,
-				VMDIRTY_CMD_GET_SESSION, dump_flags, NULL);
+				VMDIRTY_CMD_GET_SESSION, dump_flags, n, NULL);
 	mutex_unlock(&vmdirty_sessions_lock);
 	if (ret) {
 		nlmsg_free(msg);
@@ -181,17 +184,42 @@ out_unlock:
 	return ret;
 }
 
+static u32 vmdirty_genl_dump_flags(struct netlink_callback *cb)
+{
+	struct nlattr **attrs = vmdirty_dump_attrs(cb);
+
+	return attrs[VMDIRTY_A_DUMP_FLAGS] ? nla_get_u32(attrs[VMDIRTY_A_DUMP_FLAGS]) : 0;
+}
+
+/*
+ * Each dump buffer must hold the largest session message with all its
+ * vCPUs; sized for every vCPU the VMs may have, since more can appear
+ * while the dump runs.
+ */
+static int vmdirty_genl_dump_start(struct netlink_callback *cb)
+{
+	struct vmdirty_session *s;
+	unsigned long id;
+	size_t size = 0;
+
+	if (!(vmdirty_genl_dump_flags(cb) & VMDIRTY_DUMP_F_VCPUS))
+		return 0;
+	mutex_lock(&vmdirty_sessions_lock);
+	xa_for_each(&vmdirty_sessions, id, s)
+		if (vmdirty_session_attached(s))
+			size = max(size, vmdirty_genl_size(s->max_vcpus, VMDIRTY_DUMP_F_VCPUS));
+	mutex_unlock(&vmdirty_sessions_lock);
+	cb->min_dump_alloc = nlmsg_total_size(GENL_HDRLEN + size);
+	return 0;
+}
+
 /* cb->args[0]: the next session id to dump. */
 static int vmdirty_genl_dump(struct sk_buff *skb, struct netlink_callback *cb)
 {
-	struct nlattr **attrs = vmdirty_dump_attrs(cb);
+	u32 dump_flags = vmdirty_genl_dump_flags(cb);
 	struct vmdirty_session *s;
-	u32 dump_flags = 0;
 	unsigned long id;
 	int ret = 0;
-
-	if (attrs[VMDIRTY_A_DUMP_FLAGS])
-		dump_flags = nla_get_u32(attrs[VMDIRTY_A_DUMP_FLAGS]);
 
 	mutex_lock(&vmdirty_sessions_lock);
 	cb->seq = vmdirty_sessions_gen;
@@ -200,7 +228,8 @@ static int vmdirty_genl_dump(struct sk_buff *skb, struct netlink_callback *cb)
 			continue;
 		ret = vmdirty_genl_fill(skb, s, NETLINK_CB(cb->skb).portid,
 					cb->nlh->nlmsg_seq, NLM_F_MULTI,
-					VMDIRTY_CMD_GET_SESSION, dump_flags, cb);
+					VMDIRTY_CMD_GET_SESSION, dump_flags,
+					READ_ONCE(s->nr_vcpus), cb);
 		if (ret)
 			break;
 	}
@@ -217,6 +246,7 @@ static const struct genl_ops vmdirty_genl_ops[] = {
 	{
 		.cmd	= VMDIRTY_CMD_GET_SESSION,
 		.doit	= vmdirty_genl_get,
+		.start	= vmdirty_genl_dump_start,
 		.dumpit	= vmdirty_genl_dump,
 		.flags	= GENL_ADMIN_PERM,
 	},
@@ -247,10 +277,10 @@ void vmdirty_genl_notify(struct vmdirty_session *s, u8 cmd)
 
 	if (!genl_has_listeners(&vmdirty_genl_family, &init_net, VMDIRTY_MCGRP_EVENTS))
 		return;
-	msg = genlmsg_new(vmdirty_genl_size(s, 0), GFP_KERNEL);
+	msg = genlmsg_new(vmdirty_genl_size(0, 0), GFP_KERNEL);
 	if (!msg)
 		return;
-	if (vmdirty_genl_fill(msg, s, 0, 0, 0, cmd, 0, NULL)) {
+	if (vmdirty_genl_fill(msg, s, 0, 0, 0, cmd, 0, READ_ONCE(s->nr_vcpus), NULL)) {
 		nlmsg_free(msg);
 		return;
 	}

@@ -415,8 +415,7 @@ enum vmdirty_attr {
 	VMDIRTY_A_DUMP_FLAGS,		/* u32, VMDIRTY_DUMP_F_* */
 	VMDIRTY_A_SESSION_FLAGS,	/* u32, VMDIRTY_SESSION_F_* */
 	VMDIRTY_A_OWNER_PID,		/* u32, tgid that attached */
-	VMDIRTY_A_VM_PID,		/* u32, KVM's userspace_pid: the thread
-					 * that created the VM */
+	VMDIRTY_A_VM_PID,		/* u32, thread that created the VM */
 	VMDIRTY_A_LAYOUT_GEN,		/* u32 */
 	VMDIRTY_A_NR_SLOTS,		/* u32 */
 	VMDIRTY_A_NR_VCPUS,		/* u32, vCPUs seen */
