@@ -4,5 +4,7 @@
 #define VMDIRTY_CMD_H
 
 int cmd_version(int argc, char **argv);
+/* wire/transport_bench.c */
+int cmd_netbench(int argc, char **argv);
 
 #endif
