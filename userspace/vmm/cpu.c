@@ -91,7 +91,13 @@ int cpu_init_vm(struct vm *vm)
 	ed = cpuid_find(vm->cpuid, 0xd, 0);
 	if (!e1)
 		return -EOPNOTSUPP;
-	/* The timer the guest sleeps on is programmed through x2APIC MSRs. */
+	/*
+	 * KVM emulates the TSC-deadline timer but leaves the CPUID bit to
+	 * userspace (KVM_CAP_TSC_DEADLINE_TIMER).  The guest sleeps on it,
+	 * programmed through x2APIC MSRs.
+	 */
+	if (vm_check_cap(vm, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
+		e1->ecx |= CPUID_1_ECX_TSC_DEADLINE;
 	if ((e1->ecx & CPUID_1_ECX_TSC_DEADLINE) && (e1->ecx & CPUID_1_ECX_X2APIC))
 		vm->features |= GUEST_F_TSC_DEADLINE;
 	if (e1->ecx & CPUID_1_ECX_XSAVE && ed) {
@@ -101,7 +107,9 @@ int cpu_init_vm(struct vm *vm)
 			vm->features |= GUEST_F_AVX;
 		}
 	}
+	/* KVM_CAP_XSAVE2 on the VM: the size of KVM_GET_XSAVE2's buffer. */
 	r = vm_check_cap(vm, KVM_CAP_XSAVE2);
+	vm->xsave2 = r > 0;
 	vm->xsave_size = r > (int)sizeof(struct kvm_xsave) ? (uint32_t)r : sizeof(struct kvm_xsave);
 	return 0;
 }

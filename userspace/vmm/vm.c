@@ -206,6 +206,9 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
 			goto err;
 		vm->nr_vcpus++;
 	}
+	r = state_init_vm(vm);
+	if (r)
+		goto err;
 	*out = vm;
 	return 0;
 err:
@@ -275,6 +278,14 @@ uint64_t vm_mem_hash(const struct vm *vm, uint64_t gpa, uint64_t len)
 	if (gpa > vm->mem_size || len > vm->mem_size - gpa)
 		return 0;
 	return XXH3_64bits(vm->mem + gpa, len);
+}
+
+int vm_copy_memory(struct vm *dst, const struct vm *src)
+{
+	if (dst->mem_size != src->mem_size)
+		return -EINVAL;
+	memcpy(dst->mem, src->mem, dst->mem_size);
+	return 0;
 }
 
 int vm_reset_dirty_rings(struct vm *vm)

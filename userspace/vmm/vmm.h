@@ -20,6 +20,7 @@
 #ifndef VMDIRTY_VMM_H
 #define VMDIRTY_VMM_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -81,6 +82,7 @@ struct vm {
 	uint32_t features;	/* GUEST_F_* the guest may use */
 	uint64_t xcr0;		/* XCR0 loaded at guest entry */
 	uint32_t xsave_size;	/* KVM_CAP_XSAVE2, or sizeof(struct kvm_xsave) */
+	bool xsave2;		/* KVM_GET_XSAVE2 is there */
 	/* state.c: the MSRs saved and restored, probed at vm_create */
 	uint32_t nr_msrs;
 	uint32_t msr_index[64];
@@ -129,6 +131,104 @@ int vcpu_ring_reap(struct vcpu *v, uint32_t *fetch, bool collect,
 		   void (*fn)(void *ctx, uint32_t slot, uint64_t offset), void *ctx);
 /* One-line description of an exit reason, for reports. */
 const char *vcpu_exit_name(uint32_t reason);
+
+/*
+ * Running a VM with threads (runner.c), for the agent.  One thread per
+ * vCPU, each running whatever command its vCPU has posted (or was in the
+ * middle of: a migration destination after vcpu_restore_state).  Hooks run
+ * on vCPU threads, never under the runner's lock.
+ */
+#define VM_RUNNER_KICK_SIGNAL	SIGUSR1	/* taken over by vm_runner_start() */
+#define VM_RUNNER_EXIT_REASONS	64
+
+struct vm_runner;
+
+struct vm_runner_hooks {
+	/* KVM_EXIT_DIRTY_RING_FULL: harvest and reset; < 0 ends that vCPU (NULL: -ENOSPC). */
+	int (*ring_full)(void *ctx, struct vcpu *v);
+	/* A progress report: the guest's op counter, host CLOCK_MONOTONIC time of the exit. */
+	void (*progress)(void *ctx, struct vcpu *v, uint64_t ops, uint64_t now_ns);
+	void *ctx;
+};
+
+struct vm_runner_vcpu_stats {
+	uint64_t exits[VM_RUNNER_EXIT_REASONS];	/* by KVM exit reason */
+	uint64_t kicks;			/* KVM_RUN ended by a kick (-EINTR) */
+	uint64_t reports;		/* progress reports */
+	uint64_t first_report_ns, last_report_ns;	/* CLOCK_MONOTONIC */
+	uint64_t max_gap_ns;		/* longest time between two reports (pauses included) */
+	uint64_t ops, guest_errors;	/* the guest's counters (mailbox) */
+	bool finished;			/* the command ended (or failed): status */
+	int status;			/* DONE status, or -errno */
+};
+
+struct vm_runner_stats {
+	unsigned int nr_vcpus, finished;
+	unsigned int throttle_pct;
+	uint64_t exits[VM_RUNNER_EXIT_REASONS];
+	uint64_t kicks, ring_full, reports, ops, guest_errors;
+	uint64_t max_gap_ns;		/* the longest of any vCPU */
+	uint64_t throttle_ns;		/* total time vCPU threads slept for the throttle */
+	struct vm_runner_vcpu_stats vcpu[VM_MAX_VCPUS];
+};
+
+int vm_runner_start(struct vm *vm, const struct vm_runner_hooks *h, struct vm_runner **out);
+/* Returns once every vCPU is out of KVM_RUN and parked (kicked, not polled). */
+int vm_runner_pause(struct vm_runner *r);
+int vm_runner_resume(struct vm_runner *r);
+/* 0..99: the share of wall time each vCPU sleeps (auto-converge, like QEMU's cpu-throttle). */
+int vm_runner_throttle(struct vm_runner *r, unsigned int pct);
+/*
+ * Running: sets every vCPU's mailbox stop flag, waits (up to 60 s, else
+ * -ETIMEDOUT) until all commands are done, joins the threads.  Paused: joins
+ * the threads without running the guest again (a migration source after the
+ * switch).  Stats stay readable until vm_runner_free().
+ */
+int vm_runner_stop(struct vm_runner *r);
+void vm_runner_free(struct vm_runner *r);	/* stops (as if paused) if needed */
+void vm_runner_stats(struct vm_runner *r, struct vm_runner_stats *st);
+uint64_t vmm_now_ns(void);	/* CLOCK_MONOTONIC, the runner's clock */
+
+/*
+ * vCPU and VM state (state.c), for migration.  On the destination, in this
+ * order: vm_create() with the source's config, guest RAM copied in,
+ * vm_restore_state() (the TSC rate first), vcpu_restore_state() for each
+ * vCPU, then run.  Save with every vCPU out of KVM_RUN (runner paused).
+ */
+#define VCPU_MAX_MSRS	64
+
+struct vcpu_state {
+	uint32_t idx;			/* the vCPU it was saved from */
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	uint32_t xsave_size;
+	struct kvm_xsave *xsave;	/* xsave_size bytes (KVM_CAP_XSAVE2) */
+	struct kvm_xcrs xcrs;
+	struct kvm_lapic_state lapic;
+	struct kvm_vcpu_events events;
+	struct kvm_debugregs debugregs;
+	struct kvm_mp_state mp_state;
+	uint32_t nr_msrs;
+	struct kvm_msr_entry msrs[VCPU_MAX_MSRS];	/* incl. MSR_IA32_TSC */
+};
+
+struct vm_state {
+	uint32_t nr_vcpus;		/* restore refuses a VM that differs */
+	uint64_t mem_size;
+	struct kvm_clock_data clock;
+	struct kvm_irqchip pic[2], ioapic;
+	uint64_t tsc_khz;
+};
+
+/* Completes a pending IO exit first, so RIP is where the guest continues. */
+int vcpu_save_state(struct vcpu *v, struct vcpu_state *s);
+/* -EINVAL/-EOPNOTSUPP, with v untouched, for state this vCPU cannot take. */
+int vcpu_restore_state(struct vcpu *v, const struct vcpu_state *s);
+void vcpu_state_release(struct vcpu_state *s);
+int vm_save_state(struct vm *vm, struct vm_state *s);
+int vm_restore_state(struct vm *vm, const struct vm_state *s);
+/* Guest RAM of src into dst (same size), e.g. for a migration in one process. */
+int vm_copy_memory(struct vm *dst, const struct vm *src);
 
 /* Helpers shared with the unit tests (no KVM). */
 /* Fills the identity page tables for mem_size bytes into low (guest RAM from gpa 0). */
