@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Transport channels: addresses, listen/accept/connect with timeouts and
- * retries, socket options, receiving, completion waits, cancel, statistics.
- * The send backends live in tcp.c and uring.c.
+ * retries, socket options, cancel and close.  Moving data is in
+ * transport_io.c, the send backends in tcp.c and uring.c.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,7 +21,6 @@
 #include "wire/transport_priv.h"
 
 #define TP_ADDR_MAX	256
-#define TP_IOV_STACK	128	/* a header and 127 pages without malloc() */
 
 struct transport_listener {
 	int fd;
@@ -62,113 +61,6 @@ uint64_t tp_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
-void tp_stats_moved(struct transport_stats *st)
-{
-	uint64_t now = tp_now_ns();
-
-	if (!st->first_ns)
-		st->first_ns = now;
-	st->last_ns = now;
-}
-
-void tp_msg_advance(struct msghdr *msg, size_t n)
-{
-	while (n && msg->msg_iovlen) {
-		struct iovec *v = msg->msg_iov;
-
-		if (n < v->iov_len) {
-			v->iov_base = (char *)v->iov_base + n;
-			v->iov_len -= n;
-			return;
-		}
-		n -= v->iov_len;
-		msg->msg_iov++;
-		msg->msg_iovlen--;
-	}
-	/* Skip empty entries so that the next call starts on data. */
-	while (msg->msg_iovlen && !msg->msg_iov->iov_len) {
-		msg->msg_iov++;
-		msg->msg_iovlen--;
-	}
-}
-
-/* The completion window. */
-
-static bool zcwin_test(const struct tp_zcwin *w, uint64_t id)
-{
-	uint64_t bit = id & (w->cap - 1);
-
-	return w->bits[bit / 64] & (1ull << (bit % 64));
-}
-
-static void zcwin_assign(struct tp_zcwin *w, uint64_t id, bool on)
-{
-	uint64_t bit = id & (w->cap - 1);
-
-	if (on)
-		w->bits[bit / 64] |= 1ull << (bit % 64);
-	else
-		w->bits[bit / 64] &= ~(1ull << (bit % 64));
-}
-
-int tp_zcwin_reserve(struct tp_zcwin *w, uint64_t n)
-{
-	uint64_t need = w->next - w->done + n, cap = w->cap ? w->cap : 1024;
-	struct tp_zcwin grown;
-
-	if (need <= w->cap)
-		return 0;
-	while (cap < need)
-		cap *= 2;
-	grown = *w;
-	grown.cap = cap;
-	grown.bits = calloc(cap / 64, sizeof(uint64_t));
-	if (!grown.bits)
-		return tp_err(-ENOMEM, "zero-copy window of %llu sends: out of memory",
-			      (unsigned long long)cap);
-	for (uint64_t id = w->done; id < w->next; id++)
-		if (zcwin_test(w, id))
-			zcwin_assign(&grown, id, true);
-	free(w->bits);
-	*w = grown;
-	return 0;
-}
-
-uint64_t tp_zcwin_issue(struct tp_zcwin *w)
-{
-	return w->next++;
-}
-
-int64_t tp_zcwin_complete(struct tp_zcwin *w, uint64_t lo, uint64_t hi)
-{
-	if (lo > hi || lo < w->done || hi >= w->next)
-		return tp_err(-EPROTO, "completion [%llu, %llu] outside the pending ids [%llu, %llu)",
-			      (unsigned long long)lo, (unsigned long long)hi,
-			      (unsigned long long)w->done, (unsigned long long)w->next);
-	for (uint64_t id = lo; id <= hi; id++)
-		if (zcwin_test(w, id))
-			return tp_err(-EPROTO, "id %llu completed twice",
-				      (unsigned long long)id);
-	for (uint64_t id = lo; id <= hi; id++)
-		zcwin_assign(w, id, true);
-	while (w->done < w->next && zcwin_test(w, w->done)) {
-		zcwin_assign(w, w->done, false);
-		w->done++;
-	}
-	return hi - lo + 1;
-}
-
-uint64_t tp_zcwin_widen(const struct tp_zcwin *w, uint32_t id)
-{
-	return w->done + (uint32_t)(id - (uint32_t)w->done);
-}
-
-void tp_zcwin_free(struct tp_zcwin *w)
-{
-	free(w->bits);
-	memset(w, 0, sizeof(*w));
 }
 
 /* Options and names. */
@@ -537,7 +429,7 @@ int transport_listener_port(const struct transport_listener *l)
 	return l ? l->port : -EINVAL;
 }
 
-static int poll_remaining(uint64_t deadline)
+int tp_poll_remaining(uint64_t deadline)
 {
 	uint64_t now;
 
@@ -566,7 +458,7 @@ int transport_accept_any(struct transport_listener *const *ls, unsigned int n,
 		pfd[i] = (struct pollfd){ .fd = ls[i]->fd, .events = POLLIN };
 	}
 	for (;;) {
-		int wait = poll_remaining(deadline), ret;
+		int wait = tp_poll_remaining(deadline), ret;
 
 		for (unsigned int i = 0; i < n; i++)
 			if (atomic_load(&ls[i]->cancelled))
@@ -721,234 +613,6 @@ int transport_connect(const char *addr, const struct transport_opts *opts,
 	return chan_create(fd, &o, out);
 }
 
-/* Sending and completions. */
-
-static int check_iov(const struct iovec *iov, int iovcnt, size_t *len,
-		     const char *what)
-{
-	size_t total = 0;
-
-	if (iovcnt < 0 || iovcnt > IOV_MAX || (iovcnt && !iov))
-		return tp_err(-EINVAL, "%s: %d iovec entries (0 to %d)", what, iovcnt, IOV_MAX);
-	for (int i = 0; i < iovcnt; i++) {
-		if (iov[i].iov_len && !iov[i].iov_base)
-			return tp_err(-EINVAL, "%s: iovec %d has no buffer", what, i);
-		if (iov[i].iov_len > SSIZE_MAX - total)
-			return tp_err(-EINVAL, "%s: iovec too long", what);
-		total += iov[i].iov_len;
-	}
-	*len = total;
-	return 0;
-}
-
-int transport_send(struct transport_chan *ch, const struct iovec *iov,
-		   int iovcnt, unsigned int flags, transport_ticket_t *ticket)
-{
-	struct iovec stack[TP_IOV_STACK], *copy = stack;
-	uint64_t t0 = tp_now_ns(), first_id, sent;
-	struct msghdr msg = { 0 };
-	size_t len;
-	bool zc;
-	int ret;
-
-	if (ticket)
-		*ticket = TRANSPORT_TICKET_DONE;
-	if (!ch)
-		return tp_err(-EINVAL, "send: no channel");
-	if (flags & ~TRANSPORT_SEND_COPY)
-		return tp_err(-EINVAL, "send: unknown flags 0x%x", flags & ~TRANSPORT_SEND_COPY);
-	ret = check_iov(iov, iovcnt, &len, "send");
-	if (ret)
-		return ret;
-	if (atomic_load(&ch->cancelled))
-		return tp_err(-ECANCELED, "send to %s: cancelled", ch->peer);
-	if (ch->broken)
-		return tp_err(-EPIPE, "send to %s: an earlier send failed mid-message", ch->peer);
-	if (!len)
-		return 0;
-	if (iovcnt > TP_IOV_STACK) {
-		copy = malloc(iovcnt * sizeof(*copy));
-		if (!copy)
-			return tp_err(-ENOMEM, "send: out of memory");
-	}
-	memcpy(copy, iov, iovcnt * sizeof(*copy));
-	msg.msg_iov = copy;
-	msg.msg_iovlen = iovcnt;
-	tp_msg_advance(&msg, 0);
-
-	zc = ch->backend != TRANSPORT_PLAIN && !(flags & TRANSPORT_SEND_COPY) &&
-	     len >= ch->opts.zc_min_bytes;
-	first_id = ch->zc.next;
-	sent = ch->tx.bytes_sent;
-	ret = ch->ops->send(ch, &msg, len, zc);
-	if (ticket && ch->zc.next != first_id)
-		*ticket = ch->zc.next;
-	if (ret && ch->tx.bytes_sent != sent)
-		ch->broken = true;
-	if (!ret)
-		ch->tx.sends++;
-	ch->tx.send_ns += tp_now_ns() - t0;
-	if (copy != stack)
-		free(copy);
-	return ret;
-}
-
-static int check_ticket(struct transport_chan *ch, transport_ticket_t t)
-{
-	if (!ch)
-		return tp_err(-EINVAL, "no channel");
-	if (t > ch->zc.next)
-		return tp_err(-EINVAL, "ticket %llu was never issued on %s (last %llu)",
-			      (unsigned long long)t, ch->peer,
-			      (unsigned long long)ch->zc.next);
-	return 0;
-}
-
-int transport_ticket_done(struct transport_chan *ch, transport_ticket_t t)
-{
-	int ret = check_ticket(ch, t);
-
-	if (ret)
-		return ret;
-	if (ch->zc.done >= t)
-		return 1;
-	ret = ch->ops->reap(ch, 0);
-	if (ret < 0)
-		return ret;
-	return ch->zc.done >= t;
-}
-
-/*
- * Wait until the window passed target.  The deadline moves with every
- * completion: a long flush that makes progress is not a dead peer.
- */
-static int wait_done(struct transport_chan *ch, uint64_t target)
-{
-	uint64_t t0, deadline;
-	int ret = 0;
-
-	if (ch->zc.done >= target)
-		return 0;
-	t0 = tp_now_ns();
-	deadline = t0 + ch->opts.timeout_ms * 1000000ull;
-	ch->tx.waits++;
-	while (ch->zc.done < target) {
-		int wait;
-
-		if (atomic_load(&ch->cancelled)) {
-			ret = tp_err(-ECANCELED, "wait on %s: cancelled", ch->peer);
-			break;
-		}
-		wait = poll_remaining(deadline);
-		if (!wait) {
-			ret = tp_err(-ETIMEDOUT,
-				     "%s: %llu zero-copy sends still pending after %u ms",
-				     ch->peer,
-				     (unsigned long long)(ch->zc.next - ch->zc.done),
-				     ch->opts.timeout_ms);
-			break;
-		}
-		ret = ch->ops->reap(ch, wait);
-		if (ret < 0)
-			break;
-		if (ret > 0)
-			deadline = tp_now_ns() + ch->opts.timeout_ms * 1000000ull;
-		ret = 0;
-	}
-	ch->tx.wait_ns += tp_now_ns() - t0;
-	return ret;
-}
-
-int transport_wait(struct transport_chan *ch, transport_ticket_t t)
-{
-	int ret = check_ticket(ch, t);
-
-	return ret ? ret : wait_done(ch, t);
-}
-
-int transport_flush(struct transport_chan *ch)
-{
-	if (!ch)
-		return tp_err(-EINVAL, "flush: no channel");
-	return wait_done(ch, ch->zc.next);
-}
-
-/* Receiving. */
-
-int transport_recvv(struct transport_chan *ch, const struct iovec *iov, int iovcnt)
-{
-	struct iovec stack[TP_IOV_STACK], *copy = stack;
-	struct msghdr msg = { 0 };
-	size_t len, got = 0;
-	uint64_t t0;
-	int ret;
-
-	if (!ch)
-		return tp_err(-EINVAL, "recv: no channel");
-	ret = check_iov(iov, iovcnt, &len, "recv");
-	if (ret)
-		return ret;
-	if (atomic_load(&ch->cancelled))
-		return tp_err(-ECANCELED, "recv from %s: cancelled", ch->peer);
-	if (!len)
-		return 0;
-	if (iovcnt > TP_IOV_STACK) {
-		copy = malloc(iovcnt * sizeof(*copy));
-		if (!copy)
-			return tp_err(-ENOMEM, "recv: out of memory");
-	}
-	memcpy(copy, iov, iovcnt * sizeof(*copy));
-	msg.msg_iov = copy;
-	msg.msg_iovlen = iovcnt;
-	tp_msg_advance(&msg, 0);
-
-	t0 = tp_now_ns();
-	while (got < len) {
-		/* SO_RCVTIMEO bounds each call: a timeout is no progress. */
-		ssize_t n = recvmsg(ch->fd, &msg, MSG_WAITALL);
-
-		ch->rx.recv_calls++;
-		if (n > 0) {
-			got += n;
-			ch->rx.bytes_received += n;
-			tp_stats_moved(&ch->rx);
-			tp_msg_advance(&msg, n);
-			continue;
-		}
-		if (atomic_load(&ch->cancelled)) {
-			ret = tp_err(-ECANCELED, "recv from %s: cancelled", ch->peer);
-			break;
-		}
-		if (n == 0) {
-			if (got)
-				ret = tp_err(-ECONNRESET, "%s closed the channel after %zu of %zu bytes",
-					     ch->peer, got, len);
-			else
-				ret = tp_err(-ENODATA, "%s closed the channel", ch->peer);
-			break;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN)
-			ret = tp_err(-ETIMEDOUT, "recv from %s: nothing for %u ms (%zu of %zu bytes)",
-				     ch->peer, ch->opts.timeout_ms, got, len);
-		else
-			ret = tp_err(-errno, "recv from %s: %s", ch->peer, strerror(errno));
-		break;
-	}
-	ch->rx.recv_ns += tp_now_ns() - t0;
-	if (copy != stack)
-		free(copy);
-	return ret;
-}
-
-int transport_recv(struct transport_chan *ch, void *buf, size_t len)
-{
-	struct iovec v = { .iov_base = buf, .iov_len = len };
-
-	return transport_recvv(ch, &v, 1);
-}
-
 /* Life cycle. */
 
 void transport_cancel(struct transport_chan *ch)
@@ -991,73 +655,4 @@ const char *transport_peer(const struct transport_chan *ch)
 enum transport_backend transport_chan_backend(const struct transport_chan *ch)
 {
 	return ch->backend;
-}
-
-/* Statistics. */
-
-static void span_add(struct transport_stats *sum, const struct transport_stats *st)
-{
-	if (st->first_ns && (!sum->first_ns || st->first_ns < sum->first_ns))
-		sum->first_ns = st->first_ns;
-	if (st->last_ns > sum->last_ns)
-		sum->last_ns = st->last_ns;
-}
-
-void transport_stats_add(struct transport_stats *sum, const struct transport_stats *st)
-{
-	sum->bytes_sent += st->bytes_sent;
-	sum->bytes_received += st->bytes_received;
-	sum->sends += st->sends;
-	sum->send_calls += st->send_calls;
-	sum->recv_calls += st->recv_calls;
-	sum->zc_sends += st->zc_sends;
-	sum->zc_bytes += st->zc_bytes;
-	sum->zc_completions += st->zc_completions;
-	sum->zc_copied += st->zc_copied;
-	sum->zc_enobufs += st->zc_enobufs;
-	sum->copied_sends += st->copied_sends;
-	sum->notifications += st->notifications;
-	sum->waits += st->waits;
-	sum->send_ns += st->send_ns;
-	sum->recv_ns += st->recv_ns;
-	sum->wait_ns += st->wait_ns;
-	span_add(sum, st);
-}
-
-void transport_get_stats(const struct transport_chan *ch, struct transport_stats *st)
-{
-	memset(st, 0, sizeof(*st));
-	if (!ch)
-		return;
-	transport_stats_add(st, &ch->tx);
-	transport_stats_add(st, &ch->rx);
-}
-
-double transport_stats_mibps(const struct transport_stats *st)
-{
-	uint64_t span = st->last_ns - st->first_ns;
-
-	if (!st->first_ns || !span)
-		return 0;
-	return (double)(st->bytes_sent + st->bytes_received) / (1 << 20) / (span / 1e9);
-}
-
-void transport_stats_json(FILE *f, const struct transport_stats *st)
-{
-	fprintf(f, "{\"bytes_sent\": %llu, \"bytes_received\": %llu, \"sends\": %llu, "
-		"\"send_calls\": %llu, \"recv_calls\": %llu, \"zc_sends\": %llu, "
-		"\"zc_bytes\": %llu, \"zc_completions\": %llu, \"zc_copied\": %llu, "
-		"\"zc_enobufs\": %llu, \"copied_sends\": %llu, \"notifications\": %llu, "
-		"\"waits\": %llu, \"send_s\": %.6f, \"recv_s\": %.6f, \"wait_s\": %.6f, "
-		"\"active_s\": %.6f, \"mib_per_s\": %.1f}",
-		(unsigned long long)st->bytes_sent, (unsigned long long)st->bytes_received,
-		(unsigned long long)st->sends, (unsigned long long)st->send_calls,
-		(unsigned long long)st->recv_calls, (unsigned long long)st->zc_sends,
-		(unsigned long long)st->zc_bytes, (unsigned long long)st->zc_completions,
-		(unsigned long long)st->zc_copied, (unsigned long long)st->zc_enobufs,
-		(unsigned long long)st->copied_sends, (unsigned long long)st->notifications,
-		(unsigned long long)st->waits, st->send_ns / 1e9, st->recv_ns / 1e9,
-		st->wait_ns / 1e9,
-		st->first_ns ? (st->last_ns - st->first_ns) / 1e9 : 0.0,
-		transport_stats_mibps(st));
 }

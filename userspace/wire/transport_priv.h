@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Transport internals shared by transport.c (channels, receiving, waiting)
- * and the send backends: tcp.c (plain and MSG_ZEROCOPY) and uring.c.
+ * Transport internals shared by transport.c (channels), transport_io.c
+ * (sending, completions, receiving), transport_stats.c, zcwin.c (the
+ * completion window) and the send backends: tcp.c (plain and MSG_ZEROCOPY)
+ * and uring.c (io_uring).
  */
 #ifndef VMDIRTY_WIRE_TRANSPORT_PRIV_H
 #define VMDIRTY_WIRE_TRANSPORT_PRIV_H
@@ -77,6 +79,8 @@ extern const struct tp_backend_ops tp_uring_ops;
 /* Set the thread's error text; returns err. */
 int tp_err(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 uint64_t tp_now_ns(void);
+/* Milliseconds to a tp_now_ns() deadline for poll(): -1 for none (0). */
+int tp_poll_remaining(uint64_t deadline);
 /* Drop the first n bytes of msg's iovec. */
 void tp_msg_advance(struct msghdr *msg, size_t n);
 /* Data moved now: extend st's active span. */

@@ -201,23 +201,28 @@ static int uring_send_one(struct transport_chan *ch, struct msghdr *msg, int *re
 	io_uring_prep_link_timeout(tsqe, &st->ts, 0);
 	tsqe->user_data = UD_TIMEOUT;
 
-	ret = io_uring_submit(&st->ring);
+	/*
+	 * One syscall: usually the send completes inline, its CQE is there.
+	 * A signal may end the wait; it must not lose the submission.
+	 */
+	do
+		ret = io_uring_submit_and_wait(&st->ring, 1);
+	while (ret == -EINTR && io_uring_sq_ready(&st->ring));
 	ch->tx.send_calls++;
-	if (ret < 0) {
+	if (ret < 0 && ret != -EINTR) {
 		/* Nothing went in: retire the id so flushes do not wait for it. */
 		tp_zcwin_complete(&ch->zc, id, id);
 		return tp_err(ret, "%s: io_uring_submit: %s", ch->peer, strerror(-ret));
 	}
-	while (!got) {
+	for (;;) {
+		ret = uring_drain(ch, id, res, &got);
+		if (ret < 0 || got)
+			return ret < 0 ? ret : 0;
 		/* The linked timeout guarantees this result. */
 		ret = io_uring_wait_cqe(&st->ring, &cqe);
 		if (ret < 0 && ret != -EINTR)
 			return tp_err(ret, "%s: io_uring wait: %s", ch->peer, strerror(-ret));
-		ret = uring_drain(ch, id, res, &got);
-		if (ret < 0)
-			return ret;
 	}
-	return 0;
 }
 
 static int uring_send(struct transport_chan *ch, struct msghdr *msg, size_t len, bool zc)
