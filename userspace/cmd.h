@@ -4,5 +4,6 @@
 #define VMDIRTY_CMD_H
 
 int cmd_version(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 #endif
