@@ -6,5 +6,6 @@
 int cmd_version(int argc, char **argv);
 /* wire/transport_bench.c */
 int cmd_netbench(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 #endif
