@@ -105,7 +105,14 @@ start=$(date +%s)
 ip netns exec "$src" "$agent" netbench --connect 10.77.0.2:7001 --channels 1 \
 	--backend zerocopy --mib 100000 --timeout-ms 1000 >"$tmp/src.out" 2>&1 &
 spid=$!
-sleep 1
+# Cut the link only once the channel is up: under TCG the listener can
+# take seconds to start.
+for _ in $(seq 300); do
+	ip netns exec "$src" ss -Htn state established dst 10.77.0.2:7001 | grep -q . && break
+	sleep 0.1
+done
+start=$(date +%s)
+sleep 0.5
 ip -n "$dst" link set vdst down
 wait $spid
 src_rc=$?

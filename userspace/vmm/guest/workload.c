@@ -109,7 +109,8 @@ int64_t guest_cmd_workload(uint32_t idx, vmb_t *m)
 	m->wl_writes = 0;
 	m->wl_ready = 1;
 
-	cap = refill * 2 > GUEST_PAGE_SIZE ? refill * 2 : GUEST_PAGE_SIZE;
+	/* One window of burst; never less than a refill plus a page, or slow rates lose credit. */
+	cap = refill > GUEST_PAGE_SIZE ? refill * 2 : refill + GUEST_PAGE_SIZE;
 	credit = refill;
 	now = rdtsc();
 	window_end = now + period;
