@@ -19,10 +19,19 @@ if [ -z "$best" ]; then
 	echo "kver: no Debian kernel${series:+ $series} with modules and headers installed (make deps${series:+ KERNEL=$series})" >&2
 	exit 1
 fi
-# Without a series, prefer the stock (non-backports) kernel.
+# Without a series, prefer the stock (non-backports) kernel.  Today's
+# backports name their release like "6.12.95+deb12-amd64": only the package
+# version ("6.12.95-1~bpo12+1") says bpo.
+is_bpo() {
+	case $1 in *bpo*) return 0 ;; esac
+	dpkg-query -W -f='${Version}' "linux-image-$1" 2>/dev/null | grep -q bpo
+}
 if [ -z "$series" ]; then
-	stock=$(ls /boot/vmlinuz-*-amd64 2>/dev/null | sed 's|/boot/vmlinuz-||' | grep -v bpo |
-		while read -r v; do [ -d "/usr/src/linux-headers-$v" ] && echo "$v"; done | sort -V | tail -n1)
+	stock=$(ls /boot/vmlinuz-*-amd64 2>/dev/null | sed 's|/boot/vmlinuz-||' |
+		while read -r v; do
+			is_bpo "$v" && continue
+			[ -d "/usr/src/linux-headers-$v" ] && echo "$v"
+		done | sort -V | tail -n1)
 	[ -z "$stock" ] || best=$stock
 fi
 echo "$best"

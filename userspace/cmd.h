@@ -4,6 +4,8 @@
 #define VMDIRTY_CMD_H
 
 int cmd_version(int argc, char **argv);
+/* wire/transport_bench.c */
+int cmd_netbench(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 
 #endif

@@ -13,6 +13,7 @@ static const struct subcommand {
 	const char *help;
 } subcommands[] = {
 	{ "version", cmd_version, "print the agent's and the module's versions" },
+	{ "netbench", cmd_netbench, "transport throughput and CPU cost, loopback or two hosts" },
 	{ "status", cmd_status, "the module's sessions and per-vCPU counters (netlink)" },
 };
 

@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The runner: one thread per vCPU running workloads.
+ * - pause returns promptly (kick, not polling), and a paused guest neither
+ *   progresses nor changes its memory; resume goes on;
+ * - the longest gap between progress reports covers a pause;
+ * - throttling cuts the guest's progress rate (generous ratio: TCG);
+ * - ring-full exits go to the hook, and the guest keeps running;
+ * - stop ends workloads with DONE; a paused runner stops without running
+ *   the guest again.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vmm/vmm.h"
+#include "ksft_compat.h"
+
+#define WAIT_S		60
+#define TIMEOUT_S	300
+
+static uint64_t ops_of(struct vm *vm)
+{
+	uint64_t ops = 0;
+	unsigned int i;
+
+	for (i = 0; i < vm->nr_vcpus; i++)
+		ops += __atomic_load_n(&vm->vcpus[i]->mb->ops, __ATOMIC_RELAXED);
+	return ops;
+}
+
+static bool wait_reports(struct vm_runner *r, uint64_t n)
+{
+	time_t end = time(NULL) + WAIT_S;
+	struct vm_runner_stats st;
+
+	do {
+		vm_runner_stats(r, &st);
+		if (st.reports >= n)
+			return true;
+		usleep(10000);
+	} while (time(NULL) < end);
+	return false;
+}
+
+/* What the progress hook saw: reports must come with rising ops and times. */
+struct hook_log {
+	pthread_mutex_t lock;
+	uint64_t calls, last_ops[VM_MAX_VCPUS], last_ns[VM_MAX_VCPUS];
+	uint64_t backwards;
+};
+
+static void on_progress(void *ctx, struct vcpu *v, uint64_t ops, uint64_t now_ns)
+{
+	struct hook_log *h = ctx;
+
+	pthread_mutex_lock(&h->lock);
+	h->calls++;
+	if (ops < h->last_ops[v->idx] || now_ns < h->last_ns[v->idx])
+		h->backwards++;
+	h->last_ops[v->idx] = ops;
+	h->last_ns[v->idx] = now_ns;
+	pthread_mutex_unlock(&h->lock);
+}
+
+FIXTURE(run) {
+	struct vm *vm;
+	struct vm_runner *r;
+	struct hook_log log;
+};
+
+FIXTURE_SETUP(run)
+{
+	struct vm_config cfg = { .nr_vcpus = 2, .mem_size = 32ULL << 20 };
+	struct vm_runner_hooks h = { .progress = on_progress, .ctx = &self->log };
+	unsigned int i;
+	int r;
+
+	self->vm = NULL;
+	self->r = NULL;
+	memset(&self->log, 0, sizeof(self->log));
+	pthread_mutex_init(&self->log.lock, NULL);
+	if (access("/dev/kvm", R_OK | W_OK))
+		SETUP_SKIP("no /dev/kvm");
+	r = vm_create(&cfg, &self->vm);
+	ASSERT_EQ(0, r) TH_LOG("vm_create: %s", strerror(-r));
+	ASSERT_EQ(0, vm_load_guest(self->vm));
+	/*
+	 * Touch the whole work area first: a first write to a page costs a
+	 * nested page fault, which would make the early rates incomparable.
+	 */
+	for (i = 0; i < cfg.nr_vcpus; i++) {
+		uint64_t half = vm_work_pages(self->vm) / cfg.nr_vcpus;
+		uint64_t args[GUEST_CMD_ARGS] = {
+			GUEST_WORK_BASE + i * half * GUEST_PAGE_SIZE, half, 1, 1,
+		};
+
+		ASSERT_EQ(0, vcpu_post(self->vm->vcpus[i], GUEST_CMD_WRITE_RANGE, args));
+		ASSERT_EQ(0, vcpu_run_cmd(self->vm->vcpus[i], NULL, NULL));
+	}
+	for (i = 0; i < cfg.nr_vcpus; i++) {
+		uint64_t args[GUEST_CMD_ARGS] = { GUEST_WL_RANDOM, 0, 0, i };
+
+		ASSERT_EQ(0, vcpu_post(self->vm->vcpus[i], GUEST_CMD_WORKLOAD, args));
+	}
+	ASSERT_EQ(0, vm_runner_start(self->vm, &h, &self->r));
+	ASSERT_TRUE(wait_reports(self->r, 4));
+}
+
+FIXTURE_TEARDOWN(run)
+{
+	vm_runner_free(self->r);
+	vm_destroy(self->vm);
+}
+
+TEST_F_TIMEOUT(run, pause_is_prompt_and_holds, TIMEOUT_S)
+{
+	uint64_t worst = 0, ops, hash;
+	struct vm_runner_stats st;
+	int k;
+
+	for (k = 0; k < 5; k++) {
+		uint64_t t0 = vmm_now_ns(), before;
+
+		ASSERT_EQ(0, vm_runner_pause(self->r));
+		if (vmm_now_ns() - t0 > worst)
+			worst = vmm_now_ns() - t0;
+		ops = ops_of(self->vm);
+		hash = vm_mem_hash(self->vm, 0, self->vm->mem_size);
+		usleep(300000);
+		EXPECT_EQ(ops, ops_of(self->vm));
+		EXPECT_EQ(hash, vm_mem_hash(self->vm, 0, self->vm->mem_size));
+		vm_runner_stats(self->r, &st);
+		before = st.reports;
+		ASSERT_EQ(0, vm_runner_resume(self->r));
+		ASSERT_TRUE(wait_reports(self->r, before + 4));
+		EXPECT_LT(ops, ops_of(self->vm));
+	}
+	vm_runner_stats(self->r, &st);
+	/* A kick takes microseconds; a polling loop would show its period. */
+	EXPECT_GT(2000000000ULL, worst);
+	EXPECT_LE(5, st.kicks);
+	/* Each pause was 300 ms at least: the longest gap shows it. */
+	EXPECT_LE(300000000ULL, st.max_gap_ns);
+	EXPECT_EQ(0, self->log.backwards);
+	EXPECT_EQ(st.reports, self->log.calls);
+	TH_LOG("longest pause latency %.3f ms, longest report gap %.1f ms, %llu kicks",
+	       worst / 1e6, st.max_gap_ns / 1e6, (unsigned long long)st.kicks);
+	ASSERT_EQ(0, vm_runner_stop(self->r));
+	vm_runner_stats(self->r, &st);
+	EXPECT_EQ(2, st.finished);
+	EXPECT_EQ(0, st.vcpu[0].status);
+	EXPECT_EQ(0, st.vcpu[1].status);
+	EXPECT_EQ(0, st.guest_errors);
+}
+
+/* Progress rate over about a second of wall time. */
+static double rate(struct vm *vm)
+{
+	uint64_t t0 = vmm_now_ns(), o0 = ops_of(vm), t1, o1;
+
+	usleep(1200000);
+	t1 = vmm_now_ns();
+	o1 = ops_of(vm);
+	return (o1 - o0) * 1e9 / (t1 - t0);
+}
+
+TEST_F_TIMEOUT(run, throttle_reduces_progress_rate, TIMEOUT_S)
+{
+	double full, throttled, again;
+	struct vm_runner_stats st;
+
+	EXPECT_EQ(-EINVAL, vm_runner_throttle(self->r, 100));
+	full = rate(self->vm);
+	ASSERT_EQ(0, vm_runner_throttle(self->r, 80));
+	usleep(100000);
+	throttled = rate(self->vm);
+	ASSERT_EQ(0, vm_runner_throttle(self->r, 0));
+	usleep(100000);
+	again = rate(self->vm);
+	vm_runner_stats(self->r, &st);
+	TH_LOG("ops/s: %.0f unthrottled, %.0f at 80%%, %.0f after; %.0f ms slept",
+	       full, throttled, again, st.throttle_ns / 1e6);
+	/* 80% should leave a fifth; accept up to 60% of the full rate. */
+	EXPECT_GT(full * 0.6, throttled);
+	EXPECT_LT(throttled, again);
+	EXPECT_LT(500000000ULL, st.throttle_ns);
+	ASSERT_EQ(0, vm_runner_stop(self->r));
+}
+
+TEST_F_TIMEOUT(run, stop_while_paused_does_not_run_the_guest, TIMEOUT_S)
+{
+	struct vm_runner_stats st;
+	uint64_t ops;
+
+	ASSERT_EQ(0, vm_runner_pause(self->r));
+	ops = ops_of(self->vm);
+	ASSERT_EQ(0, vm_runner_stop(self->r));
+	EXPECT_EQ(ops, ops_of(self->vm));
+	vm_runner_stats(self->r, &st);
+	EXPECT_EQ(0, st.finished);	/* the workloads were never told to stop */
+	EXPECT_EQ(0, self->vm->vcpus[0]->mb->stop);
+}
+
+/* Ring-full exits in the runner: the hook harvests and resets. */
+struct ring_ctx {
+	pthread_mutex_t lock;
+	uint64_t calls, entries;
+	uint32_t fetch[VM_MAX_VCPUS];
+	int err;
+};
+
+static int on_ring_full(void *p, struct vcpu *v)
+{
+	struct ring_ctx *c = p;
+	int n, reset;
+
+	pthread_mutex_lock(&c->lock);
+	c->calls++;
+	n = vcpu_ring_reap(v, &c->fetch[v->idx], true, NULL, NULL);
+	reset = vm_reset_dirty_rings(v->vm);
+	if (n > 0)
+		c->entries += n;
+	if (n <= 0 || reset < n)
+		c->err = n <= 0 ? -ENODATA : -EPROTO;
+	pthread_mutex_unlock(&c->lock);
+	return c->err;
+}
+
+FIXTURE(ring) {};
+FIXTURE_SETUP(ring) {}
+FIXTURE_TEARDOWN(ring) {}
+
+TEST_F_TIMEOUT(ring, full_exits_go_to_the_hook, TIMEOUT_S)
+{
+	struct vm_config cfg = {
+		.nr_vcpus = 1, .mem_size = 32ULL << 20, .ring_entries = 1024, .log_dirty = true,
+	};
+	uint64_t args[GUEST_CMD_ARGS] = { GUEST_WL_RANDOM, 0, 0, 7 };
+	struct ring_ctx c = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct vm_runner_hooks h = { .ring_full = on_ring_full, .ctx = &c };
+	struct vm_runner_stats st;
+	struct vm_runner *r;
+	time_t end = time(NULL) + WAIT_S;
+	struct vm *vm;
+
+	if (access("/dev/kvm", R_OK | W_OK))
+		SKIP(return, "no /dev/kvm");
+	if (vm_check_cap(NULL, KVM_CAP_DIRTY_LOG_RING_ACQ_REL) <= 0 &&
+	    vm_check_cap(NULL, KVM_CAP_DIRTY_LOG_RING) <= 0)
+		SKIP(return, "no dirty ring");
+	ASSERT_EQ(0, vm_create(&cfg, &vm));
+	ASSERT_EQ(0, vm_load_guest(vm));
+	ASSERT_EQ(0, vcpu_post(vm->vcpus[0], GUEST_CMD_WORKLOAD, args));
+	ASSERT_EQ(0, vm_runner_start(vm, &h, &r));
+	/* About 5700 data pages: the first pass alone fills the ring 5 times. */
+	do {
+		usleep(20000);
+		vm_runner_stats(r, &st);
+	} while (!c.err && st.ring_full < 3 && !st.finished && time(NULL) < end);
+	ASSERT_TRUE(wait_reports(r, st.reports + 3));
+	ASSERT_EQ(0, vm_runner_stop(r));
+	vm_runner_stats(r, &st);
+	EXPECT_EQ(0, c.err);
+	EXPECT_LE(3, st.ring_full);
+	EXPECT_EQ(st.ring_full, c.calls);
+	EXPECT_EQ(0, st.vcpu[0].status);
+	EXPECT_EQ(0, st.guest_errors);
+	TH_LOG("%llu ring-full exits, %llu entries harvested by the hook",
+	       (unsigned long long)st.ring_full, (unsigned long long)c.entries);
+	vm_runner_free(r);
+	vm_destroy(vm);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Pre-copy convergence, the way QEMU decides it: stop when the pages left
+ * would take less than the downtime limit at the rate the link has been
+ * carrying pages; throttle the vCPUs when the guest dirtied more than half
+ * of what a round could send, two rounds running; give up past the bounds.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "migrate/converge.h"
+
+#define NSEC_PER_SEC 1000000000ull
+
+void converge_params_default(struct converge_params *p)
+{
+	*p = (struct converge_params){
+		.downtime_ns = CONVERGE_DOWNTIME_MS * 1000000ull,
+		.max_rounds = CONVERGE_MAX_ROUNDS,
+		.max_ns = CONVERGE_MAX_SECONDS * NSEC_PER_SEC,
+		.auto_converge = true,
+		.throttle_initial = CONVERGE_THROTTLE_INITIAL,
+		.throttle_increment = CONVERGE_THROTTLE_INCREMENT,
+		.throttle_max = CONVERGE_THROTTLE_MAX,
+		.trigger_pct = CONVERGE_TRIGGER_PCT,
+	};
+}
+
+void converge_init(struct converge_state *s)
+{
+	memset(s, 0, sizeof(*s));
+}
+
+static uint64_t div_round_up(uint64_t a, uint64_t b)
+{
+	return b ? (a + b - 1) / b : 0;
+}
+
+enum converge_action converge_next(struct converge_state *s, const struct converge_params *p,
+				   const struct converge_round *r)
+{
+	s->round++;
+	s->elapsed_ns += r->ns;
+
+	/* A round too short to time says nothing new about the link. */
+	if (r->pages && r->ns >= 1000)
+		s->page_rate = r->pages * NSEC_PER_SEC / r->ns;
+	if (s->page_rate)
+		s->expected_downtime_ns = div_round_up(r->dirty_pages * NSEC_PER_SEC, s->page_rate);
+	else
+		s->expected_downtime_ns = r->dirty_pages ? UINT64_MAX : 0;
+
+	if (s->expected_downtime_ns <= p->downtime_ns)
+		return CONVERGE_STOP_AND_COPY;
+
+	if (s->round >= p->max_rounds || s->elapsed_ns >= p->max_ns) {
+		snprintf(s->why, sizeof(s->why),
+			 "did not converge after %u rounds in %.1f s: %llu pages left would take %llu ms at %llu pages/s, limit %llu ms",
+			 s->round, s->elapsed_ns / 1e9, (unsigned long long)r->dirty_pages,
+			 (unsigned long long)(s->expected_downtime_ns / 1000000),
+			 (unsigned long long)s->page_rate,
+			 (unsigned long long)(p->downtime_ns / 1000000));
+		return CONVERGE_CANCEL;
+	}
+
+	/* The guest dirtied more than trigger_pct of what the round sent. */
+	if (p->auto_converge && r->dirty_pages * 100 > r->pages * p->trigger_pct) {
+		if (++s->high_rounds >= 2) {
+			s->high_rounds = 0;
+			if (!s->throttle)
+				s->throttle = p->throttle_initial;
+			else
+				s->throttle += p->throttle_increment;
+			if (s->throttle > p->throttle_max)
+				s->throttle = p->throttle_max;
+		}
+	} else {
+		s->high_rounds = 0;
+	}
+	return CONVERGE_CONTINUE;
+}

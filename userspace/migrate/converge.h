@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * When pre-copy stops: the expected downtime against the limit, auto-converge
+ * (vCPU throttling, QEMU's cpu-throttle) and the bounds after which the
+ * migration is cancelled.  Pure logic: no clock, no I/O.
+ */
+#ifndef VMDIRTY_CONVERGE_H
+#define VMDIRTY_CONVERGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* QEMU's defaults: downtime-limit 300 ms, cpu-throttle-initial 20,
+ * cpu-throttle-increment 10, max-cpu-throttle 99, throttle-trigger-threshold 50. */
+#define CONVERGE_DOWNTIME_MS		300
+#define CONVERGE_THROTTLE_INITIAL	20
+#define CONVERGE_THROTTLE_INCREMENT	10
+#define CONVERGE_THROTTLE_MAX		99
+#define CONVERGE_TRIGGER_PCT		50
+#define CONVERGE_MAX_ROUNDS		30
+#define CONVERGE_MAX_SECONDS		300
+
+struct converge_params {
+	uint64_t downtime_ns;		/* expected downtime allowed */
+	unsigned int max_rounds;	/* cancel after this many rounds */
+	uint64_t max_ns;		/* cancel after this much pre-copy time */
+	bool auto_converge;
+	unsigned int throttle_initial;	/* percent */
+	unsigned int throttle_increment;
+	unsigned int throttle_max;
+	unsigned int trigger_pct;	/* throttle when dirtied > this % of sent */
+};
+
+/* What one pre-copy round did, and what the harvest after it found. */
+struct converge_round {
+	uint64_t pages;			/* pages sent with content (not zero markers) */
+	uint64_t ns;			/* time the round took */
+	uint64_t dirty_pages;		/* harvested after it: next round's set */
+};
+
+enum converge_action {
+	CONVERGE_CONTINUE,		/* another round */
+	CONVERGE_STOP_AND_COPY,		/* the rest fits in the downtime */
+	CONVERGE_CANCEL,		/* bounds exceeded: keep the VM here */
+};
+
+struct converge_state {
+	unsigned int round;		/* rounds completed */
+	uint64_t elapsed_ns;		/* pre-copy time so far */
+	unsigned int throttle;		/* percent the vCPUs should sleep */
+	unsigned int high_rounds;	/* consecutive rounds dirtying too fast */
+	uint64_t page_rate;		/* pages/s the link carried last round */
+	uint64_t expected_downtime_ns;	/* dirty_pages at page_rate */
+	char why[160];			/* for CANCEL: a sentence for the user */
+};
+
+void converge_params_default(struct converge_params *p);
+void converge_init(struct converge_state *s);
+enum converge_action converge_next(struct converge_state *s, const struct converge_params *p,
+				   const struct converge_round *r);
+
+#endif

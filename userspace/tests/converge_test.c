@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Pre-copy convergence decisions: stop-and-copy, auto-converge steps,
+ * cancellation bounds.
+ */
+#include "migrate/converge.h"
+
+#include "kselftest_harness.h"
+
+#define MS 1000000ull
+#define SEC 1000000000ull
+
+FIXTURE(conv) {
+	struct converge_params p;
+	struct converge_state s;
+};
+
+FIXTURE_SETUP(conv)
+{
+	converge_params_default(&self->p);
+	converge_init(&self->s);
+}
+
+FIXTURE_TEARDOWN(conv)
+{
+}
+
+TEST_F(conv, defaults_match_qemu)
+{
+	EXPECT_EQ(300 * MS, self->p.downtime_ns);
+	EXPECT_EQ(20, self->p.throttle_initial);
+	EXPECT_EQ(10, self->p.throttle_increment);
+	EXPECT_EQ(99, self->p.throttle_max);
+	EXPECT_TRUE(self->p.auto_converge);
+}
+
+TEST_F(conv, stops_when_rest_fits)
+{
+	/* 10000 pages/s; 2000 pages left = 200 ms < 300 ms. */
+	struct converge_round r = { .pages = 10000, .ns = SEC, .dirty_pages = 2000 };
+
+	EXPECT_EQ(CONVERGE_STOP_AND_COPY, converge_next(&self->s, &self->p, &r));
+	EXPECT_EQ(10000, self->s.page_rate);
+	EXPECT_EQ(200 * MS, self->s.expected_downtime_ns);
+}
+
+TEST_F(conv, continues_when_rest_does_not_fit)
+{
+	/* 4000 pages left = 400 ms > 300 ms. */
+	struct converge_round r = { .pages = 10000, .ns = SEC, .dirty_pages = 4000 };
+
+	EXPECT_EQ(CONVERGE_CONTINUE, converge_next(&self->s, &self->p, &r));
+	EXPECT_EQ(400 * MS, self->s.expected_downtime_ns);
+	EXPECT_EQ(0, self->s.throttle);
+}
+
+TEST_F(conv, nothing_left_stops_even_without_rate)
+{
+	struct converge_round r = { .pages = 0, .ns = 0, .dirty_pages = 0 };
+
+	EXPECT_EQ(CONVERGE_STOP_AND_COPY, converge_next(&self->s, &self->p, &r));
+}
+
+TEST_F(conv, unknown_rate_never_stops)
+{
+	struct converge_round r = { .pages = 0, .ns = SEC, .dirty_pages = 1 };
+
+	EXPECT_EQ(CONVERGE_CONTINUE, converge_next(&self->s, &self->p, &r));
+	EXPECT_EQ(UINT64_MAX, self->s.expected_downtime_ns);
+}
+
+TEST_F(conv, throttles_after_two_high_rounds_then_steps)
+{
+	/* Dirtying 9000 of 10000 sent: 90% > 50%, far from fitting. */
+	struct converge_round r = { .pages = 10000, .ns = SEC, .dirty_pages = 9000 };
+	unsigned int expect[] = { 0, 20, 20, 30, 30, 40 };
+
+	for (unsigned int i = 0; i < 6; i++) {
+		ASSERT_EQ(CONVERGE_CONTINUE, converge_next(&self->s, &self->p, &r));
+		EXPECT_EQ(expect[i], self->s.throttle) TH_LOG("round %u", i + 1);
+	}
+}
+
+TEST_F(conv, throttle_capped)
+{
+	struct converge_round r = { .pages = 10000, .ns = SEC, .dirty_pages = 9000 };
+
+	self->p.max_rounds = 1000;
+	self->p.max_ns = UINT64_MAX;
+	for (unsigned int i = 0; i < 100; i++)
+		ASSERT_EQ(CONVERGE_CONTINUE, converge_next(&self->s, &self->p, &r));
+	EXPECT_EQ(99, self->s.throttle);
+}
+
+TEST_F(conv, low_round_resets_trigger)
+{
+	struct converge_round hi = { .pages = 10000, .ns = SEC, .dirty_pages = 9000 };
+	struct converge_round lo = { .pages = 10000, .ns = SEC, .dirty_pages = 4000 };
+
+	converge_next(&self->s, &self->p, &hi);
+	converge_next(&self->s, &self->p, &lo);
+	converge_next(&self->s, &self->p, &hi);
+	EXPECT_EQ(0, self->s.throttle);
+}
+
+TEST_F(conv, no_throttle_when_disabled)
+{
+	struct converge_round r = { .pages = 10000, .ns = SEC, .dirty_pages = 9000 };
+
+	self->p.auto_converge = false;
+	for (unsigned int i = 0; i < 5; i++)
+		converge_next(&self->s, &self->p, &r);
+	EXPECT_EQ(0, self->s.throttle);
+}
+
+TEST_F(conv, cancels_after_max_rounds)
+{
+	struct converge_round r = { .pages = 10000, .ns = SEC, .dirty_pages = 9000 };
+	enum converge_action a = CONVERGE_CONTINUE;
+	unsigned int n = 0;
+
+	self->p.max_rounds = 5;
+	while (a == CONVERGE_CONTINUE && n < 100) {
+		a = converge_next(&self->s, &self->p, &r);
+		n++;
+	}
+	EXPECT_EQ(CONVERGE_CANCEL, a);
+	EXPECT_EQ(5, n);
+	EXPECT_NE(NULL, strstr(self->s.why, "did not converge after 5 rounds"));
+}
+
+TEST_F(conv, cancels_after_max_time)
+{
+	struct converge_round r = { .pages = 10000, .ns = 40 * SEC, .dirty_pages = 9000 };
+	enum converge_action a = CONVERGE_CONTINUE;
+	unsigned int n = 0;
+
+	self->p.max_ns = 100 * SEC;
+	while (a == CONVERGE_CONTINUE && n < 100) {
+		a = converge_next(&self->s, &self->p, &r);
+		n++;
+	}
+	EXPECT_EQ(CONVERGE_CANCEL, a);
+	EXPECT_EQ(3, n);
+}
+
+TEST_F(conv, stop_wins_over_bounds)
+{
+	struct converge_round r = { .pages = 10000, .ns = SEC, .dirty_pages = 100 };
+
+	self->p.max_rounds = 1;
+	EXPECT_EQ(CONVERGE_STOP_AND_COPY, converge_next(&self->s, &self->p, &r));
+}
+
+TEST_HARNESS_MAIN

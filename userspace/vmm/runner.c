@@ -1,0 +1,397 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The runner: one thread per vCPU, each running whatever command its vCPU
+ * has posted (or was in the middle of, on a migration destination).
+ *
+ * Kicks: a thread is taken out of KVM_RUN by VM_RUNNER_KICK_SIGNAL plus
+ * kvm_run->immediate_exit, never by polling.  The kicker sets
+ * immediate_exit under r->lock after raising the request; the thread
+ * clears it under r->lock before it checks the requests, so a kick that
+ * lands between the check and KVM_RUN makes KVM_RUN return -EINTR at
+ * once, and one that lands inside KVM_RUN interrupts it (signal).
+ *
+ * Lock: r->lock protects the requests (pause, exit, throttle), each
+ * vCPU's park/finish state and the statistics.  Threads never hold it in
+ * KVM_RUN or in a hook.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "vmm/vmm.h"
+#include "vmm/vmm_int.h"
+
+#define THROTTLE_SLICE_NS	10000000ULL	/* run at least this long between throttle sleeps */
+#define STOP_TIMEOUT_S		60
+
+struct runner_vcpu {
+	struct vm_runner *r;
+	struct vcpu *v;
+	pthread_t thread;
+	bool started;
+	bool parked;		/* waiting in park(): not in KVM_RUN */
+	bool finished;		/* its command is done (status) or failed */
+	int status;
+	uint64_t run_ns;	/* run time since the last throttle sleep */
+	struct vm_runner_vcpu_stats st;
+};
+
+struct vm_runner {
+	struct vm *vm;
+	struct vm_runner_hooks hooks;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;	/* any change of request or park state */
+	bool pause_req, exit_req;
+	unsigned int throttle_pct;
+	unsigned int nr_parked;
+	uint64_t throttle_ns;
+	struct runner_vcpu rv[VM_MAX_VCPUS];
+};
+
+uint64_t vmm_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static void kick_handler(int sig)
+{
+	(void)sig;	/* only there to interrupt KVM_RUN */
+}
+
+static int install_kick_handler(void)
+{
+	static pthread_mutex_t once = PTHREAD_MUTEX_INITIALIZER;
+	static bool done;
+	struct sigaction sa = { .sa_handler = kick_handler, .sa_flags = SA_RESTART };
+	int r = 0;
+
+	pthread_mutex_lock(&once);
+	/*
+	 * KVM_RUN returns -EINTR itself (not -ERESTARTSYS), so SA_RESTART
+	 * does not restart it; it only spares other system calls, e.g. in a
+	 * ring-full hook, from failing with EINTR on a kick.
+	 */
+	if (!done && sigaction(VM_RUNNER_KICK_SIGNAL, &sa, NULL) < 0)
+		r = -errno;
+	done = !r;
+	pthread_mutex_unlock(&once);
+	return r;
+}
+
+/* Called with r->lock held. */
+static void kick(struct runner_vcpu *rv)
+{
+	if (!rv->started || rv->parked)
+		return;
+	__atomic_store_n(&rv->v->run->immediate_exit, 1, __ATOMIC_RELEASE);
+	pthread_kill(rv->thread, VM_RUNNER_KICK_SIGNAL);
+}
+
+static void kick_all(struct vm_runner *r)
+{
+	unsigned int i;
+
+	for (i = 0; i < r->vm->nr_vcpus; i++)
+		kick(&r->rv[i]);
+}
+
+static void add_ns(struct timespec *ts, uint64_t ns)
+{
+	ns += ts->tv_nsec;
+	ts->tv_sec += ns / 1000000000ULL;
+	ts->tv_nsec = ns % 1000000000ULL;
+}
+
+/*
+ * Waits (r->lock held) while the vCPU must not run: paused, finished, or
+ * sleeping for the throttle.  Returns false when the thread must exit.
+ */
+static bool park(struct runner_vcpu *rv)
+{
+	struct vm_runner *r = rv->r;
+	uint64_t sleep_ns = 0;
+	struct timespec until;
+
+	if (!r->throttle_pct) {
+		rv->run_ns = 0;
+	} else if (rv->run_ns >= THROTTLE_SLICE_NS) {
+		/* Sleep pct% of wall time: sleep/(run+sleep) == pct/100. */
+		sleep_ns = rv->run_ns * r->throttle_pct / (100 - r->throttle_pct);
+		rv->run_ns = 0;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		add_ns(&until, sleep_ns);
+	}
+	rv->parked = true;
+	r->nr_parked++;
+	pthread_cond_broadcast(&r->cond);
+	while (!r->exit_req) {
+		if (r->pause_req || rv->finished) {
+			pthread_cond_wait(&r->cond, &r->lock);
+			continue;
+		}
+		if (!sleep_ns)
+			break;
+		if (pthread_cond_timedwait(&r->cond, &r->lock, &until) == ETIMEDOUT) {
+			r->throttle_ns += sleep_ns;
+			sleep_ns = 0;
+		}
+	}
+	r->nr_parked--;
+	rv->parked = false;
+	/* Under the lock, before KVM_RUN: see the comment at the top. */
+	__atomic_store_n(&rv->v->run->immediate_exit, 0, __ATOMIC_RELAXED);
+	return !r->exit_req;
+}
+
+static int ring_full_hook(struct vcpu *v, void *ctx)
+{
+	struct vm_runner *r = ctx;
+
+	if (!r->hooks.ring_full)
+		return -ENOSPC;
+	return r->hooks.ring_full(r->hooks.ctx, v);
+}
+
+static void progress(struct runner_vcpu *rv, uint64_t now)
+{
+	struct vm_runner_vcpu_stats *st = &rv->st;
+
+	if (st->reports) {
+		uint64_t gap = now - st->last_report_ns;
+
+		if (gap > st->max_gap_ns)
+			st->max_gap_ns = gap;
+	} else {
+		st->first_report_ns = now;
+	}
+	st->last_report_ns = now;
+	st->reports++;
+}
+
+static void finish(struct runner_vcpu *rv, int status)
+{
+	rv->finished = true;
+	rv->status = status;
+	pthread_cond_broadcast(&rv->r->cond);
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct runner_vcpu *rv = arg;
+	struct vm_runner *r = rv->r;
+	struct vcpu *v = rv->v;
+
+	pthread_mutex_lock(&r->lock);
+	while (park(rv)) {
+		uint64_t t0, now;
+		int ret, e;
+
+		pthread_mutex_unlock(&r->lock);
+		t0 = vmm_now_ns();
+		ret = ioctl(v->fd, KVM_RUN, 0);
+		e = errno;
+		now = vmm_now_ns();
+		if (ret == 0)
+			ret = vcpu_handle_exit(v, ring_full_hook, r);
+		else
+			ret = -e;
+		if (ret == VCPU_EXIT_PROGRESS && r->hooks.progress)
+			r->hooks.progress(r->hooks.ctx, v, v->mb->ops, now);
+
+		pthread_mutex_lock(&r->lock);
+		rv->run_ns += now - t0;
+		if (ret == -EINTR) {
+			rv->st.kicks++;
+			continue;
+		}
+		if (v->run->exit_reason < VM_RUNNER_EXIT_REASONS)
+			rv->st.exits[v->run->exit_reason]++;
+		switch (ret) {
+		case VCPU_EXIT_PROGRESS:
+			progress(rv, now);
+			break;
+		case VCPU_EXIT_DONE:
+			finish(rv, v->mb->status < -4095 ? -EIO :
+				   v->mb->status > 0x7fffffff ? 0x7fffffff : (int)v->mb->status);
+			break;
+		case VCPU_EXIT_ERROR:
+		case VCPU_EXIT_RING_FULL:
+			break;
+		default:
+			finish(rv, ret);	/* -errno, incl. -ENOMSG: nothing posted */
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+int vm_runner_start(struct vm *vm, const struct vm_runner_hooks *h, struct vm_runner **out)
+{
+	struct vm_runner *r;
+	pthread_condattr_t ca;
+	unsigned int i;
+	int ret;
+
+	*out = NULL;
+	ret = install_kick_handler();
+	if (ret)
+		return ret;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->vm = vm;
+	if (h)
+		r->hooks = *h;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->cond, &ca);
+	pthread_condattr_destroy(&ca);
+
+	pthread_mutex_lock(&r->lock);
+	for (i = 0; i < vm->nr_vcpus; i++) {
+		struct runner_vcpu *rv = &r->rv[i];
+
+		rv->r = r;
+		rv->v = vm->vcpus[i];
+		ret = -pthread_create(&rv->thread, NULL, vcpu_thread, rv);
+		if (ret)
+			break;
+		rv->started = true;
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (ret) {
+		vm_runner_free(r);
+		return ret;
+	}
+	*out = r;
+	return 0;
+}
+
+int vm_runner_pause(struct vm_runner *r)
+{
+	pthread_mutex_lock(&r->lock);
+	r->pause_req = true;
+	kick_all(r);
+	while (r->nr_parked < r->vm->nr_vcpus && !r->exit_req)
+		pthread_cond_wait(&r->cond, &r->lock);
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+int vm_runner_resume(struct vm_runner *r)
+{
+	pthread_mutex_lock(&r->lock);
+	r->pause_req = false;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+int vm_runner_throttle(struct vm_runner *r, unsigned int pct)
+{
+	if (pct > 99)
+		return -EINVAL;
+	pthread_mutex_lock(&r->lock);
+	r->throttle_pct = pct;
+	pthread_cond_broadcast(&r->cond);	/* a lower throttle ends sleeps early */
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+static bool all_finished(struct vm_runner *r)
+{
+	unsigned int i;
+
+	for (i = 0; i < r->vm->nr_vcpus; i++)
+		if (r->rv[i].started && !r->rv[i].finished)
+			return false;
+	return true;
+}
+
+/* Ends the threads (r->lock not held); the guest does not run again. */
+static void join_all(struct vm_runner *r)
+{
+	unsigned int i;
+
+	pthread_mutex_lock(&r->lock);
+	r->exit_req = true;
+	kick_all(r);
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	for (i = 0; i < r->vm->nr_vcpus; i++) {
+		if (!r->rv[i].started)
+			continue;
+		pthread_join(r->rv[i].thread, NULL);
+		r->rv[i].started = false;
+	}
+}
+
+int vm_runner_stop(struct vm_runner *r)
+{
+	struct timespec until;
+	unsigned int i;
+	int ret = 0;
+
+	pthread_mutex_lock(&r->lock);
+	if (!r->pause_req) {
+		/* Workloads end at their next loop; other commands run out. */
+		for (i = 0; i < r->vm->nr_vcpus; i++)
+			__atomic_store_n(&r->vm->vcpus[i]->mb->stop, 1, __ATOMIC_RELEASE);
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += STOP_TIMEOUT_S;
+		while (!all_finished(r) && !ret)
+			ret = -pthread_cond_timedwait(&r->cond, &r->lock, &until);
+	}
+	pthread_mutex_unlock(&r->lock);
+	join_all(r);
+	return ret;
+}
+
+void vm_runner_free(struct vm_runner *r)
+{
+	if (!r)
+		return;
+	join_all(r);
+	pthread_cond_destroy(&r->cond);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+void vm_runner_stats(struct vm_runner *r, struct vm_runner_stats *st)
+{
+	unsigned int i, k;
+
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&r->lock);
+	st->nr_vcpus = r->vm->nr_vcpus;
+	st->throttle_ns = r->throttle_ns;
+	st->throttle_pct = r->throttle_pct;
+	for (i = 0; i < r->vm->nr_vcpus; i++) {
+		struct runner_vcpu *rv = &r->rv[i];
+		struct vm_runner_vcpu_stats *vs = &st->vcpu[i];
+
+		*vs = rv->st;
+		vs->ops = __atomic_load_n(&rv->v->mb->ops, __ATOMIC_RELAXED);
+		vs->guest_errors = __atomic_load_n(&rv->v->mb->errors, __ATOMIC_RELAXED);
+		vs->finished = rv->finished;
+		vs->status = rv->status;
+		for (k = 0; k < VM_RUNNER_EXIT_REASONS; k++)
+			st->exits[k] += vs->exits[k];
+		st->kicks += vs->kicks;
+		st->reports += vs->reports;
+		st->ops += vs->ops;
+		st->guest_errors += vs->guest_errors;
+		if (vs->max_gap_ns > st->max_gap_ns)
+			st->max_gap_ns = vs->max_gap_ns;
+		st->finished += vs->finished;
+	}
+	st->ring_full = st->exits[KVM_EXIT_DIRTY_RING_FULL];
+	pthread_mutex_unlock(&r->lock);
+}

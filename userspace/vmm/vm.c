@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The VM: /dev/kvm, the VM fd, guest RAM in one memfd mapped once (gpa ==
+ * offset), memslots over it, the in-kernel irqchip, the dirty ring or the
+ * manual-protect bitmap mode, and the vCPUs.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "vmm/vmm.h"
+#include "vmm/vmm_int.h"
+
+int vm_check_cap(const struct vm *vm, long cap)
+{
+	int fd, r;
+
+	if (vm) {
+		r = ioctl_retry(vm->fd, KVM_CHECK_EXTENSION, (void *)cap);
+		return r < 0 ? -errno : r;
+	}
+	fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = ioctl_retry(fd, KVM_CHECK_EXTENSION, (void *)cap);
+	r = r < 0 ? -errno : r;
+	close(fd);
+	return r;
+}
+
+static int check_config(const struct vm_config *cfg)
+{
+	if (!cfg->nr_vcpus || cfg->nr_vcpus > VM_MAX_VCPUS)
+		return -EINVAL;
+	if (cfg->mem_size < VM_MIN_MEM || cfg->mem_size > VM_MAX_MEM ||
+	    cfg->mem_size % GUEST_LARGE_PAGE_SIZE)
+		return -EINVAL;
+	if (cfg->slot_size % GUEST_PAGE_SIZE)
+		return -EINVAL;
+	if (cfg->slot_size && (cfg->mem_size + cfg->slot_size - 1) / cfg->slot_size > VM_MAX_SLOTS)
+		return -E2BIG;
+	if (cfg->ring_entries &&
+	    (cfg->ring_entries & (cfg->ring_entries - 1) || cfg->ring_entries < 256))
+		return -EINVAL;
+	/* On x86 KVM the ring and the bitmap log exclude each other. */
+	if (cfg->ring_entries && cfg->manual_protect)
+		return -EINVAL;
+	return 0;
+}
+
+/* Before any vCPU exists: KVM refuses the ring afterwards. */
+static int enable_ring(struct vm *vm, uint32_t entries)
+{
+	struct kvm_enable_cap cap = { .args[0] = (uint64_t)entries * sizeof(struct kvm_dirty_gfn) };
+	int max;
+
+	max = vm_check_cap(vm, KVM_CAP_DIRTY_LOG_RING_ACQ_REL);
+	if (max > 0) {
+		cap.cap = KVM_CAP_DIRTY_LOG_RING_ACQ_REL;
+		vm->ring_acq_rel = true;
+	} else {
+		max = vm_check_cap(vm, KVM_CAP_DIRTY_LOG_RING);
+		if (max <= 0)
+			return -EOPNOTSUPP;
+		cap.cap = KVM_CAP_DIRTY_LOG_RING;
+	}
+	if (cap.args[0] > (uint64_t)max)
+		return -E2BIG;
+	if (ioctl_retry(vm->fd, KVM_ENABLE_CAP, &cap) < 0)
+		return -errno;
+	vm->ring_entries = entries;
+	return 0;
+}
+
+static int enable_manual_protect(struct vm *vm)
+{
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 };
+	int caps = vm_check_cap(vm, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
+
+	if (caps <= 0)
+		return -EOPNOTSUPP;
+	/* INITIALLY_SET: no write-protect pass when logging starts. */
+	cap.args[0] = caps & (KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET);
+	if (ioctl_retry(vm->fd, KVM_ENABLE_CAP, &cap) < 0)
+		return -errno;
+	vm->manual_protect = cap.args[0];
+	return 0;
+}
+
+static int set_slot(struct vm *vm, struct vm_slot *s, uint32_t flags)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = s->id,
+		.flags = flags,
+		.guest_phys_addr = s->gpa,
+		.memory_size = s->size,
+		.userspace_addr = (uintptr_t)s->hva,
+	};
+
+	if (ioctl_retry(vm->fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+		return -errno;
+	s->flags = flags;
+	return 0;
+}
+
+static int create_memory(struct vm *vm)
+{
+	uint64_t slot_size = vm->cfg.slot_size ? vm->cfg.slot_size : vm->mem_size;
+	uint64_t gpa;
+	int r;
+
+	vm->mem_fd = memfd_create("vmdirty-guest", MFD_CLOEXEC);
+	if (vm->mem_fd < 0)
+		return -errno;
+	if (ftruncate(vm->mem_fd, vm->mem_size) < 0)
+		return -errno;
+	vm->mem = mmap(NULL, vm->mem_size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->mem_fd, 0);
+	if (vm->mem == MAP_FAILED) {
+		vm->mem = NULL;
+		return -errno;
+	}
+	for (gpa = 0; gpa < vm->mem_size; gpa += slot_size) {
+		struct vm_slot *s = &vm->slots[vm->nr_slots];
+
+		s->id = vm->nr_slots;
+		s->gpa = gpa;
+		s->size = vm->mem_size - gpa < slot_size ? vm->mem_size - gpa : slot_size;
+		s->hva = vm->mem + gpa;
+		r = set_slot(vm, s, vm->cfg.log_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0);
+		if (r)
+			return r;
+		vm->nr_slots++;
+	}
+	return 0;
+}
+
+int vm_create(const struct vm_config *cfg, struct vm **out)
+{
+	struct vm *vm;
+	unsigned int i;
+	int r;
+
+	*out = NULL;
+	r = check_config(cfg);
+	if (r)
+		return r;
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	vm->cfg = *cfg;
+	vm->mem_size = cfg->mem_size;
+	vm->fd = vm->mem_fd = -1;
+
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0) {
+		r = -errno;
+		goto err;
+	}
+	if (ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
+		r = -EOPNOTSUPP;
+		goto err;
+	}
+	r = ioctl_retry(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (r < 0) {
+		r = -errno;
+		goto err;
+	}
+	vm->fd = r;
+	r = vm_check_cap(vm, KVM_CAP_MAX_VCPUS);
+	if (r > 0 && cfg->nr_vcpus > (unsigned int)r) {
+		r = -E2BIG;
+		goto err;
+	}
+	if (cfg->ring_entries) {
+		r = enable_ring(vm, cfg->ring_entries);
+		if (r)
+			goto err;
+	}
+	if (cfg->manual_protect) {
+		r = enable_manual_protect(vm);
+		if (r)
+			goto err;
+	}
+	/* The local APICs are KVM's, so their state is real and migrates. */
+	if (ioctl_retry(vm->fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+		r = -errno;
+		goto err;
+	}
+	r = create_memory(vm);
+	if (r)
+		goto err;
+	vm->mb = (struct guest_mailbox *)(vm->mem + GUEST_MAILBOX_GPA);
+	r = cpu_init_vm(vm);
+	if (r)
+		goto err;
+	for (i = 0; i < cfg->nr_vcpus; i++) {
+		r = vcpu_create(vm, i, &vm->vcpus[i]);
+		if (r)
+			goto err;
+		vm->nr_vcpus++;
+	}
+	r = state_init_vm(vm);
+	if (r)
+		goto err;
+	*out = vm;
+	return 0;
+err:
+	vm_destroy(vm);
+	return r;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	unsigned int i;
+
+	if (!vm)
+		return;
+	for (i = 0; i < vm->nr_vcpus; i++)
+		vcpu_destroy(vm->vcpus[i]);
+	if (vm->fd >= 0)
+		close(vm->fd);
+	if (vm->mem)
+		munmap(vm->mem, vm->mem_size);
+	if (vm->mem_fd >= 0)
+		close(vm->mem_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	free(vm->cpuid);
+	free(vm);
+}
+
+int vm_set_dirty_logging(struct vm *vm, bool enable)
+{
+	unsigned int i;
+	int r;
+
+	for (i = 0; i < vm->nr_slots; i++) {
+		struct vm_slot *s = &vm->slots[i];
+		uint32_t flags = enable ? s->flags | KVM_MEM_LOG_DIRTY_PAGES :
+					  s->flags & ~KVM_MEM_LOG_DIRTY_PAGES;
+
+		if (flags == s->flags)
+			continue;
+		r = set_slot(vm, s, flags);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+uint64_t vm_work_pages(const struct vm *vm)
+{
+	return (vm->mem_size - GUEST_WORK_BASE) / GUEST_PAGE_SIZE;
+}
+
+int64_t vm_slot_gfn(const struct vm *vm, uint32_t slot, uint64_t offset)
+{
+	const struct vm_slot *s;
+
+	/* as_id (high 16 bits) is always 0: no SMM address space here. */
+	if (slot >= vm->nr_slots)
+		return -EINVAL;
+	s = &vm->slots[slot];
+	if (offset >= s->size / GUEST_PAGE_SIZE)
+		return -EINVAL;
+	return (int64_t)(s->gpa / GUEST_PAGE_SIZE + offset);
+}
+
+uint64_t vm_mem_hash(const struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	if (gpa > vm->mem_size || len > vm->mem_size - gpa)
+		return 0;
+	return XXH3_64bits(vm->mem + gpa, len);
+}
+
+int vm_copy_memory(struct vm *dst, const struct vm *src)
+{
+	if (dst->mem_size != src->mem_size)
+		return -EINVAL;
+	memcpy(dst->mem, src->mem, dst->mem_size);
+	return 0;
+}
+
+int vm_reset_dirty_rings(struct vm *vm)
+{
+	int r;
+
+	if (!vm->ring_entries)
+		return -ENODEV;
+	r = ioctl_retry(vm->fd, KVM_RESET_DIRTY_RINGS, 0);
+	return r < 0 ? -errno : r;
+}
