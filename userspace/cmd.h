@@ -9,6 +9,7 @@ int cmd_migrate(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 /* wire/transport_bench.c */
 int cmd_netbench(int argc, char **argv);
+/* status.c */
 int cmd_status(int argc, char **argv);
 
 #endif
