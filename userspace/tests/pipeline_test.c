@@ -24,7 +24,7 @@
 #include "wire/apply.h"
 #include "wire/codec.h"
 #include "wire/proto.h"
-#include "wire/state.h"
+#include "vmm/vmm.h"
 #include "wire_util.h"
 
 #define PS		4096
@@ -179,8 +179,6 @@ static void *dest_chan(void *arg)
 		struct wire_round_end re;
 		struct wire_error err;
 		struct wire_hdr h;
-		uint32_t idx;
-
 		ret = recv_one(c->fd, &c->s, c->buf, &h);
 		if (ret <= 0)
 			break;
@@ -204,7 +202,7 @@ static void *dest_chan(void *arg)
 			ret = wire_dec_round_end(&c->s, &h, c->buf + WIRE_HDR_SIZE, &re);
 			break;
 		case WIRE_VCPU_STATE:
-			ret = wire_dec_vcpu_state(&h, c->buf + WIRE_HDR_SIZE, &idx,
+			ret = wire_dec_vcpu_state(&h, c->buf + WIRE_HDR_SIZE,
 						  &c->vcpu[c->nvcpu < 2 ? c->nvcpu : 1]);
 			c->nvcpu++;
 			break;
@@ -308,10 +306,13 @@ TEST(migrate_over_sockets)
 	vm.pic[1].chip_id = KVM_IRQCHIP_PIC_SLAVE;
 	vm.ioapic.chip_id = KVM_IRQCHIP_IOAPIC;
 	vm.tsc_khz = 1000000;
+	vm.nr_vcpus = 2;
+	vm.mem_size = NPAGES * PS;
 	for (uint32_t v = 0; v < 2; v++) {
+		vcpu.idx = v;
 		vcpu.regs.rax = v;
 		ASSERT_EQ(0, send_buf(sc[0].fd, sc[0].buf,
-				      wire_enc_vcpu_state(&sc[0].s, sc[0].buf, WIRE_MAX_MSG, v, &vcpu)));
+				      wire_enc_vcpu_state(&sc[0].s, sc[0].buf, WIRE_MAX_MSG, &vcpu)));
 	}
 	ASSERT_EQ(0, send_buf(sc[0].fd, sc[0].buf,
 			      wire_enc_vm_state(&sc[0].s, sc[0].buf, WIRE_MAX_MSG, &vm)));
@@ -331,6 +332,8 @@ TEST(migrate_over_sockets)
 	ASSERT_TRUE(dc[0].got_complete);
 	ASSERT_EQ(2, dc[0].nvcpu);
 	ASSERT_EQ(1, dc[0].vcpu[1].regs.rax);
+	ASSERT_EQ(1, dc[0].vcpu[1].idx);
+	ASSERT_EQ(NPAGES * PS, dc[0].vm.mem_size);
 	ASSERT_EQ(0, memcmp(dc[0].vcpu[1].xsave, xsave, sizeof(xsave)));
 	ASSERT_EQ(1000000, dc[0].vm.tsc_khz);
 	ASSERT_EQ(0, wire_verify_complete(&dc[0].complete, dstreams, NCH, dst.apply, 2, &hash, &err))

@@ -14,7 +14,7 @@
 
 #include "wire/codec.h"
 #include "wire/proto.h"
-#include "wire/state.h"
+#include "vmm/vmm.h"
 #include "wire_util.h"
 
 /* Offsets in the HELLO body (protocol.rst). */
@@ -65,6 +65,8 @@ static void fill_vm(struct vm_state *st)
 	st->pic[0].chip.pic.imr = 0xfb;
 	st->ioapic.chip.ioapic.base_address = 0xfec00000;
 	st->tsc_khz = 2994374;
+	st->nr_vcpus = 2;
+	st->mem_size = 24 << 20;
 }
 
 /*
@@ -132,7 +134,8 @@ static ssize_t build(uint8_t type, uint8_t *buf, struct wire_stream *rx)
 		uint64_t seed = 7;
 
 		fill_vcpu(&st, &seed);
-		len = wire_enc_vcpu_state(tx, buf, WIRE_MAX_MSG, 1, &st);
+		st.idx = 1;
+		len = wire_enc_vcpu_state(tx, buf, WIRE_MAX_MSG, &st);
 		free(st.xsave);
 		break;
 	}
@@ -173,7 +176,6 @@ static int decode(struct wire_stream *rx, const struct wire_hdr *h, const uint8_
 	struct vm_state ms;
 	struct wire_complete c;
 	struct wire_confirm cf;
-	uint32_t idx;
 	int ret;
 
 	switch (h->type) {
@@ -188,7 +190,7 @@ static int decode(struct wire_stream *rx, const struct wire_hdr *h, const uint8_
 	case WIRE_ROUND_END:
 		return wire_dec_round_end(rx, h, p, &re);
 	case WIRE_VCPU_STATE:
-		ret = wire_dec_vcpu_state(h, p, &idx, &vs);
+		ret = wire_dec_vcpu_state(h, p, &vs);
 		if (!ret)
 			free(vs.xsave);
 		return ret;

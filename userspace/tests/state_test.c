@@ -13,7 +13,7 @@
 #include "kselftest_harness.h"
 
 #include "wire/proto.h"
-#include "wire/state.h"
+#include "vmm/vmm.h"
 #include "wire_util.h"
 
 /* Body layout of VCPU_STATE (protocol.rst) with n xcrs and m MSRs. */
@@ -111,19 +111,20 @@ TEST(vcpu_state_round_trip)
 
 	pair_open(&p);
 	for (int i = 0; i < 64; i++) {
-		uint32_t xs = sizes[i % 4], idx;
+		uint32_t xs = sizes[i % 4];
 		struct vcpu_state in, out;
 		struct wire_hdr h;
 		ssize_t len;
 
 		random_vcpu(&in, xs, &seed);
-		len = wire_enc_vcpu_state(&p.src, p.buf, WIRE_MAX_MSG, i, &in);
+		in.idx = i;
+		len = wire_enc_vcpu_state(&p.src, p.buf, WIRE_MAX_MSG, &in);
 		/* Exactly the fields: no padding, no host struct. */
 		ASSERT_EQ(WIRE_HDR_SIZE + V_SIZE(in.xcrs.nr_xcrs, in.nr_msrs, xs), len);
 		ASSERT_EQ(0, recv_msg(&p.dst, p.buf, &h));
 		memset(&out, 0xaa, sizeof(out));
-		ASSERT_EQ(0, wire_dec_vcpu_state(&h, p.buf + WIRE_HDR_SIZE, &idx, &out));
-		ASSERT_EQ(i, idx);
+		ASSERT_EQ(0, wire_dec_vcpu_state(&h, p.buf + WIRE_HDR_SIZE, &out));
+		ASSERT_EQ(i, out.idx);
 		ASSERT_TRUE(vcpu_equal(&in, &out)) TH_LOG("vcpu %d", i);
 		free(in.xsave);
 		free(out.xsave);
@@ -138,7 +139,6 @@ TEST(vcpu_padding_not_sent)
 	struct pair p;
 	struct wire_hdr h;
 	uint64_t seed = 9;
-	uint32_t idx;
 
 	pair_open(&p);
 	random_vcpu(&in, 4096, &seed);
@@ -163,9 +163,9 @@ TEST(vcpu_padding_not_sent)
 	in.msrs[1].reserved = 0x5a;
 	in.msrs[10].data = 0x5a;			/* beyond nr_msrs */
 
-	ASSERT_LT(0, wire_enc_vcpu_state(&p.src, p.buf, WIRE_MAX_MSG, 0, &in));
+	ASSERT_LT(0, wire_enc_vcpu_state(&p.src, p.buf, WIRE_MAX_MSG, &in));
 	ASSERT_EQ(0, recv_msg(&p.dst, p.buf, &h));
-	ASSERT_EQ(0, wire_dec_vcpu_state(&h, p.buf + WIRE_HDR_SIZE, &idx, &out));
+	ASSERT_EQ(0, wire_dec_vcpu_state(&h, p.buf + WIRE_HDR_SIZE, &out));
 	ASSERT_TRUE(vcpu_equal(&clean, &out));
 	free(in.xsave);
 	free(out.xsave);
@@ -178,7 +178,6 @@ TEST(vcpu_state_rejects)
 	struct pair p;
 	struct wire_hdr h;
 	uint64_t seed = 5;
-	uint32_t idx;
 	ssize_t len;
 	uint8_t *b;
 
@@ -186,7 +185,8 @@ TEST(vcpu_state_rejects)
 	random_vcpu(&in, 4096, &seed);
 	in.xcrs.nr_xcrs = 1;
 	in.nr_msrs = 2;
-	len = wire_enc_vcpu_state(&p.src, p.buf, WIRE_MAX_MSG, 3, &in);
+	in.idx = 3;
+	len = wire_enc_vcpu_state(&p.src, p.buf, WIRE_MAX_MSG, &in);
 	ASSERT_EQ(WIRE_HDR_SIZE + V_SIZE(1, 2, 4096), len);
 	b = p.c + WIRE_HDR_SIZE;
 
@@ -196,7 +196,7 @@ TEST(vcpu_state_rejects)
 		reseal(p.c, msg_len(p.c));					\
 		ASSERT_EQ(0, wire_hdr_parse(p.c, &h));				\
 		memset(&out, 0xaa, sizeof(out));				\
-		ASSERT_EQ(-EBADMSG, wire_dec_vcpu_state(&h, b, &idx, &out));	\
+		ASSERT_EQ(-EBADMSG, wire_dec_vcpu_state(&h, b, &out));		\
 		ASSERT_EQ(0xaaaaaaaaaaaaaaaaull, out.regs.rax);			\
 	} while (0)
 	BAD_VCPU(put32(b, WIRE_MAX_VCPUS));
@@ -218,18 +218,20 @@ TEST(vcpu_state_rejects)
 	/* The encoder refuses the same. */
 	bad = in;
 	bad.events.flags = 0x80;
-	ASSERT_EQ(-EINVAL, wire_enc_vcpu_state(&p.src, p.c, WIRE_MAX_MSG, 0, &bad));
+	ASSERT_EQ(-EINVAL, wire_enc_vcpu_state(&p.src, p.c, WIRE_MAX_MSG, &bad));
 	bad = in;
 	bad.nr_msrs = VCPU_MAX_MSRS + 1;
-	ASSERT_EQ(-EINVAL, wire_enc_vcpu_state(&p.src, p.c, WIRE_MAX_MSG, 0, &bad));
+	ASSERT_EQ(-EINVAL, wire_enc_vcpu_state(&p.src, p.c, WIRE_MAX_MSG, &bad));
 	bad = in;
 	bad.xsave = NULL;
-	ASSERT_EQ(-EINVAL, wire_enc_vcpu_state(&p.src, p.c, WIRE_MAX_MSG, 0, &bad));
+	ASSERT_EQ(-EINVAL, wire_enc_vcpu_state(&p.src, p.c, WIRE_MAX_MSG, &bad));
 	bad = in;
 	bad.xsave_size = 1024;
-	ASSERT_EQ(-EINVAL, wire_enc_vcpu_state(&p.src, p.c, WIRE_MAX_MSG, 0, &bad));
-	ASSERT_EQ(-EINVAL, wire_enc_vcpu_state(&p.src, p.c, WIRE_MAX_MSG, WIRE_MAX_VCPUS, &in));
-	ASSERT_EQ(-ENOSPC, wire_enc_vcpu_state(&p.src, p.c, len - 1, 0, &in));
+	ASSERT_EQ(-EINVAL, wire_enc_vcpu_state(&p.src, p.c, WIRE_MAX_MSG, &bad));
+	bad = in;
+	bad.idx = WIRE_MAX_VCPUS;
+	ASSERT_EQ(-EINVAL, wire_enc_vcpu_state(&p.src, p.c, WIRE_MAX_MSG, &bad));
+	ASSERT_EQ(-ENOSPC, wire_enc_vcpu_state(&p.src, p.c, len - 1, &in));
 	free(in.xsave);
 	pair_close(&p);
 }
@@ -239,6 +241,8 @@ static void random_vm(struct vm_state *st, uint64_t *seed)
 	struct kvm_ioapic_state *io = &st->ioapic.chip.ioapic;
 
 	memset(st, 0, sizeof(*st));
+	st->nr_vcpus = 1 + rnd_next(seed) % WIRE_MAX_VCPUS;
+	st->mem_size = rnd_next(seed) | 1;
 	st->clock.clock = rnd_next(seed);
 	st->clock.flags = KVM_CLOCK_TSC_STABLE | KVM_CLOCK_REALTIME | KVM_CLOCK_HOST_TSC;
 	st->clock.realtime = rnd_next(seed);
@@ -275,7 +279,7 @@ TEST(vm_state_round_trip)
 	in.pic[1].chip.dummy[400] = 0x5a;
 	in.ioapic.chip.ioapic.pad = 0x5a;
 	len = wire_enc_vm_state(&p.src, p.buf, WIRE_MAX_MSG, &in);
-	ASSERT_EQ(WIRE_HDR_SIZE + 28 + 2 * 16 + 20 + 24 * 8 + 8, len);
+	ASSERT_EQ(WIRE_HDR_SIZE + 16 + 28 + 2 * 16 + 20 + 24 * 8 + 8, len);
 	ASSERT_EQ(0, recv_msg(&p.dst, p.buf, &h));
 	memset(&out, 0xaa, sizeof(out));
 	ASSERT_EQ(0, wire_dec_vm_state(&h, p.buf + WIRE_HDR_SIZE, &out));
@@ -283,19 +287,32 @@ TEST(vm_state_round_trip)
 	ASSERT_EQ(0, memcmp(&clean.pic, &out.pic, sizeof(out.pic)));
 	ASSERT_EQ(0, memcmp(&clean.ioapic, &out.ioapic, sizeof(out.ioapic)));
 	ASSERT_EQ(clean.tsc_khz, out.tsc_khz);
+	ASSERT_EQ(clean.nr_vcpus, out.nr_vcpus);
+	ASSERT_EQ(clean.mem_size, out.mem_size);
 
-	/* Clock flags KVM does not know, both ways. */
-	memcpy(p.c, p.buf, len);
-	put32(p.c + WIRE_HDR_SIZE + 8, 0x10);
-	reseal(p.c, len - WIRE_HDR_SIZE);
-	ASSERT_EQ(0, wire_hdr_parse(p.c, &h));
-	memset(&out, 0xaa, sizeof(out));
-	ASSERT_EQ(-EBADMSG, wire_dec_vm_state(&h, p.c + WIRE_HDR_SIZE, &out));
-	ASSERT_EQ(0xaaaaaaaaaaaaaaaaull, out.tsc_khz);
+	/* Clock flags KVM does not know, no vCPUs, no memory, reserved. */
+#define BAD_VM(off, put, val) do {						\
+		memcpy(p.c, p.buf, len);					\
+		put(p.c + WIRE_HDR_SIZE + (off), val);				\
+		reseal(p.c, len - WIRE_HDR_SIZE);				\
+		ASSERT_EQ(0, wire_hdr_parse(p.c, &h));				\
+		memset(&out, 0xaa, sizeof(out));				\
+		ASSERT_EQ(-EBADMSG, wire_dec_vm_state(&h, p.c + WIRE_HDR_SIZE, &out)); \
+		ASSERT_EQ(0xaaaaaaaaaaaaaaaaull, out.tsc_khz);			\
+	} while (0)
+	BAD_VM(24, put32, 0x10);
+	BAD_VM(0, put32, 0);
+	BAD_VM(0, put32, WIRE_MAX_VCPUS + 1);
+	BAD_VM(4, put32, 1);
+	BAD_VM(8, put64, 0);
+#undef BAD_VM
 	in.clock.flags = 1;
 	ASSERT_EQ(-EINVAL, wire_enc_vm_state(&p.src, p.c, WIRE_MAX_MSG, &in));
 	in = clean;
 	in.pic[1].chip_id = KVM_IRQCHIP_PIC_MASTER;
+	ASSERT_EQ(-EINVAL, wire_enc_vm_state(&p.src, p.c, WIRE_MAX_MSG, &in));
+	in = clean;
+	in.nr_vcpus = 0;
 	ASSERT_EQ(-EINVAL, wire_enc_vm_state(&p.src, p.c, WIRE_MAX_MSG, &in));
 	pair_close(&p);
 }

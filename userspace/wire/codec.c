@@ -7,16 +7,16 @@
  * gained nothing at batches of 64+ pages (ratio 0.713 both ways at 256
  * pages) and cost 1-4% speed, and block mode has no stability requirement
  * on the previous input, which here is live guest memory or a reused
- * buffer.  The batch is staged into the message buffer (the copy lz4 needs
- * for a contiguous block), compressed into a side buffer and copied back
- * when it shrank, so a batch that does not shrink is already in place raw.
+ * buffer.  The batch is staged in a side buffer (the copy lz4 needs for a
+ * contiguous block) and compressed into the message.
  *
  * zstd runs as one stream per channel (ZSTD_compressStream2 with
  * ZSTD_e_flush per batch, as QEMU's multifd-zstd does): zstd keeps its
  * window in its own buffer, so pages are fed straight from guest memory.
- * A batch that does not shrink is sent raw; the stream then restarts and
- * the next compressed batch carries WIRE_PF_RESET so the decoder restarts
- * too.  Compressed data is always smaller than raw, which bounds messages.
+ * A batch that does not shrink is sent raw (by reference if zero-copy is
+ * on); zstd's stream then restarts and the next compressed batch carries
+ * WIRE_PF_RESET so the decoder restarts too.  Compressed data is always
+ * smaller than raw, which bounds messages.
  */
 #include <errno.h>
 #include <lz4.h>
@@ -38,7 +38,7 @@ struct wire_tx {
 	struct wire_tx_config cfg;
 	unsigned int max_pages;
 	void *lz4;			/* LZ4 state for extState */
-	uint8_t *cbuf;			/* lz4 output */
+	uint8_t *stage;			/* lz4 input: the batch's data pages */
 	ZSTD_CCtx *zc;
 	bool zstd_fresh;		/* the zstd stream starts with the next batch */
 	bool have_est, probing;
@@ -123,8 +123,8 @@ int wire_tx_create(const struct wire_tx_config *cfg, struct wire_tx **out)
 	tx->zstd_fresh = true;
 	if (cfg->codec == WIRE_CODEC_LZ4) {
 		tx->lz4 = malloc(LZ4_sizeofState());
-		tx->cbuf = malloc(WIRE_MAX_DATA);
-		if (!tx->lz4 || !tx->cbuf)
+		tx->stage = malloc(WIRE_MAX_DATA);
+		if (!tx->lz4 || !tx->stage)
 			goto err;
 	}
 	if (cfg->codec == WIRE_CODEC_ZSTD) {
@@ -150,7 +150,7 @@ void wire_tx_destroy(struct wire_tx *tx)
 		return;
 	ZSTD_freeCCtx(tx->zc);
 	free(tx->lz4);
-	free(tx->cbuf);
+	free(tx->stage);
 	free(tx);
 }
 
@@ -218,23 +218,21 @@ static void learn(struct wire_tx *tx, size_t raw, size_t out, uint64_t ns)
 	tx->backoff = tx->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : tx->backoff * 2;
 }
 
-/* Returns the compressed size, or 0 if it would not be below cap (*in_place: raw staged). */
-static ssize_t lz4_batch(struct wire_tx *tx, unsigned int ndata, uint8_t *data, size_t cap,
-			 bool *in_place)
+/*
+ * Stage the batch contiguously (lz4's block needs it) and compress it into
+ * data.  Returns the compressed size, or 0 if it would not fit in cap.
+ */
+static ssize_t lz4_batch(struct wire_tx *tx, unsigned int ndata, uint8_t *data, size_t cap)
 {
 	size_t ps = tx->cfg.page_size;
 	int acc = tx->cfg.level ? tx->cfg.level : 1;
 	int r;
 
 	for (unsigned int k = 0; k < ndata; k++)
-		memcpy(data + k * ps, tx->src[k], ps);
-	*in_place = true;
-	r = LZ4_compress_fast_extState(tx->lz4, (const char *)data, (char *)tx->cbuf,
+		memcpy(tx->stage + k * ps, tx->src[k], ps);
+	r = LZ4_compress_fast_extState(tx->lz4, (const char *)tx->stage, (char *)data,
 				       ndata * ps, cap, acc);
-	if (r <= 0)
-		return 0;
-	memcpy(data, tx->cbuf, r);
-	return r;
+	return r > 0 ? r : 0;
 }
 
 static ssize_t zstd_batch(struct wire_tx *tx, unsigned int ndata, uint8_t *data, size_t cap,
@@ -308,7 +306,7 @@ ssize_t wire_tx_pages(struct wire_tx *tx, struct wire_stream *s, struct wire_txm
 
 	/* Everything wire_seal_pages() checks, before the codec stream moves. */
 	if (!n || n > tx->max_pages || s->page_size != ps || s->role != WIRE_ROLE_SOURCE ||
-	    !s->version || s->failed || round != s->tx_round)
+	    !s->version || wire_stream_failed(s) || round != s->tx_round)
 		return -EINVAL;
 	for (unsigned int i = 0; i < n; i++) {
 		const uint8_t *p;
@@ -336,7 +334,7 @@ ssize_t wire_tx_pages(struct wire_tx *tx, struct wire_stream *s, struct wire_txm
 		ssize_t clen;
 
 		if (tx->cfg.codec == WIRE_CODEC_LZ4)
-			clen = lz4_batch(tx, ndata, data, pg.data_len - 1, &placed);
+			clen = lz4_batch(tx, ndata, data, pg.data_len - 1);
 		else
 			clen = zstd_batch(tx, ndata, data, pg.data_len - 1, &cflags);
 		if (clen < 0)

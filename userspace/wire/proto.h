@@ -185,14 +185,16 @@ enum wire_role { WIRE_ROLE_SOURCE = 1, WIRE_ROLE_DEST };
 /*
  * Per-channel protocol state: sequence numbers, negotiated session and the
  * page/byte accounting that ROUND_END and COMPLETE check.  One per TCP
- * channel per side, used by one sending and one receiving thread at most
- * (tx_* and rx_* fields are disjoint).
+ * channel per side.  One thread may send and another receive at the same
+ * time (tx_* and rx_* are disjoint, failed is atomic); two senders or two
+ * receivers must be serialized by the caller, and messages must go out in
+ * the order they were encoded (seq).
  */
 struct wire_stream {
 	enum wire_role role;
 	uint32_t page_size;
 	uint16_t version;		/* 0 until established */
-	bool failed;			/* ERROR sent or received */
+	bool failed;			/* ERROR sent or received: wire_stream_failed() */
 	uint32_t features, codecs;
 	uint32_t tx_seq, rx_seq;
 	uint32_t tx_round, rx_round;	/* the open round */
@@ -204,8 +206,15 @@ struct wire_stream {
 
 void wire_stream_init(struct wire_stream *s, enum wire_role role, uint32_t page_size);
 void wire_stream_establish(struct wire_stream *s, const struct wire_hello_ack *ack);
+bool wire_stream_failed(const struct wire_stream *s);
 
-/* Framing. */
+/*
+ * Framing.  A receiver reads WIRE_HDR_SIZE bytes and wire_hdr_parse()s them
+ * (magic, header checksum, version, type, flags, len <= WIRE_MAX_PAYLOAD),
+ * reads h->len more bytes, and passes them to wire_recv_check() (payload
+ * checksum, sequence, role and state, negotiated version) before any
+ * wire_dec_*().  wire_payload_verify() is the payload checksum alone.
+ */
 int wire_hdr_parse(const void *buf, struct wire_hdr *h);
 int wire_payload_verify(const struct wire_hdr *h, const void *payload);
 int wire_recv_check(struct wire_stream *s, const struct wire_hdr *h, const void *payload);
@@ -253,14 +262,16 @@ int wire_dec_complete(const struct wire_hdr *h, const void *p, struct wire_compl
 ssize_t wire_enc_confirm(struct wire_stream *s, void *buf, size_t cap, const struct wire_confirm *c);
 int wire_dec_confirm(const struct wire_hdr *h, const void *p, struct wire_confirm *out);
 
-/* vCPU and VM state (state.c); the structs are vmm's (userspace/vmm/vmm.h). */
+/*
+ * vCPU and VM state (state.c): vmm's structs (vmm/vmm.h), as vcpu_save_state()
+ * and vm_save_state() fill them and the restore functions take them.
+ */
 struct vcpu_state;
 struct vm_state;
-ssize_t wire_enc_vcpu_state(struct wire_stream *s, void *buf, size_t cap, uint32_t idx,
+ssize_t wire_enc_vcpu_state(struct wire_stream *s, void *buf, size_t cap,
 			    const struct vcpu_state *st);
-/* Allocates st->xsave (free() it, or vcpu_state_release()). */
-int wire_dec_vcpu_state(const struct wire_hdr *h, const void *p, uint32_t *idx,
-			struct vcpu_state *st);
+/* Allocates st->xsave: release with vcpu_state_release(). */
+int wire_dec_vcpu_state(const struct wire_hdr *h, const void *p, struct vcpu_state *st);
 ssize_t wire_enc_vm_state(struct wire_stream *s, void *buf, size_t cap, const struct vm_state *st);
 int wire_dec_vm_state(const struct wire_hdr *h, const void *p, struct vm_state *st);
 

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmm/vmm.h"
 #include "wire/internal.h"
-#include "wire/state.h"
 
 #ifndef KVM_VCPUEVENT_VALID_PAYLOAD
 #define KVM_VCPUEVENT_VALID_PAYLOAD	0x00000010
@@ -197,18 +197,18 @@ static void get_events(struct rbuf *r, struct kvm_vcpu_events *e)
 	e->exception_payload = rb_u64(r);
 }
 
-ssize_t wire_enc_vcpu_state(struct wire_stream *s, void *buf, size_t cap, uint32_t idx,
+ssize_t wire_enc_vcpu_state(struct wire_stream *s, void *buf, size_t cap,
 			    const struct vcpu_state *st)
 {
 	struct wbuf w;
 	int ret;
 
-	if (idx >= WIRE_MAX_VCPUS || !vcpu_state_valid(st))
+	if (st->idx >= WIRE_MAX_VCPUS || !vcpu_state_valid(st))
 		return -EINVAL;
 	ret = wire_msg_start(s, WIRE_VCPU_STATE, buf, cap, &w);
 	if (ret)
 		return ret;
-	wb_u32(&w, idx);
+	wb_u32(&w, st->idx);
 	wb_u32(&w, 0);
 	put_regs(&w, &st->regs);
 	put_sregs(&w, &st->sregs);
@@ -237,12 +237,11 @@ ssize_t wire_enc_vcpu_state(struct wire_stream *s, void *buf, size_t cap, uint32
 	return wire_msg_finish(s, WIRE_VCPU_STATE, buf, &w);
 }
 
-int wire_dec_vcpu_state(const struct wire_hdr *h, const void *p, uint32_t *idx,
-			struct vcpu_state *out)
+int wire_dec_vcpu_state(const struct wire_hdr *h, const void *p, struct vcpu_state *out)
 {
 	struct vcpu_state v;
 	const uint8_t *xsave;
-	uint32_t vidx, rsvd;
+	uint32_t rsvd;
 	struct rbuf r;
 	int ret;
 
@@ -250,13 +249,13 @@ int wire_dec_vcpu_state(const struct wire_hdr *h, const void *p, uint32_t *idx,
 	if (ret)
 		return ret;
 	memset(&v, 0, sizeof(v));
-	vidx = rb_u32(&r);
+	v.idx = rb_u32(&r);
 	rsvd = rb_u32(&r);
 	get_regs(&r, &v.regs);
 	get_sregs(&r, &v.sregs);
 	v.xcrs.nr_xcrs = rb_u32(&r);
 	v.xcrs.flags = rb_u32(&r);
-	if (r.bad || rsvd || vidx >= WIRE_MAX_VCPUS || v.xcrs.nr_xcrs > KVM_MAX_XCRS)
+	if (r.bad || rsvd || v.idx >= WIRE_MAX_VCPUS || v.xcrs.nr_xcrs > KVM_MAX_XCRS)
 		return -EBADMSG;
 	for (uint32_t i = 0; i < v.xcrs.nr_xcrs; i++) {
 		v.xcrs.xcrs[i].xcr = rb_u32(&r);
@@ -289,7 +288,6 @@ int wire_dec_vcpu_state(const struct wire_hdr *h, const void *p, uint32_t *idx,
 	if (!v.xsave)
 		return -ENOMEM;
 	memcpy(v.xsave, xsave, v.xsave_size);
-	*idx = vidx;
 	*out = v;
 	return 0;
 }
@@ -319,7 +317,8 @@ static void get_pic(struct rbuf *r, struct kvm_pic_state *pic)
 
 static bool vm_state_valid(const struct vm_state *st)
 {
-	return !(st->clock.flags & ~CLOCK_FLAGS) &&
+	return st->nr_vcpus && st->nr_vcpus <= WIRE_MAX_VCPUS && st->mem_size &&
+	       !(st->clock.flags & ~CLOCK_FLAGS) &&
 	       st->pic[0].chip_id == KVM_IRQCHIP_PIC_MASTER &&
 	       st->pic[1].chip_id == KVM_IRQCHIP_PIC_SLAVE &&
 	       st->ioapic.chip_id == KVM_IRQCHIP_IOAPIC;
@@ -336,6 +335,9 @@ ssize_t wire_enc_vm_state(struct wire_stream *s, void *buf, size_t cap, const st
 	ret = wire_msg_start(s, WIRE_VM_STATE, buf, cap, &w);
 	if (ret)
 		return ret;
+	wb_u32(&w, st->nr_vcpus);
+	wb_u32(&w, 0);
+	wb_u64(&w, st->mem_size);
 	wb_u64(&w, st->clock.clock);
 	wb_u32(&w, st->clock.flags);
 	wb_u64(&w, st->clock.realtime);
@@ -356,6 +358,7 @@ int wire_dec_vm_state(const struct wire_hdr *h, const void *p, struct vm_state *
 {
 	struct kvm_ioapic_state *io;
 	struct vm_state v;
+	uint32_t rsvd;
 	struct rbuf r;
 	int ret;
 
@@ -364,6 +367,9 @@ int wire_dec_vm_state(const struct wire_hdr *h, const void *p, struct vm_state *
 		return ret;
 	memset(&v, 0, sizeof(v));
 	io = &v.ioapic.chip.ioapic;
+	v.nr_vcpus = rb_u32(&r);
+	rsvd = rb_u32(&r);
+	v.mem_size = rb_u64(&r);
 	v.clock.clock = rb_u64(&r);
 	v.clock.flags = rb_u32(&r);
 	v.clock.realtime = rb_u64(&r);
@@ -380,7 +386,7 @@ int wire_dec_vm_state(const struct wire_hdr *h, const void *p, struct vm_state *
 	for (int i = 0; i < KVM_IOAPIC_NUM_PINS; i++)
 		io->redirtbl[i].bits = rb_u64(&r);
 	v.tsc_khz = rb_u64(&r);
-	if (!rb_done(&r) || !vm_state_valid(&v))
+	if (!rb_done(&r) || rsvd || !vm_state_valid(&v))
 		return -EBADMSG;
 	*out = v;
 	return 0;
