@@ -166,8 +166,8 @@ int cmd_dest(int argc, char **argv)
 
 		vm_runner_stats(h.runner, &st);
 		rep.guest_errors = st.guest_errors;
-		rep.guest_ops_before = ops_resume;
-		rep.guest_ops_at_pause = ops_end;
+		rep.guest_ops_start = ops_resume;
+		rep.guest_ops_end = ops_end;
 	}
 	if (guest_check) {
 		bad = vmhost_verify(&h);
@@ -176,6 +176,7 @@ int cmd_dest(int argc, char **argv)
 				strerror((int)-bad));
 		else
 			fprintf(info, "vmdirty: the guest's memory check: %" PRId64 " bad pages\n", bad);
+		rep.guest_bad_pages = bad;
 	}
 	if (ops_end <= ops_resume) {
 		rep.ok = false;

@@ -3,6 +3,7 @@
  * Migration reports, for people and for tools.
  */
 #include <inttypes.h>
+#include <string.h>
 
 #include "report.h"
 
@@ -67,9 +68,18 @@ void report_text(FILE *f, const struct migrate_report *r)
 		fprintf(f, "  downtime         %.1f ms (last pages and state %.1f ms, RAM hash %.1f ms, confirmation %.1f ms)\n",
 			ms(r->downtime_ns), ms(r->final_send_ns), ms(r->hash_ns),
 			ms(r->confirm_wait_ns));
+	if (r->guest_ops_end > r->guest_ops_start)
+		fprintf(f, "  guest progress   %" PRIu64 " -> %" PRIu64 " operations %s\n",
+			r->guest_ops_start, r->guest_ops_end,
+			r->ok && !strcmp(r->role, "source") ? "(start to pause)" : "");
 	if (r->guest_max_gap_ns)
-		fprintf(f, "  guest stood still %.1f ms at most (longest gap between its progress reports)\n",
+		fprintf(f, "  longest stall    %.1f ms between two of the guest's progress reports before the pause\n",
 			ms(r->guest_max_gap_ns));
+	if (r->apply_stale)
+		fprintf(f, "  applied by round %" PRIu64 " pages skipped: a newer round had arrived first\n",
+			r->apply_stale);
+	if (r->guest_bad_pages >= 0)
+		fprintf(f, "  guest memory check %" PRId64 " bad pages\n", r->guest_bad_pages);
 	if (r->ram_hash)
 		fprintf(f, "  RAM hash         %016" PRIx64 "%s\n", r->ram_hash,
 			r->hash_checked ? " (checked by the destination)" : "");
@@ -168,9 +178,12 @@ void report_json(FILE *f, const struct migrate_report *r)
 		transport_stats_json(f, &r->net[i]);
 		fprintf(f, "}");
 	}
-	fprintf(f, "],\"max_throttle\":%u,\"guest\":{\"ops_before\":%" PRIu64
-		",\"ops_at_pause\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"max_gap_ms\":%.3f}",
-		r->max_throttle, r->guest_ops_before, r->guest_ops_at_pause, r->guest_errors,
+	fprintf(f, "],\"max_throttle\":%u", r->max_throttle);
+	fprintf(f, ",\"apply\":{\"data\":%" PRIu64 ",\"zero\":%" PRIu64 ",\"stale\":%" PRIu64 "}",
+		r->apply_data, r->apply_zero, r->apply_stale);
+	fprintf(f, ",\"guest\":{\"ops_start\":%" PRIu64 ",\"ops_end\":%" PRIu64
+		",\"errors\":%" PRIu64 ",\"bad_pages\":%" PRId64 ",\"max_gap_ms\":%.3f}",
+		r->guest_ops_start, r->guest_ops_end, r->guest_errors, r->guest_bad_pages,
 		ms(r->guest_max_gap_ns));
 	fprintf(f, ",\"rounds\":[");
 	for (unsigned int i = 0; i < r->nr_rounds; i++) {

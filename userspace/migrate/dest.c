@@ -119,18 +119,16 @@ static int take_control(struct receiver *r)
 	switch (h->type) {
 	case WIRE_VCPU_STATE: {
 		struct vcpu_state st;
-		uint32_t idx;
 
-		ret = wire_dec_vcpu_state(h, r->mb.payload, &idx, &st);
+		ret = wire_dec_vcpu_state(h, r->mb.payload, &st);
 		if (ret)
 			return ret;
-		if (idx >= d->vm->nr_vcpus || d->have_vcpu[idx]) {
+		if (st.idx >= d->vm->nr_vcpus || d->have_vcpu[st.idx]) {
 			vcpu_state_release(&st);
 			return -EPROTO;
 		}
-		st.idx = idx;
-		d->vcpu_st[idx] = st;
-		d->have_vcpu[idx] = true;
+		d->have_vcpu[st.idx] = true;
+		d->vcpu_st[st.idx] = st;
 		return 0;
 	}
 	case WIRE_VM_STATE:
@@ -495,9 +493,6 @@ static int restore(struct dest *d)
 		dest_fail(d, WIRE_ERR_INCOMPLETE, EPROTO, "no VM state");
 		return -EPROTO;
 	}
-	/* TEMP until VM_STATE carries them: HELLO already matched both. */
-	d->vm_st.nr_vcpus = d->vm->nr_vcpus;
-	d->vm_st.mem_size = d->vm->mem_size;
 	ret = vm_restore_state(d->vm, &d->vm_st);
 	if (ret) {
 		dest_fail(d, WIRE_ERR_STATE, -ret, "VM state rejected: %s", strerror(-ret));
@@ -630,6 +625,8 @@ static void dest_teardown(struct dest *d, bool keep_vm)
 		if (r->ch) {
 			transport_get_stats(r->ch, &d->rep->net[i]);
 			transport_stats_add(&d->rep->net_total, &d->rep->net[i]);
+			snprintf(d->rep->transport, sizeof(d->rep->transport), "%s",
+				 transport_backend_name(transport_chan_backend(r->ch)));
 		}
 		transport_close(r->ch);
 		wire_rx_destroy(r->rx);
@@ -647,6 +644,9 @@ static void dest_teardown(struct dest *d, bool keep_vm)
 		wire_apply_stats(d->apply, &as);
 		d->rep->pages = as.data + as.zero + as.zero_clean + as.stale;
 		d->rep->zero_pages = as.zero + as.zero_clean;
+		d->rep->apply_data = as.data;
+		d->rep->apply_zero = as.zero + as.zero_clean;
+		d->rep->apply_stale = as.stale;
 		wire_apply_destroy(d->apply);
 	}
 	for (unsigned int i = 0; i < d->nls; i++)
@@ -668,6 +668,7 @@ int migrate_dest(const struct migrate_dest_opts *o, struct vm **vmp, struct vm_r
 
 	memset(rep, 0, sizeof(*rep));
 	rep->role = "destination";
+	rep->guest_bad_pages = -1;
 	*vmp = NULL;
 	*runner = NULL;
 	if (!d) {

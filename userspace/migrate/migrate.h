@@ -68,11 +68,14 @@ struct migrate_report {
 	struct wire_tx_stats codec;	/* all channels */
 	struct transport_stats net[MIGRATE_MAX_CHANNELS];
 	struct transport_stats net_total;
+	/* Destination: how pages were applied (wire/apply.h). */
+	uint64_t apply_data, apply_zero, apply_stale;
 	/* The guest, seen from here. */
-	uint64_t guest_ops_before;	/* at the start */
-	uint64_t guest_ops_at_pause;
-	uint64_t guest_errors;
-	uint64_t guest_max_gap_ns;	/* longest time without a progress report */
+	uint64_t guest_ops_start;	/* source: migration start; destination: the switch */
+	uint64_t guest_ops_end;		/* source: the pause; destination: the end of its run */
+	uint64_t guest_errors;		/* self-check failures it reported */
+	int64_t guest_bad_pages;	/* destination: its full memory check, -1 if not run */
+	uint64_t guest_max_gap_ns;	/* source: longest time without a progress report */
 };
 
 void migrate_report_free(struct migrate_report *r);

@@ -49,7 +49,11 @@ static int send_batch(struct sender *s, uint32_t round, const uint64_t *gfns, un
 	ret = ratelimit_take(&src->rl, len, &src->abort);
 	if (ret)
 		return ret;
-	ret = transport_send(s->ch, m->iov, m->niov, m->zerocopy ? 0 : TRANSPORT_SEND_COPY, t);
+	/*
+	 * Zero copy (when the channel's backend does it) for compressed buffers
+	 * too: the ring of messages only reuses one after its ticket completed.
+	 */
+	ret = transport_send(s->ch, m->iov, m->niov, 0, t);
 	if (ret)
 		return ret;
 	s->next = (s->next + 1) % SENDER_INFLIGHT;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include "migrate/source_int.h"
 #include "wire/apply.h"
@@ -299,6 +300,23 @@ static int do_round(struct source *src, uint32_t round, const uint64_t *gfns, ui
 	return ret;
 }
 
+/* Between rounds (senders idle): say why we give up, before hanging up. */
+static void tell_dest(struct source *src, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void tell_dest(struct source *src, const char *fmt, ...)
+{
+	struct sender *s0 = &src->snd[0];
+	struct wire_error e;
+	char text[WIRE_MAX_TEXT];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	wire_error_set(&e, WIRE_ERR_CANCELLED, ECANCELED, "%s", text);
+	msg_send_error(s0->ch, &s0->st, &e);
+}
+
 static bool cancelled(const struct source *src)
 {
 	return src->abort || (src->o->cancel && *src->o->cancel);
@@ -374,11 +392,13 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 		}
 		if (act == CONVERGE_CANCEL) {
 			src->rep->cancelled = true;
+			tell_dest(src, "%s", cs.why);
 			source_fail(src, "%s", cs.why);
 			return -ETIMEDOUT;
 		}
 		if (cancelled(src)) {
 			src->rep->cancelled = true;
+			tell_dest(src, "cancelled on request");
 			source_fail(src, "cancelled");
 			return -ECANCELED;
 		}
@@ -408,7 +428,7 @@ static int send_state(struct source *src)
 			source_fail(src, "saving vCPU %u state: %s", i, strerror(-ret));
 			return ret;
 		}
-		ret = msg_send(s0->ch, buf, wire_enc_vcpu_state(&s0->st, buf, WIRE_MAX_MSG, i, &st));
+		ret = msg_send(s0->ch, buf, wire_enc_vcpu_state(&s0->st, buf, WIRE_MAX_MSG, &st));
 		vcpu_state_release(&st);
 		if (ret) {
 			source_fail(src, "sending vCPU %u state: %s", i, strerror(-ret));
@@ -489,7 +509,7 @@ static int stop_and_copy(struct source *src, const uint64_t *left, uint64_t nlef
 		return ret;
 	}
 	vm_runner_stats(src->runner, &rs);
-	rep->guest_ops_at_pause = rs.ops;
+	rep->guest_ops_end = rs.ops;
 
 	ret = harvest(src, &log);
 	if (ret)
@@ -525,7 +545,11 @@ static int stop_and_copy(struct source *src, const uint64_t *left, uint64_t nlef
 		struct wire_region reg[VM_MAX_SLOTS];
 
 		migrate_vm_regions(src->vm, reg);
-		ret = wire_ram_hash(src->vm->mem, reg, src->vm->nr_slots, src->n, &c.ram_hash);
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		/* Inside the downtime: every CPU helps. */
+		ret = wire_ram_hash(src->vm->mem, reg, src->vm->nr_slots, cpus > 0 ? cpus : 1,
+				    &c.ram_hash);
 		if (ret) {
 			source_fail(src, "hashing guest RAM: %s", strerror(-ret));
 			return ret;
@@ -665,7 +689,8 @@ int migrate_source(struct vm *vm, struct vm_runner *runner, struct tracker *trk,
 	snprintf(rep->transport, sizeof(rep->transport), "%s",
 		 transport_backend_name(o->net.backend));
 	vm_runner_stats(runner, &rs);
-	rep->guest_ops_before = rs.ops;
+	rep->guest_ops_start = rs.ops;
+	rep->guest_bad_pages = -1;
 
 	if (!o->nr_to || !src.n || src.n > MIGRATE_MAX_CHANNELS) {
 		snprintf(rep->error, sizeof(rep->error), "need 1..%d channels and a destination",
