@@ -12,16 +12,49 @@
 #   -s SECTION  run only these sections (default: all, in the order below)
 #   -t SECONDS  test-host timeout (default 2400, quick 900)
 #
-# Adding a benchmark: write a function bench_<name> (it runs inside the test
-# host, from the top of the tree, with $quick set to 1 or empty) and add
-# <name> to SECTIONS.  A failing section is reported and the others still run.
+# Adding a benchmark: write a function bench_<name> (it runs from the top of
+# the tree, with $quick set to 1 or empty) and add <name> to HOST_SECTIONS
+# (runs here, natively) or SECTIONS (runs inside the test host).  A failing
+# section is reported and the others still run.
 set -u
 
-SECTIONS=(harvest)
+# Sections run on this machine first (no KVM needed, native speed), then
+# those that need KVM and the module, inside the test host.
+HOST_SECTIONS=(codec net)
+SECTIONS=(harvest migrate)
+
+# The page codecs per core on the guest workloads' own content (native).
+bench_codec() {
+	build/userspace/bench/guest_codec_bench ${quick:+--mib 32 --secs 0.3}
+}
+
+# Plain send against MSG_ZEROCOPY and io_uring send_zc, 1 and 4 channels,
+# loopback (native).  On loopback the kernel copies zero-copy sends anyway.
+bench_net() {
+	build/vmdirty netbench ${quick:+--mib 256}
+}
 
 # Harvest plus reset per pre-copy round: bitmap, ring reaper, vmdirty.ko.
 bench_harvest() {
 	build/userspace/bench/harvest_bench ${quick:+--quick}
+}
+
+# Whole migrations per codec, channel count and transport, per workload,
+# against raw over one plain channel in the same run.
+bench_migrate() {
+	python3 scripts/bench_migrate.py ${quick:+--quick}
+}
+
+run_section() {
+	local s=$1 start
+	echo
+	echo "=== $s"
+	start=$(date +%s)
+	if ! "bench_$s"; then
+		echo "=== $s: FAILED"
+		return 1
+	fi
+	echo "=== $s: $(($(date +%s) - start)) s"
 }
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,14 +76,7 @@ if [ "${1:-}" = "--inside" ]; then
 	fi
 	rc=0
 	for s in "$@"; do
-		echo
-		echo "=== $s"
-		start=$(date +%s)
-		if ! "bench_$s"; then
-			echo "=== $s: FAILED"
-			rc=1
-		fi
-		echo "=== $s: $(($(date +%s) - start)) s"
+		run_section "$s" || rc=1
 	done
 	if grep -q '^vmdirty ' /proc/modules && ! rmmod vmdirty; then
 		echo "bench: rmmod vmdirty failed" >&2
@@ -73,17 +99,36 @@ while getopts "k:qt:s:h" opt; do
 	*) sed -n '3,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 	esac
 done
-[ ${#sel[@]} -gt 0 ] || sel=("${SECTIONS[@]}")
+[ ${#sel[@]} -gt 0 ] || sel=("${HOST_SECTIONS[@]}" "${SECTIONS[@]}")
+here_sel=()
+vm_sel=()
 for s in "${sel[@]}"; do
-	declare -F "bench_$s" >/dev/null || { echo "bench: no section '$s' (have: ${SECTIONS[*]})" >&2; exit 2; }
+	declare -F "bench_$s" >/dev/null ||
+		{ echo "bench: no section '$s' (have: ${HOST_SECTIONS[*]} ${SECTIONS[*]})" >&2; exit 2; }
+	if [[ " ${HOST_SECTIONS[*]} " == *" $s "* ]]; then
+		here_sel+=("$s")
+	else
+		vm_sel+=("$s")
+	fi
 done
 [ -n "$kver" ] || kver=$(scripts/kver.sh) || exit 2
 [ -n "$timeout" ] || timeout=$([ -n "$quick" ] && echo 900 || echo 2400)
 
 mkdir -p build/bench-results
 out=build/bench-results/bench-$(date +%Y%m%d-%H%M%S).txt
-selftests/vm/testhost.sh -k "$kver" -t "$timeout" -- \
-	scripts/bench.sh --inside ${quick:+-q} "${sel[@]}" | tee "$out"
-rc=${PIPESTATUS[0]}
+rc=0
+: >"$out"
+if [ ${#here_sel[@]} -gt 0 ]; then
+	echo "# bench: on this machine: $(uname -r), $(nproc) CPUs" | tee -a "$out"
+	for s in "${here_sel[@]}"; do
+		run_section "$s" 2>&1 | tee -a "$out"
+		[ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+	done
+fi
+if [ ${#vm_sel[@]} -gt 0 ]; then
+	selftests/vm/testhost.sh -k "$kver" -t "$timeout" -- \
+		scripts/bench.sh --inside ${quick:+-q} "${vm_sel[@]}" | tee -a "$out"
+	[ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+fi
 echo "bench: results in $out (status $rc)"
 exit "$rc"
