@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "cmd.h"
 #include "migrate/migrate.h"
 #include "report.h"
@@ -79,8 +80,6 @@ int cmd_dest(int argc, char **argv)
 	migrate_dest_opts_init(&o);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", dest_options, NULL)) != -1) {
-		char *end;
-
 		switch (c) {
 		case OPT_LISTEN:
 			if (o.nr_listen == MIGRATE_MAX_DESTS) {
@@ -98,26 +97,28 @@ int cmd_dest(int argc, char **argv)
 			}
 			break;
 		case OPT_MEM:
-		case OPT_VCPUS:
-		case OPT_RUN_FOR:
-		case OPT_TIMEOUT:
-		case OPT_WAIT:
-			errno = 0;
-			v = strtod(optarg, &end);
-			if (errno || end == optarg || *end || v < 0 || v > 1e7) {
-				fprintf(stderr, "vmdirty: '%s' is not a valid number here\n", optarg);
+			if (cli_num("mem", optarg, VM_MIN_MEM >> 20, VM_MAX_MEM >> 20, &v))
 				return 2;
-			}
-			if (c == OPT_MEM)
-				o.mem_size = (uint64_t)v << 20;
-			else if (c == OPT_VCPUS)
-				o.nr_vcpus = v;
-			else if (c == OPT_RUN_FOR)
-				run_for = v;
-			else if (c == OPT_TIMEOUT)
-				o.net.timeout_ms = v;
-			else
-				o.accept_timeout_ms = v * 1000;
+			o.mem_size = (uint64_t)v << 20;
+			break;
+		case OPT_VCPUS:
+			if (cli_num("vcpus", optarg, 1, VM_MAX_VCPUS, &v))
+				return 2;
+			o.nr_vcpus = v;
+			break;
+		case OPT_RUN_FOR:
+			if (cli_num("run-for", optarg, 0, 86400, &run_for))
+				return 2;
+			break;
+		case OPT_TIMEOUT:
+			if (cli_num("timeout", optarg, 100, 3600000, &v))
+				return 2;
+			o.net.timeout_ms = v;
+			break;
+		case OPT_WAIT:
+			if (cli_num("wait", optarg, 0.001, 86400, &v))
+				return 2;
+			o.accept_timeout_ms = v * 1000;
 			break;
 		case OPT_NO_VERIFY_GUEST:
 			guest_check = false;

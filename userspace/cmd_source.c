@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "cmd.h"
 #include "control.h"
 #include "migrate/migrate.h"
@@ -77,20 +78,6 @@ static void usage(FILE *f)
 		TRANSPORT_DEFAULT_TIMEOUT_MS);
 }
 
-static int parse_num(const char *name, const char *arg, double min, double max, double *v)
-{
-	char *end;
-
-	errno = 0;
-	*v = strtod(arg, &end);
-	if (errno || end == arg || *end || *v < min || *v > max) {
-		fprintf(stderr, "vmdirty: --%s: '%s' is not a number in %g..%g\n", name, arg, min,
-			max);
-		return -1;
-	}
-	return 0;
-}
-
 static int parse_codec(const char *arg, struct migrate_source_opts *m)
 {
 	char name[16];
@@ -112,7 +99,7 @@ static int parse_codec(const char *arg, struct migrate_source_opts *m)
 		goto bad;
 	if (colon) {
 		if (m->codec == WIRE_CODEC_RAW ||
-		    parse_num("codec level", colon + 1, m->codec == WIRE_CODEC_ZSTD ? -100 : 1,
+		    cli_num("codec level", colon + 1, m->codec == WIRE_CODEC_ZSTD ? -100 : 1,
 			      m->codec == WIRE_CODEC_ZSTD ? 22 : 65537, &level))
 			goto bad;
 		m->level = (int)level;
@@ -213,14 +200,14 @@ int cmd_source(int argc, char **argv)
 			s.m.to[s.m.nr_to++] = optarg;
 			break;
 		case OPT_AFTER:
-			if (parse_num("after", optarg, 0, 86400, &after))
+			if (cli_num("after", optarg, 0, 86400, &after))
 				return 2;
 			break;
 		case OPT_CONTROL:
 			control = optarg;
 			break;
 		case OPT_CHANNELS:
-			if (parse_num("channels", optarg, 1, MIGRATE_MAX_CHANNELS, &v))
+			if (cli_num("channels", optarg, 1, MIGRATE_MAX_CHANNELS, &v))
 				return 2;
 			s.m.channels = v;
 			break;
@@ -242,22 +229,22 @@ int cmd_source(int argc, char **argv)
 			s.m.net.backend = TRANSPORT_ZEROCOPY;
 			break;
 		case OPT_BANDWIDTH:
-			if (parse_num("bandwidth", optarg, 0, 1e6, &v))
+			if (cli_num("bandwidth", optarg, 0, 1e6, &v))
 				return 2;
 			s.m.bandwidth = v * 1024 * 1024;
 			break;
 		case OPT_DOWNTIME:
-			if (parse_num("downtime", optarg, 1, 3600000, &v))
+			if (cli_num("downtime", optarg, 1, 3600000, &v))
 				return 2;
 			s.m.conv.downtime_ns = v * 1e6;
 			break;
 		case OPT_MAX_ROUNDS:
-			if (parse_num("max-rounds", optarg, 1, 100000, &v))
+			if (cli_num("max-rounds", optarg, 1, 100000, &v))
 				return 2;
 			s.m.conv.max_rounds = v;
 			break;
 		case OPT_MAX_TIME:
-			if (parse_num("max-time", optarg, 0.001, 86400, &v))
+			if (cli_num("max-time", optarg, 0.001, 86400, &v))
 				return 2;
 			s.m.conv.max_ns = v * 1e9;
 			break;
@@ -268,12 +255,12 @@ int cmd_source(int argc, char **argv)
 			no_verify = true;
 			break;
 		case OPT_TIMEOUT:
-			if (parse_num("timeout", optarg, 100, 3600000, &v))
+			if (cli_num("timeout", optarg, 100, 3600000, &v))
 				return 2;
 			s.m.net.timeout_ms = v;
 			break;
 		case OPT_STAY:
-			if (parse_num("stay", optarg, 0, 86400, &stay))
+			if (cli_num("stay", optarg, 0, 86400, &stay))
 				return 2;
 			break;
 		case OPT_JSON:

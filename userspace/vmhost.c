@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "vmhost.h"
 
 enum {
@@ -53,29 +54,13 @@ void vmhost_opts_init(struct vmhost_opts *o)
 	o->backend = TRACK_AUTO;
 }
 
-static int parse_u64(const char *name, const char *arg, uint64_t min, uint64_t max, uint64_t *v)
-{
-	char *end;
-	unsigned long long x;
-
-	errno = 0;
-	x = strtoull(arg, &end, 0);
-	if (errno || end == arg || *end || arg[0] == '-' || x < min || x > max) {
-		fprintf(stderr, "vmdirty: --%s: '%s' is not a number in %" PRIu64 "..%" PRIu64 "\n",
-			name, arg, min, max);
-		return -1;
-	}
-	*v = x;
-	return 0;
-}
-
 int vmhost_parse_opt(struct vmhost_opts *o, int opt, const char *arg)
 {
 	uint64_t v;
 
 	switch (opt) {
 	case OPT_MEM:
-		if (parse_u64("mem", arg, VM_MIN_MEM >> 20, VM_MAX_MEM >> 20, &o->mem_mib))
+		if (cli_u64("mem", arg, VM_MIN_MEM >> 20, VM_MAX_MEM >> 20, &o->mem_mib))
 			return -1;
 		if (o->mem_mib % 2) {
 			fprintf(stderr, "vmdirty: --mem: %s MiB is not a multiple of 2 MiB\n", arg);
@@ -83,7 +68,7 @@ int vmhost_parse_opt(struct vmhost_opts *o, int opt, const char *arg)
 		}
 		return 1;
 	case OPT_VCPUS:
-		if (parse_u64("vcpus", arg, 1, VM_MAX_VCPUS, &v))
+		if (cli_u64("vcpus", arg, 1, VM_MAX_VCPUS, &v))
 			return -1;
 		o->vcpus = v;
 		return 1;
@@ -97,14 +82,14 @@ int vmhost_parse_opt(struct vmhost_opts *o, int opt, const char *arg)
 		return -1;
 	case OPT_RATE:
 		/* MB/s as the issue and QEMU's dirty-limit name it: 10^6 bytes. */
-		if (parse_u64("rate", arg, 0, 1000000, &v))
+		if (cli_u64("rate", arg, 0, 1000000, &v))
 			return -1;
 		o->rate = v * 1000000;
 		return 1;
 	case OPT_HOT:
-		return parse_u64("hot-pages", arg, 1, UINT32_MAX, &o->hot_pages) ? -1 : 1;
+		return cli_u64("hot-pages", arg, 1, UINT32_MAX, &o->hot_pages) ? -1 : 1;
 	case OPT_SEED:
-		return parse_u64("seed", arg, 0, UINT64_MAX, &o->seed) ? -1 : 1;
+		return cli_u64("seed", arg, 0, UINT64_MAX, &o->seed) ? -1 : 1;
 	case OPT_BACKEND:
 		if (track_backend_parse(arg, &o->backend)) {
 			fprintf(stderr, "vmdirty: --backend: '%s': auto, bitmap, ring or kmod\n", arg);
@@ -112,7 +97,7 @@ int vmhost_parse_opt(struct vmhost_opts *o, int opt, const char *arg)
 		}
 		return 1;
 	case OPT_RING:
-		if (parse_u64("ring-entries", arg, 256, 65536, &v))
+		if (cli_u64("ring-entries", arg, 256, 65536, &v))
 			return -1;
 		if (v & (v - 1)) {
 			fprintf(stderr, "vmdirty: --ring-entries: %s is not a power of two\n", arg);
