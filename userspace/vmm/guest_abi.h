@@ -95,7 +95,7 @@
 #define GUEST_CMD_ARGS		6
 
 /* Workload kinds (GUEST_CMD_WORKLOAD arg0). */
-#define GUEST_WL_IDLE		0	/* no writes; timer ticks count as ops */
+#define GUEST_WL_IDLE		0	/* no writes; timer wakeups (arg1 a second) count as ops */
 #define GUEST_WL_SEQ		1	/* whole pages in order through the slice */
 #define GUEST_WL_RANDOM		2	/* whole pages, uniform over the slice */
 #define GUEST_WL_HOTSET		3	/* whole pages, uniform over the first hot pages */

@@ -190,6 +190,19 @@ int transport_flush(struct transport_chan *ch);
 int transport_recv(struct transport_chan *ch, void *buf, size_t len);
 int transport_recvv(struct transport_chan *ch, const struct iovec *iov,
 		    int iovcnt);
+/*
+ * Wait up to timeout_ms (-1: no limit) for something to receive: 1 when
+ * data (or the peer's close) is there, 0 on timeout, -ECANCELED.  A
+ * receiver that must tell "nothing yet" from "stuck in the middle of a
+ * message" polls first, then receives the message whole.
+ */
+int transport_poll_recv(struct transport_chan *ch, int timeout_ms);
+/*
+ * Read and discard until the peer closes or timeout_ms passes: after
+ * sending a last message (an error) on a channel whose peer may still be
+ * sending, so that closing does not reset the connection and lose it.
+ */
+void transport_drain(struct transport_chan *ch, uint32_t timeout_ms);
 
 /*
  * Abort the channel from any thread: blocked and later calls return

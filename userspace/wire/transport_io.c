@@ -5,8 +5,10 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "wire/transport_priv.h"
 
@@ -266,4 +268,48 @@ int transport_recv(struct transport_chan *ch, void *buf, size_t len)
 	struct iovec v = { .iov_base = buf, .iov_len = len };
 
 	return transport_recvv(ch, &v, 1);
+}
+
+int transport_poll_recv(struct transport_chan *ch, int timeout_ms)
+{
+	uint64_t deadline = timeout_ms < 0 ? 0 : tp_now_ns() + timeout_ms * 1000000ull + 1;
+
+	if (!ch)
+		return tp_err(-EINVAL, "poll: no channel");
+	for (;;) {
+		struct pollfd p = { .fd = ch->fd, .events = POLLIN };
+		/* Short slices: a cancel is a flag, not a wakeup. */
+		int wait = deadline ? tp_poll_remaining(deadline) : 100;
+		int n;
+
+		if (atomic_load(&ch->cancelled))
+			return tp_err(-ECANCELED, "poll %s: cancelled", ch->peer);
+		if (deadline && !wait)
+			return 0;
+		n = poll(&p, 1, wait < 0 || wait > 100 ? 100 : wait);
+		if (n > 0)
+			return 1;
+		if (n < 0 && errno != EINTR)
+			return tp_err(-errno, "poll %s: %s", ch->peer, strerror(errno));
+	}
+}
+
+void transport_drain(struct transport_chan *ch, uint32_t timeout_ms)
+{
+	uint64_t deadline = tp_now_ns() + timeout_ms * 1000000ull + 1;
+	char buf[16384];
+
+	if (!ch)
+		return;
+	shutdown(ch->fd, SHUT_WR);
+	while (tp_poll_remaining(deadline)) {
+		struct pollfd p = { .fd = ch->fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, tp_poll_remaining(deadline)) <= 0)
+			break;
+		n = recv(ch->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			break;
+	}
 }

@@ -44,13 +44,37 @@ exc_common:
 2:	hlt
 	jmp 2b
 
+/*
+ * sleep: sti; hlt, with interrupts disabled around it.  The timer may fire
+ * between the two (when the deadline is close), and sti's one-instruction
+ * shadow is what should hold it off until hlt has begun.  Not every
+ * platform honours it: nested SVM under QEMU's TCG delivered it right after
+ * sti, the handler returned to the hlt, and with the deadline spent the
+ * vCPU halted for good.  So the handler itself steps over a hlt it
+ * interrupted before it ran (guest_timer_irq below): the wakeup cannot be
+ * lost whichever way the platform goes.
+ */
+	.globl guest_safe_halt
+guest_safe_halt:
+	sti
+	.globl guest_halt_insn
+guest_halt_insn:
+	hlt
+	cli
+	ret
+
 /* The TSC-deadline timer only wakes a hlt: acknowledge it (x2APIC EOI). */
 	.globl guest_timer_irq
 guest_timer_irq:
 	pushq %rax
 	pushq %rcx
 	pushq %rdx
-	movl $0x80b, %ecx
+	/* Interrupted at guest_halt_insn, before hlt ran: skip it (1 byte). */
+	leaq guest_halt_insn(%rip), %rax
+	cmpq %rax, 24(%rsp)
+	jne 1f
+	incq 24(%rsp)
+1:	movl $0x80b, %ecx
 	xorl %eax, %eax
 	xorl %edx, %edx
 	wrmsr

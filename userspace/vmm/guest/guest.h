@@ -72,6 +72,8 @@ static inline void fpu_get(uint64_t *lo, uint64_t *hi, int avx)
 /* main.c */
 void guest_report_error(vmb_t *m, uint64_t code, uint64_t a, uint64_t b, uint64_t c);
 void guest_sleep_until(uint64_t tsc);
+/* entry.S: sti; hlt; cli, immune to a wakeup that arrives before the hlt. */
+void guest_safe_halt(void);
 void guest_fpu_step(vmb_t *m);
 /* workload.c */
 int64_t guest_cmd_workload(uint32_t idx, vmb_t *m);

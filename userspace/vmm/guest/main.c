@@ -59,13 +59,10 @@ void guest_sleep_until(uint64_t tsc)
 			cpu_relax();
 		return;
 	}
-	/*
-	 * sti's one-instruction shadow covers hlt: a timer interrupt that
-	 * became pending before sti wakes hlt instead of being lost.
-	 */
+	/* guest_safe_halt (entry.S) cannot lose the timer's wakeup. */
 	while (rdtsc() < tsc) {
 		wrmsr(MSR_TSC_DEADLINE, tsc);
-		asm volatile("sti; hlt; cli" : : : "memory");
+		guest_safe_halt();
 	}
 }
 

@@ -151,8 +151,11 @@ int64_t guest_cmd_workload(uint32_t idx, vmb_t *m)
 		if (b.rate)
 			bucket_refill(&b, now);
 		if (kind == GUEST_WL_IDLE) {
+			/* arg1: wakeups a second (0: one a report window). */
+			uint64_t at = m->args[1] ? now + b.hz / m->args[1] : window_end;
+
 			if (period)
-				guest_sleep_until(window_end);
+				guest_sleep_until(at < window_end ? at : window_end);
 			m->ops++;
 			guest_fpu_step(m);
 		} else if (b.rate && b.credit < GUEST_PAGE_SIZE) {

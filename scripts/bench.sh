@@ -1,0 +1,134 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# What `make bench` runs: boot the test host (selftests/vm/testhost.sh), load
+# kvm_amd (nested=1) and the freshly built vmdirty.ko, run every benchmark
+# section, unload the module.  The whole output is also kept in
+# build/bench-results/bench-<time>.txt.
+#
+# usage: bench.sh [-k KVER] [-q] [-t SECONDS] [-s SECTION]...
+#   -q          quick mode (smaller guests, fewer points and repetitions);
+#               also BENCH_QUICK=1 in the environment
+#   -s SECTION  run only these sections (default: all, in the order below)
+#   -t SECONDS  test-host timeout (default 2400, quick 900)
+#
+# Adding a benchmark: write a function bench_<name> (it runs from the top of
+# the tree, with $quick set to 1 or empty) and add <name> to HOST_SECTIONS
+# (runs here, natively) or SECTIONS (runs inside the test host).  A failing
+# section is reported and the others still run.
+set -u
+
+# Sections run on this machine first (no KVM needed, native speed), then
+# those that need KVM and the module, inside the test host.
+HOST_SECTIONS=(codec net)
+SECTIONS=(harvest migrate)
+
+# The page codecs per core on the guest workloads' own content (native).
+bench_codec() {
+	build/userspace/bench/guest_codec_bench ${quick:+--mib 32 --secs 0.3}
+}
+
+# Plain send against MSG_ZEROCOPY and io_uring send_zc, 1 and 4 channels,
+# loopback (native).  On loopback the kernel copies zero-copy sends anyway.
+bench_net() {
+	build/vmdirty netbench ${quick:+--mib 256}
+}
+
+# Harvest plus reset per pre-copy round: bitmap, ring reaper, vmdirty.ko.
+bench_harvest() {
+	build/userspace/bench/harvest_bench ${quick:+--quick}
+}
+
+# Whole migrations per codec, channel count and transport, per workload,
+# against raw over one plain channel in the same run.
+bench_migrate() {
+	python3 scripts/bench_migrate.py ${quick:+--quick}
+}
+
+run_section() {
+	local s=$1 start
+	echo
+	echo "=== $s"
+	start=$(date +%s)
+	if ! "bench_$s"; then
+		echo "=== $s: FAILED"
+		return 1
+	fi
+	echo "=== $s: $(($(date +%s) - start)) s"
+}
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top" || exit 2
+
+if [ "${1:-}" = "--inside" ]; then
+	shift
+	quick=""
+	[ "${1:-}" = "-q" ] && { quick=1; shift; }
+	echo "# bench: Linux $(uname -r), $(nproc) CPUs, $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) MiB${quick:+, quick mode}"
+	if ! modprobe kvm_amd nested=1 || [ ! -c /dev/kvm ]; then
+		echo "bench: kvm_amd did not load, no /dev/kvm" >&2
+		exit 1
+	fi
+	if insmod kmod/vmdirty.ko && [ -c /dev/vmdirty ]; then
+		echo "# bench: vmdirty.ko loaded"
+	else
+		echo "# bench: vmdirty.ko did not load; the kmod rows will say so"
+	fi
+	rc=0
+	for s in "$@"; do
+		run_section "$s" || rc=1
+	done
+	if grep -q '^vmdirty ' /proc/modules && ! rmmod vmdirty; then
+		echo "bench: rmmod vmdirty failed" >&2
+		rc=1
+	fi
+	exit $rc
+fi
+
+kver=""
+quick=${BENCH_QUICK:-}
+[ "$quick" = 0 ] && quick=""
+timeout=""
+sel=()
+while getopts "k:qt:s:h" opt; do
+	case $opt in
+	k) kver=$OPTARG ;;
+	q) quick=1 ;;
+	t) timeout=$OPTARG ;;
+	s) sel+=("$OPTARG") ;;
+	*) sed -n '3,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	esac
+done
+[ ${#sel[@]} -gt 0 ] || sel=("${HOST_SECTIONS[@]}" "${SECTIONS[@]}")
+here_sel=()
+vm_sel=()
+for s in "${sel[@]}"; do
+	declare -F "bench_$s" >/dev/null ||
+		{ echo "bench: no section '$s' (have: ${HOST_SECTIONS[*]} ${SECTIONS[*]})" >&2; exit 2; }
+	if [[ " ${HOST_SECTIONS[*]} " == *" $s "* ]]; then
+		here_sel+=("$s")
+	else
+		vm_sel+=("$s")
+	fi
+done
+[ -n "$kver" ] || kver=$(scripts/kver.sh) || exit 2
+[ -n "$timeout" ] || timeout=$([ -n "$quick" ] && echo 900 || echo 2400)
+
+mkdir -p build/bench-results
+out=build/bench-results/bench-$(date +%Y%m%d-%H%M%S).txt
+rc=0
+: >"$out"
+if [ ${#here_sel[@]} -gt 0 ]; then
+	echo "# bench: on this machine: $(uname -r), $(nproc) CPUs" | tee -a "$out"
+	for s in "${here_sel[@]}"; do
+		run_section "$s" 2>&1 | tee -a "$out"
+		[ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+	done
+fi
+if [ ${#vm_sel[@]} -gt 0 ]; then
+	selftests/vm/testhost.sh -k "$kver" -t "$timeout" -- \
+		scripts/bench.sh --inside ${quick:+-q} "${vm_sel[@]}" | tee -a "$out"
+	[ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+fi
+echo "bench: results in $out (status $rc)"
+exit "$rc"

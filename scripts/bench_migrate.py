@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Migration benchmark: per codec, channel count and transport, for each
+guest workload, what a real migration between two agents costs: total time,
+downtime, bytes on the wire, codec throughput per core (from the source's
+own counters, on real guest memory) and page throughput.  The uncompressed
+single-channel plain-send migration of the same workload is the baseline,
+run in the same session: ratios against it are what to compare (TCG
+inflates absolute times).
+
+Runs inside the test host (scripts/bench.sh), from the top of the tree, as
+root, with /dev/kvm.  Usage: bench_migrate.py [--quick] [--json FILE]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+AGENT = os.path.join(os.getcwd(), "build", "vmdirty")
+
+# (codec, channels, transport): the baseline first.
+CONFIGS = [
+    ("raw", 1, "plain"),
+    ("raw", 1, "zerocopy"),
+    ("raw", 4, "plain"),
+    ("raw", 4, "zerocopy"),
+    ("lz4", 1, "plain"),
+    ("lz4", 4, "zerocopy"),
+    ("zstd:-5", 1, "plain"),
+    ("zstd:-1", 1, "plain"),
+    ("zstd:-1", 4, "zerocopy"),
+    ("zstd:3", 1, "plain"),
+]
+QUICK_CONFIGS = [CONFIGS[0], CONFIGS[1], CONFIGS[4], CONFIGS[7], CONFIGS[8]]
+WORKLOADS = ["random", "hotset", "seq"]
+
+
+def migrate(workload, codec, channels, transport, mem, rate, port):
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
+        dlog = open(os.path.join(tmp, "dest.log"), "w+")
+        dest = subprocess.Popen(
+            [AGENT, "dest", "--json", "--run-for", "0.5", "--no-guest-check",
+             "--listen", "127.0.0.1:%d" % port],
+            stdout=subprocess.PIPE, stderr=dlog, text=True)
+        for _ in range(300):
+            dlog.seek(0)
+            if "waiting" in dlog.read():
+                break
+            time.sleep(0.1)
+        src = subprocess.run(
+            [AGENT, "source", "--json", "--quiet", "--to", "127.0.0.1:%d" % port,
+             "--after", "1", "--mem", str(mem), "--vcpus", "2", "--workload", workload,
+             "--rate", str(rate), "--hot-pages", "512", "--codec", codec,
+             "--channels", str(channels), "--transport", transport],
+            capture_output=True, text=True, timeout=900)
+        dout, _ = dest.communicate(timeout=300)
+    try:
+        s = json.loads(src.stdout)
+        d = json.loads(dout)
+    except ValueError:
+        return {"error": "no report: " + src.stderr.strip()[-200:]}
+    if not s["ok"] or not d["ok"]:
+        return {"error": s["error"] or d["error"]}
+    return s
+
+
+def row(workload, cfg, r, base):
+    codec, ch, tr = cfg
+    name = "%-7s %-8s %2d %-8s" % (workload, codec, ch, tr)
+    if "error" in r:
+        return name + "  FAILED: " + r["error"]
+    c = r["codec_stats"]
+    page_bytes = r["pages"] * 4096
+    wire = r["wire_bytes"]
+    secs = r["total_ms"] / 1000
+    core = c["raw_bytes"] / 2**20 / (c["comp_ms"] / 1000) if c["comp_ms"] else 0
+    tput = page_bytes / 2**20 / secs if secs else 0
+    rel = ""
+    if base and "error" not in base:
+        rel = "%5.2f %5.2f %5.2f" % (
+            wire / base["wire_bytes"] if base["wire_bytes"] else 0,
+            r["total_ms"] / base["total_ms"] if base["total_ms"] else 0,
+            tput / (base["pages"] * 4096 / 2**20 / (base["total_ms"] / 1000)))
+    return "%s %7.1f %7.1f %4d %8.1f %6.3f %8s %8.1f  %s" % (
+        name, r["total_ms"], r["downtime_ms"], len(r["rounds"]), wire / 2**20,
+        wire / page_bytes if page_bytes else 0, "%.0f" % core if core else "-", tput, rel)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    configs = QUICK_CONFIGS if a.quick else CONFIGS
+    workloads = WORKLOADS[:1] if a.quick else WORKLOADS
+    mem = 32 if a.quick else 64
+    rate = 10
+    print("# migration of a %d MiB guest, 2 vCPUs, dirty-rate limit %d MB/s per vCPU, loopback" %
+          (mem, rate))
+    print("# wire/page: bytes on the wire per byte of page sent (zero pages are markers)")
+    print("# codec MiB/s/core: compressor input per second of compressing, on the guest's own pages")
+    print("# vs raw/1/plain: wire bytes, total time, page throughput (same workload, same run)")
+    print("%-7s %-8s %2s %-8s %7s %7s %4s %8s %6s %8s %8s  %s" % (
+        "work", "codec", "ch", "send", "total", "down", "rnds", "wire MiB", "w/page",
+        "codec/c", "MiB/s", " wire  time  tput"))
+    results = []
+    port = 5100
+    for w in workloads:
+        base = None
+        for cfg in configs:
+            port += 1
+            r = migrate(w, cfg[0], cfg[1], cfg[2], mem, rate, port)
+            if cfg == CONFIGS[0]:
+                base = r
+            print(row(w, cfg, r, base), flush=True)
+            results.append({"workload": w, "codec": cfg[0], "channels": cfg[1],
+                            "transport": cfg[2], "report": r})
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(results, f)
+    return 0 if all("error" not in x["report"] for x in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

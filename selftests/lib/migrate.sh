@@ -1,0 +1,188 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Helpers for the end-to-end migration tests: run a destination and a
+# source agent (on loopback, or in network namespaces joined by veth),
+# keep their JSON reports, and judge them.  Sourced, not run.
+#
+# Every check reads the agents' own reports: the source's RAM hash at the
+# pause must equal the one the destination computed over what it received
+# (and checked before resuming), the guest's operation counter must rise on
+# the destination, and the guest's own checks (self-checks while it runs,
+# then a full memory check) must find nothing.
+
+ksft_skip=4
+here=$(cd "$(dirname "$0")" && pwd)
+agent=${VMDIRTY:-}
+for a in "$here/vmdirty" "$here/../../vmdirty"; do
+	[ -n "$agent" ] || [ ! -x "$a" ] || agent=$a
+done
+if [ -z "$agent" ]; then
+	echo "# no agent next to the tests or in build/ (set VMDIRTY)"
+	exit 1
+fi
+if [ "$(id -u)" -ne 0 ] || [ ! -c /dev/kvm ]; then
+	echo "# SKIP: needs root and /dev/kvm"
+	exit $ksft_skip
+fi
+
+tmp=$(mktemp -d)
+n=0
+failed=0
+netns_made=""
+trap 'mig_cleanup' EXIT
+
+mig_cleanup() {
+	jobs -p | xargs -r kill -9 2>/dev/null
+	for ns in $netns_made; do
+		ip netns del "$ns" 2>/dev/null
+	done
+	rm -rf "$tmp"
+}
+
+# json FILE EXPR: a field of a report, e.g. json src.json '["guest"]["errors"]'.
+json() {
+	python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); v = eval("d" + sys.argv[2]); print(str(v).lower() if isinstance(v, bool) else v)' "$1" "$2" 2>/dev/null
+}
+
+ok() {
+	n=$((n + 1))
+	echo "ok $n $*"
+}
+
+notok() {
+	n=$((n + 1))
+	failed=$((failed + 1))
+	echo "not ok $n $*"
+}
+
+skip() {
+	n=$((n + 1))
+	echo "ok $n $1 # SKIP $2"
+}
+
+# Show a case's logs, prefixed, when it failed.
+dump() {
+	local f
+	for f in "$tmp/$1".*; do
+		[ -s "$f" ] || continue
+		echo "# --- $(basename "$f")"
+		sed 's/^/#   /' "$f" | tail -n 40
+	done
+}
+
+# Two namespaces joined by a veth pair: $1-src (10.88.$2.1) and $1-dst
+# (10.88.$2.2).  Sets src_ns, dst_ns, dst_ip.
+mig_netns() {
+	src_ns=$1-src-$$
+	dst_ns=$1-dst-$$
+	dst_ip=10.88.$2.2
+	ip netns add "$src_ns" && ip netns add "$dst_ns" || return 1
+	netns_made="$netns_made $src_ns $dst_ns"
+	ip link add vm$2s netns "$src_ns" type veth peer name vm$2d netns "$dst_ns" || return 1
+	ip -n "$src_ns" addr add 10.88.$2.1/24 dev vm$2s
+	ip -n "$dst_ns" addr add "$dst_ip"/24 dev vm$2d
+	ip -n "$src_ns" link set vm$2s up
+	ip -n "$dst_ns" link set vm$2d up
+	ip -n "$src_ns" link set lo up
+	ip -n "$dst_ns" link set lo up
+}
+
+# in_ns NS CMD...: CMD in namespace NS, or here if NS is empty.
+in_ns() {
+	local ns=$1
+	shift
+	if [ -n "$ns" ]; then
+		ip netns exec "$ns" "$@"
+	else
+		"$@"
+	fi
+}
+
+# start_dest NAME NS ARGS...: a destination in the background, its report
+# in $tmp/NAME.dst, its log in $tmp/NAME.dstlog.  Returns once it listens.
+start_dest() {
+	local name=$1 ns=$2 i
+	local cmd=("$agent" dest --json --run-for 1)
+	shift 2
+	# Not through a function: $! must be the agent itself (ip netns exec
+	# execs it), so that a test can kill it.
+	[ -z "$ns" ] || cmd=(ip netns exec "$ns" "${cmd[@]}")
+	"${cmd[@]}" "$@" >"$tmp/$name.dst" 2>"$tmp/$name.dstlog" &
+	dest_pid=$!
+	for i in $(seq 300); do
+		grep -q "waiting for a migration" "$tmp/$name.dstlog" && return 0
+		kill -0 $dest_pid 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+wait_dest() {
+	wait "$dest_pid"
+	dest_rc=$?
+}
+
+# run_source NAME NS ARGS...: a source in the foreground, report in $tmp/NAME.src.
+run_source() {
+	local name=$1 ns=$2
+	shift 2
+	in_ns "$ns" timeout 600 "$agent" source --json --quiet "$@" >"$tmp/$name.src" \
+		2>"$tmp/$name.srclog"
+	src_rc=$?
+}
+
+# The verdict on a migration that should have worked, from both reports.
+# Prints nothing and returns 0, or says why not.
+judge_migrated() {
+	local name=$1 s=$tmp/$1.src d=$tmp/$1.dst
+	local sh dh start end
+
+	[ "$src_rc" -eq 0 ] || { echo "source exit $src_rc: $(json "$s" '["error"]')"; return 1; }
+	[ "$dest_rc" -eq 0 ] || { echo "destination exit $dest_rc: $(json "$d" '["error"]')"; return 1; }
+	sh=$(json "$s" '["ram_hash"]')
+	dh=$(json "$d" '["ram_hash"]')
+	[ -n "$sh" ] && [ "$sh" = "$dh" ] ||
+		{ echo "RAM hash at the pause $sh, on the destination $dh"; return 1; }
+	[ "$(json "$d" '["hash_checked"]')" = true ] || { echo "destination did not check the hash"; return 1; }
+	start=$(json "$d" '["guest"]["ops_start"]')
+	end=$(json "$d" '["guest"]["ops_end"]')
+	[ "$end" -gt "$start" ] 2>/dev/null ||
+		{ echo "guest did not progress on the destination ($start -> $end)"; return 1; }
+	[ "$(json "$d" '["guest"]["errors"]')" = 0 ] || { echo "guest self-check errors"; return 1; }
+	[ "$(json "$d" '["guest"]["bad_pages"]')" = 0 ] || { echo "guest memory check failed"; return 1; }
+	return 0
+}
+
+# mig_case NAME NS_SRC NS_DST DEST_ADDR "DEST ARGS" SOURCE ARGS...: one
+# migration expected to succeed; one KTAP result.
+mig_case() {
+	local name=$1 sns=$2 dns=$3 addr=$4 dargs=$5 why
+	shift 5
+	# shellcheck disable=SC2086
+	if ! start_dest "$name" "$dns" --listen "$addr" $dargs; then
+		notok "$name: destination did not start"
+		dump "$name"
+		return
+	fi
+	run_source "$name" "$sns" --to "$addr" "$@"
+	wait_dest
+	if why=$(judge_migrated "$name"); then
+		ok "$name: $(json "$tmp/$name.src" '["rounds"].__len__()') rounds, downtime $(json "$tmp/$name.src" '["downtime_ms"]') ms, hash $(json "$tmp/$name.src" '["ram_hash"]') equal, guest $(json "$tmp/$name.dst" '["guest"]["ops_start"]') -> $(json "$tmp/$name.dst" '["guest"]["ops_end"]') ops"
+	else
+		notok "$name: $why"
+		dump "$name"
+	fi
+}
+
+# The VM must still run on the source after a failed migration: the source
+# says so on its log with the guest's progress during its --stay.
+source_kept_running() {
+	local ops
+	ops=$(sed -n 's/.*keeps running here: \([0-9]*\) guest operations.*/\1/p' "$tmp/$1.srclog")
+	[ -n "$ops" ] && [ "$ops" -gt 0 ]
+}
+
+mig_done() {
+	echo "# $failed of $n failed"
+	[ "$failed" -eq 0 ]
+}

@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vmdirty dest: wait for one incoming migration, resume the guest, let it
+ * run, and check that it goes on where it stopped.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cmd.h"
+#include "migrate/migrate.h"
+#include "report.h"
+#include "vmhost.h"
+
+enum {
+	OPT_LISTEN = 0x3000, OPT_BACKEND, OPT_MEM, OPT_VCPUS, OPT_RUN_FOR, OPT_TIMEOUT,
+	OPT_WAIT, OPT_NO_VERIFY_GUEST, OPT_JSON, OPT_HELP,
+};
+
+static const struct option dest_options[] = {
+	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "backend", required_argument, NULL, OPT_BACKEND },
+	{ "mem", required_argument, NULL, OPT_MEM },
+	{ "vcpus", required_argument, NULL, OPT_VCPUS },
+	{ "run-for", required_argument, NULL, OPT_RUN_FOR },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "wait", required_argument, NULL, OPT_WAIT },
+	{ "no-guest-check", no_argument, NULL, OPT_NO_VERIFY_GUEST },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: vmdirty dest --listen [HOST]:PORT [--listen ...] [options]\n"
+		"\nWait for one live migration from `vmdirty source`, resume the guest, let it\n"
+		"run, then stop it and run its own full memory check.\n"
+		"\n"
+		"  --listen ADDR        address to accept channels on; several for dedicated networks\n"
+		"  --backend NAME       dirty tracking to prepare the VM for: auto, bitmap, ring, kmod\n"
+		"  --mem MiB, --vcpus N refuse a source whose VM differs (default: take the source's)\n"
+		"  --run-for SECONDS    let the guest run this long after the switch (default 3)\n"
+		"  --wait SECONDS       give up if no source connects in this time (default: forever)\n"
+		"  --timeout MS         network timeout (default %d)\n"
+		"  --no-guest-check     skip the guest's full memory check at the end\n"
+		"  --json               the final report as JSON on stdout\n"
+		"\nExit status: 0 the guest runs here and passed its checks, 1 otherwise, 2 usage.\n",
+		TRANSPORT_DEFAULT_TIMEOUT_MS);
+}
+
+static void listening(void *ctx, const char *addr, int port)
+{
+	FILE *f = ctx;
+
+	fprintf(f, "vmdirty: waiting for a migration on %s (port %d)\n", addr, port);
+	fflush(f);
+}
+
+int cmd_dest(int argc, char **argv)
+{
+	struct migrate_dest_opts o;
+	struct migrate_report rep;
+	struct vmhost h;
+	struct vm *vm;
+	struct vm_runner *r;
+	double run_for = 3, v;
+	bool json = false, guest_check = true;
+	FILE *info;
+	uint64_t ops_resume, ops_end;
+	int64_t bad = 0;
+	int c, ret;
+
+	migrate_dest_opts_init(&o);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", dest_options, NULL)) != -1) {
+		switch (c) {
+		case OPT_LISTEN:
+			if (o.nr_listen == MIGRATE_MAX_DESTS) {
+				fprintf(stderr, "vmdirty: at most %d --listen addresses\n",
+					MIGRATE_MAX_DESTS);
+				return 2;
+			}
+			o.listen[o.nr_listen++] = optarg;
+			break;
+		case OPT_BACKEND:
+			if (track_backend_parse(optarg, &o.backend)) {
+				fprintf(stderr, "vmdirty: --backend: '%s': auto, bitmap, ring or kmod\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case OPT_MEM:
+			if (cli_num("mem", optarg, VM_MIN_MEM >> 20, VM_MAX_MEM >> 20, &v))
+				return 2;
+			o.mem_size = (uint64_t)v << 20;
+			break;
+		case OPT_VCPUS:
+			if (cli_num("vcpus", optarg, 1, VM_MAX_VCPUS, &v))
+				return 2;
+			o.nr_vcpus = v;
+			break;
+		case OPT_RUN_FOR:
+			if (cli_num("run-for", optarg, 0, 86400, &run_for))
+				return 2;
+			break;
+		case OPT_TIMEOUT:
+			if (cli_num("timeout", optarg, 100, 3600000, &v))
+				return 2;
+			o.net.timeout_ms = v;
+			break;
+		case OPT_WAIT:
+			if (cli_num("wait", optarg, 0.001, 86400, &v))
+				return 2;
+			o.accept_timeout_ms = v * 1000;
+			break;
+		case OPT_NO_VERIFY_GUEST:
+			guest_check = false;
+			break;
+		case OPT_JSON:
+			json = true;
+			break;
+		case OPT_HELP:
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "vmdirty dest: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (!o.nr_listen) {
+		fprintf(stderr, "vmdirty dest: --listen [HOST]:PORT is required (see --help)\n");
+		return 2;
+	}
+	info = json ? stderr : stdout;
+	o.listening = listening;
+	o.listening_ctx = info;
+
+	ret = migrate_dest(&o, &vm, &r, &rep);
+	if (ret) {
+		if (json)
+			report_json(stdout, &rep);
+		else
+			report_text(stdout, &rep);
+		return 1;
+	}
+	vmhost_adopt(&h, vm, r, o.backend);
+	ops_resume = vmhost_ops(&h);
+	fprintf(info, "vmdirty: the guest runs here (%" PRIu64 " operations at the switch); letting it run %.1f s\n",
+		ops_resume, run_for);
+	fflush(info);
+	usleep((useconds_t)(run_for * 1e6));
+	ops_end = vmhost_ops(&h);
+	{
+		struct vm_runner_stats st;
+
+		vm_runner_stats(h.runner, &st);
+		rep.guest_errors = st.guest_errors;
+		rep.guest_ops_start = ops_resume;
+		rep.guest_ops_end = ops_end;
+	}
+	if (guest_check) {
+		bad = vmhost_verify(&h);
+		if (bad < 0)
+			fprintf(info, "vmdirty: the guest's memory check could not run: %s\n",
+				strerror((int)-bad));
+		else
+			fprintf(info, "vmdirty: the guest's memory check: %" PRId64 " bad pages\n", bad);
+		rep.guest_bad_pages = bad;
+	}
+	if (ops_end <= ops_resume) {
+		rep.ok = false;
+		snprintf(rep.error, sizeof(rep.error),
+			 "the guest made no progress after the switch (%" PRIu64 " operations)", ops_end);
+	} else if (rep.guest_errors || bad) {
+		rep.ok = false;
+		snprintf(rep.error, sizeof(rep.error),
+			 "the guest found %" PRIu64 " self-check errors and %" PRId64 " bad pages",
+			 rep.guest_errors, bad);
+	}
+	fprintf(info, "vmdirty: guest progress after the switch: %" PRIu64 " -> %" PRIu64 " operations\n",
+		ops_resume, ops_end);
+	if (json)
+		report_json(stdout, &rep);
+	else
+		report_text(stdout, &rep);
+	vmhost_free(&h);
+	return rep.ok ? 0 : 1;
+}

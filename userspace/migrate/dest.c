@@ -1,0 +1,721 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The migration destination: accept the source's channels, build a VM with
+ * the layout its HELLO describes, apply pages by round from one receiver
+ * thread per channel, and at COMPLETE check that everything arrived and
+ * that the RAM hash matches, restore the state, resume the guest, and
+ * confirm once the guest reports progress.
+ *
+ * Threads: the main thread accepts and negotiates, then waits on d->cond for
+ * the receivers.  Receiver i owns channel i's receive side and its wire
+ * stream's rx fields; receiver 0 also takes the state and COMPLETE.  The
+ * main thread is the only one that sends after the handshake (ERROR,
+ * CONFIRM on channel 0), under d->lock.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "migrate/migrate.h"
+#include "migrate/msgio.h"
+#include "wire/apply.h"
+
+#define NSEC_PER_MSEC	1000000ull
+/* A receiver gives up on a source that sends nothing for this long. */
+#define IDLE_MIN_MS	30000
+/* After resuming, how long the guest has to report progress. */
+#define PROGRESS_WAIT_MS	10000
+
+struct dest;
+
+struct receiver {
+	struct dest *d;
+	unsigned int idx;
+	pthread_t thread;
+	bool started;
+	struct transport_chan *ch;
+	struct wire_stream st;
+	struct wire_rx *rx;
+	struct msgbuf mb;
+	uint32_t rounds_ended;		/* under d->lock */
+	uint64_t last_ns;		/* last message, CLOCK_MONOTONIC */
+};
+
+struct dest {
+	const struct migrate_dest_opts *o;
+	struct migrate_report *rep;
+	struct transport_listener *ls[MIGRATE_MAX_DESTS];
+	unsigned int nls;
+	struct wire_hello peer;		/* channel 0's HELLO */
+	unsigned int n;
+	struct receiver rcv[MIGRATE_MAX_CHANNELS];
+	struct vm *vm;
+	struct wire_apply *apply;
+	struct wire_batch *batches;	/* one per receiver */
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	volatile int stop;		/* receivers: return now */
+	volatile int abort;
+	char abort_text[sizeof(((struct migrate_report *)0)->error)];
+	struct wire_error err;		/* what to tell the source */
+
+	struct vcpu_state *vcpu_st;	/* nr_vcpus, from receiver 0 */
+	bool *have_vcpu;
+	struct vm_state vm_st;
+	bool have_vm_state;
+	struct wire_complete complete;
+	bool have_complete;
+
+	/* The guest's first progress report after resuming. */
+	const struct vm_runner_hooks *user_hooks;
+	bool progressed;
+};
+
+static void dest_fail(struct dest *d, uint32_t code, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void dest_fail(struct dest *d, uint32_t code, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&d->lock);
+	if (!d->abort) {
+		va_start(ap, fmt);
+		vsnprintf(d->abort_text, sizeof(d->abort_text), fmt, ap);
+		va_end(ap);
+		wire_error_set(&d->err, code, err, "%s", d->abort_text);
+		d->abort = 1;
+		pthread_cond_broadcast(&d->cond);
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+void migrate_dest_opts_init(struct migrate_dest_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	transport_opts_init(&o->net);
+	o->backend = TRACK_AUTO;
+}
+
+static uint32_t idle_ms(const struct dest *d)
+{
+	uint32_t t = d->o->net.timeout_ms * 3;
+
+	return t > IDLE_MIN_MS ? t : IDLE_MIN_MS;
+}
+
+/* Receiver 0's share: the state and COMPLETE. */
+static int take_control(struct receiver *r)
+{
+	struct dest *d = r->d;
+	const struct wire_hdr *h = &r->mb.hdr;
+	int ret;
+
+	switch (h->type) {
+	case WIRE_VCPU_STATE: {
+		struct vcpu_state st;
+
+		ret = wire_dec_vcpu_state(h, r->mb.payload, &st);
+		if (ret)
+			return ret;
+		if (st.idx >= d->vm->nr_vcpus || d->have_vcpu[st.idx]) {
+			vcpu_state_release(&st);
+			return -EPROTO;
+		}
+		d->have_vcpu[st.idx] = true;
+		d->vcpu_st[st.idx] = st;
+		return 0;
+	}
+	case WIRE_VM_STATE:
+		if (d->have_vm_state)
+			return -EPROTO;
+		ret = wire_dec_vm_state(h, r->mb.payload, &d->vm_st);
+		if (!ret)
+			d->have_vm_state = true;
+		return ret;
+	case WIRE_COMPLETE:
+		ret = wire_dec_complete(h, r->mb.payload, &d->complete);
+		if (ret)
+			return ret;
+		pthread_mutex_lock(&d->lock);
+		d->have_complete = true;
+		pthread_cond_broadcast(&d->cond);
+		pthread_mutex_unlock(&d->lock);
+		return 1;	/* nothing follows on this channel */
+	}
+	return -EPROTO;
+}
+
+static int take(struct receiver *r)
+{
+	struct dest *d = r->d;
+	const struct wire_hdr *h = &r->mb.hdr;
+	struct wire_round_end re;
+	int ret;
+
+	switch (h->type) {
+	case WIRE_PAGES:
+		ret = wire_rx_pages(r->rx, &r->st, h, r->mb.payload, &d->batches[r->idx]);
+		if (ret)
+			return ret;
+		return wire_apply_batch(d->apply, &d->batches[r->idx]);
+	case WIRE_ROUND_END:
+		ret = wire_dec_round_end(&r->st, h, r->mb.payload, &re);
+		if (ret)
+			return ret;
+		pthread_mutex_lock(&d->lock);
+		r->rounds_ended = re.round + 1;
+		pthread_cond_broadcast(&d->cond);
+		pthread_mutex_unlock(&d->lock);
+		return 0;
+	}
+	if (r->idx == 0)
+		return take_control(r);
+	return -EPROTO;
+}
+
+static const char *why(int ret)
+{
+	switch (ret) {
+	case -EBADMSG: return "corrupted message (checksum, length or count)";
+	case -EILSEQ: return "page data failed to decompress";
+	case -ERANGE: return "page outside the memory layout";
+	case -EPROTO: return "message not allowed here";
+	case -EPROTONOSUPPORT: return "protocol version";
+	case -EMSGSIZE: return "message too long";
+	}
+	return strerror(-ret);
+}
+
+static uint32_t err_code(int ret)
+{
+	switch (ret) {
+	case -EBADMSG: return WIRE_ERR_CHECKSUM;
+	case -EILSEQ: return WIRE_ERR_CODEC;
+	case -ERANGE: return WIRE_ERR_LAYOUT;
+	}
+	return WIRE_ERR_PROTOCOL;
+}
+
+static void *receiver_main(void *arg)
+{
+	struct receiver *r = arg;
+	struct dest *d = r->d;
+	struct wire_error err;
+
+	r->last_ns = vmm_now_ns();
+	while (!d->stop && !d->abort) {
+		int ret = msg_recv(r->ch, &r->st, &r->mb, 200, &err);
+
+		if (ret == -ETIMEDOUT) {
+			if (vmm_now_ns() - r->last_ns > idle_ms(d) * NSEC_PER_MSEC) {
+				dest_fail(d, WIRE_ERR_PROTOCOL, ETIMEDOUT,
+					  "channel %u: nothing from the source for %u ms", r->idx,
+					  idle_ms(d));
+				break;
+			}
+			continue;
+		}
+		r->last_ns = vmm_now_ns();
+		if (ret == -ECONNABORTED) {
+			dest_fail(d, WIRE_ERR_CANCELLED, ECONNABORTED, "the source gave up: %s (%s)",
+				  err.text, wire_err_name(err.code));
+			break;
+		}
+		if (ret == -ENODATA || ret == -ECONNRESET || ret == -ECANCELED) {
+			if (!d->stop)
+				dest_fail(d, WIRE_ERR_PROTOCOL, -ret, "channel %u: %s", r->idx,
+					  transport_error());
+			break;
+		}
+		if (!ret)
+			ret = take(r);
+		if (ret == 1)
+			break;
+		if (ret) {
+			dest_fail(d, err_code(ret), -ret, "channel %u, message %u (type %u): %s",
+				  r->idx, r->mb.hdr.seq, r->mb.hdr.type, why(ret));
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* The VM the source's HELLO describes: RAM from gpa 0 in contiguous slots. */
+static int create_vm(struct dest *d, const struct wire_hello *h)
+{
+	const struct migrate_dest_opts *o = d->o;
+	struct vm_config cfg = { .nr_vcpus = h->nr_vcpus };
+	enum track_backend b = o->backend;
+	uint64_t end = 0;
+	int ret;
+
+	for (unsigned int i = 0; i < h->nr_regions; i++) {
+		if (h->regions[i].gpa != end) {
+			dest_fail(d, WIRE_ERR_LAYOUT, EINVAL,
+				  "memory region %u starts at %#llx, expected %#llx: only RAM from gpa 0 in contiguous slots is supported",
+				  i, (unsigned long long)h->regions[i].gpa, (unsigned long long)end);
+			return -EINVAL;
+		}
+		end += h->regions[i].size;
+	}
+	cfg.mem_size = end;
+	if (h->nr_regions > 1)
+		cfg.slot_size = h->regions[0].size;
+	if (o->mem_size && o->mem_size != cfg.mem_size) {
+		dest_fail(d, WIRE_ERR_LAYOUT, EINVAL, "guest RAM: %llu MiB here, %llu MiB from the source",
+			  (unsigned long long)(o->mem_size >> 20), (unsigned long long)(end >> 20));
+		return -EINVAL;
+	}
+	if (o->nr_vcpus && o->nr_vcpus != h->nr_vcpus) {
+		dest_fail(d, WIRE_ERR_VCPUS, EINVAL, "vCPUs: %u here, %u from the source",
+			  o->nr_vcpus, h->nr_vcpus);
+		return -EINVAL;
+	}
+	/* Ready to be tracked here too, for a migration onwards. */
+	if (b == TRACK_AUTO)
+		b = track_pick_auto(NULL, 0);
+	ret = track_vm_config(b, &cfg);
+	if (!ret)
+		ret = vm_create(&cfg, &d->vm);
+	if (ret) {
+		dest_fail(d, ret == -EINVAL ? WIRE_ERR_LAYOUT : WIRE_ERR_INTERNAL, -ret,
+			  "cannot create a VM of %u vCPUs and %llu MiB: %s", cfg.nr_vcpus,
+			  (unsigned long long)(end >> 20), strerror(-ret));
+		return ret;
+	}
+	snprintf(d->rep->backend, sizeof(d->rep->backend), "%s", track_backend_name(b));
+	d->rep->mem_bytes = d->vm->mem_size;
+	d->rep->nr_vcpus = d->vm->nr_vcpus;
+	return 0;
+}
+
+/* Receive one channel's HELLO and answer it. */
+static int handshake(struct dest *d, struct transport_chan *ch, struct msgbuf *mb)
+{
+	struct wire_stream st;
+	struct wire_hello peer, local;
+	struct wire_hello_ack ack;
+	struct receiver *r;
+	uint8_t buf[512];
+	int ret;
+
+	wire_stream_init(&st, WIRE_ROLE_DEST, 4096);
+	ret = msg_recv(ch, &st, mb, d->o->net.timeout_ms, NULL);
+	if (!ret)
+		ret = wire_dec_hello(&mb->hdr, mb->payload, &peer);
+	if (ret) {
+		dest_fail(d, WIRE_ERR_PROTOCOL, -ret, "no valid HELLO from %s: %s",
+			  transport_peer(ch), why(ret));
+		goto refuse;
+	}
+	if (!d->vm) {
+		d->peer = peer;
+		d->n = peer.nr_channels;
+		if (!d->n || d->n > MIGRATE_MAX_CHANNELS) {
+			dest_fail(d, WIRE_ERR_SESSION, EINVAL, "%u channels: we take 1..%d",
+				  d->n, MIGRATE_MAX_CHANNELS);
+			goto refuse;
+		}
+		ret = create_vm(d, &peer);
+		if (ret)
+			goto refuse;
+	} else if (peer.session_id != d->peer.session_id ||
+		   peer.nr_channels != d->peer.nr_channels) {
+		dest_fail(d, WIRE_ERR_SESSION, EPROTO,
+			  "channel from %s belongs to another migration (session %#llx, %u channels)",
+			  transport_peer(ch), (unsigned long long)peer.session_id, peer.nr_channels);
+		goto refuse;
+	}
+	if (peer.channel_idx >= d->n || d->rcv[peer.channel_idx].ch) {
+		dest_fail(d, WIRE_ERR_SESSION, EPROTO, "channel index %u of %u twice or out of range",
+			  peer.channel_idx, d->n);
+		goto refuse;
+	}
+
+	migrate_hello_vm(d->vm, &local);
+	local.session_id = peer.session_id;
+	local.nr_channels = peer.nr_channels;
+	local.channel_idx = peer.channel_idx;
+	local.features = WIRE_FEAT_ALL;
+	local.codecs = WIRE_CODECS_ALL;
+	ret = wire_negotiate(&local, &peer, &ack, &d->err);
+	if (ret) {
+		pthread_mutex_lock(&d->lock);
+		snprintf(d->abort_text, sizeof(d->abort_text), "refused the source: %s",
+			 d->err.text);
+		d->abort = 1;
+		pthread_mutex_unlock(&d->lock);
+		msg_send_error(ch, &st, &d->err);
+		transport_drain(ch, 1000);
+		return ret;
+	}
+	ret = msg_send(ch, buf, wire_enc_hello_ack(&st, buf, sizeof(buf), &ack));
+	if (ret) {
+		dest_fail(d, WIRE_ERR_PROTOCOL, -ret, "sending HELLO_ACK: %s", transport_error());
+		return ret;
+	}
+	wire_stream_establish(&st, &ack);
+	r = &d->rcv[peer.channel_idx];
+	r->d = d;
+	r->idx = peer.channel_idx;
+	r->ch = ch;
+	r->st = st;
+	snprintf(d->rep->peers[r->idx], sizeof(d->rep->peers[r->idx]), "%s", transport_peer(ch));
+	return 0;
+refuse:
+	msg_send_error(ch, &st, &d->err);
+	transport_drain(ch, 1000);
+	return ret ? ret : -EPROTO;
+}
+
+static int accept_channels(struct dest *d)
+{
+	struct msgbuf mb;
+	unsigned int got = 0;
+	int ret;
+
+	ret = msgbuf_init(&mb);
+	if (ret)
+		return ret;
+	do {
+		struct transport_chan *ch;
+		unsigned int which;
+		/* The first channel may take forever; the others come right after it. */
+		uint32_t t = got ? d->o->net.timeout_ms : d->o->accept_timeout_ms;
+
+		ret = transport_accept_any(d->ls, d->nls, t, &ch, &which);
+		if (ret) {
+			dest_fail(d, WIRE_ERR_SESSION, -ret, "%s: %s",
+				  got ? "waiting for the other channels" : "waiting for a source",
+				  transport_error());
+			break;
+		}
+		ret = handshake(d, ch, &mb);
+		if (ret) {
+			transport_close(ch);
+			break;
+		}
+		got++;
+	} while (got < d->n);
+	msgbuf_release(&mb);
+	return ret;
+}
+
+static void progress_hook(void *ctx, struct vcpu *v, uint64_t ops, uint64_t now)
+{
+	struct dest *d = ctx;
+
+	if (!d->progressed) {
+		pthread_mutex_lock(&d->lock);
+		d->progressed = true;
+		pthread_cond_broadcast(&d->cond);
+		pthread_mutex_unlock(&d->lock);
+	}
+	if (d->user_hooks && d->user_hooks->progress)
+		d->user_hooks->progress(d->user_hooks->ctx, v, ops, now);
+}
+
+static int ring_full_hook(void *ctx, struct vcpu *v)
+{
+	struct dest *d = ctx;
+
+	if (d->user_hooks && d->user_hooks->ring_full)
+		return d->user_hooks->ring_full(d->user_hooks->ctx, v);
+	return -ENOSPC;
+}
+
+/* Wait until cond(d) or abort, for at most ms; under d->lock. */
+static bool wait_for(struct dest *d, bool (*cond)(struct dest *), uint64_t ms)
+{
+	uint64_t deadline = vmm_now_ns() + ms * NSEC_PER_MSEC;
+	bool ok;
+
+	pthread_mutex_lock(&d->lock);
+	while (!(ok = cond(d)) && !d->abort && vmm_now_ns() < deadline) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * NSEC_PER_MSEC;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&d->cond, &d->lock, &ts);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return ok;
+}
+
+static bool complete_arrived(struct dest *d)
+{
+	return d->have_complete;
+}
+
+static bool all_rounds_ended(struct dest *d)
+{
+	for (unsigned int i = 0; i < d->n; i++)
+		if (d->rcv[i].rounds_ended <= d->complete.last_round)
+			return false;
+	return true;
+}
+
+static bool guest_progressed(struct dest *d)
+{
+	return d->progressed;
+}
+
+static void stop_receivers(struct dest *d)
+{
+	d->stop = 1;
+	for (unsigned int i = 0; i < d->n; i++) {
+		if (d->rcv[i].started)
+			pthread_join(d->rcv[i].thread, NULL);
+		d->rcv[i].started = false;
+	}
+}
+
+static int restore(struct dest *d)
+{
+	int ret;
+
+	for (unsigned int i = 0; i < d->vm->nr_vcpus; i++)
+		if (!d->have_vcpu[i]) {
+			dest_fail(d, WIRE_ERR_INCOMPLETE, EPROTO, "no state for vCPU %u", i);
+			return -EPROTO;
+		}
+	if (!d->have_vm_state) {
+		dest_fail(d, WIRE_ERR_INCOMPLETE, EPROTO, "no VM state");
+		return -EPROTO;
+	}
+	ret = vm_restore_state(d->vm, &d->vm_st);
+	if (ret) {
+		dest_fail(d, WIRE_ERR_STATE, -ret, "VM state rejected: %s", strerror(-ret));
+		return ret;
+	}
+	for (unsigned int i = 0; i < d->vm->nr_vcpus; i++) {
+		ret = vcpu_restore_state(d->vm->vcpus[i], &d->vcpu_st[i]);
+		if (ret) {
+			dest_fail(d, WIRE_ERR_STATE, -ret, "vCPU %u state rejected: %s", i,
+				  strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/* Everything arrived: check it, restore, resume, confirm. */
+static int switch_over(struct dest *d, struct vm_runner **runner)
+{
+	static const struct vm_runner_hooks none;
+	struct vm_runner_hooks hooks = { .progress = progress_hook, .ring_full = ring_full_hook,
+					 .ctx = d };
+	struct wire_stream *streams[MIGRATE_MAX_CHANNELS];
+	struct wire_confirm c = { 0 };
+	struct receiver *r0 = &d->rcv[0];
+	uint8_t buf[256];
+	uint64_t t;
+	int ret;
+
+	for (unsigned int i = 0; i < d->n; i++)
+		streams[i] = &d->rcv[i].st;
+	t = vmm_now_ns();
+	ret = wire_verify_complete(&d->complete, streams, d->n, d->apply, d->n, &c.ram_hash,
+				   &d->err);
+	d->rep->hash_ns = vmm_now_ns() - t;
+	d->rep->ram_hash = c.ram_hash;
+	if (ret) {
+		pthread_mutex_lock(&d->lock);
+		snprintf(d->abort_text, sizeof(d->abort_text), "%s", d->err.text);
+		d->abort = 1;
+		pthread_mutex_unlock(&d->lock);
+		return ret;
+	}
+	if (d->complete.flags & WIRE_COMPLETE_HASH) {
+		c.flags |= WIRE_CONFIRM_HASH_CHECKED;
+		d->rep->hash_checked = true;
+	}
+	ret = restore(d);
+	if (ret)
+		return ret;
+	d->user_hooks = d->o->hooks ? d->o->hooks : &none;
+	ret = vm_runner_start(d->vm, &hooks, runner);
+	if (ret) {
+		dest_fail(d, WIRE_ERR_INTERNAL, -ret, "cannot start the vCPUs: %s", strerror(-ret));
+		return ret;
+	}
+	/* Confirm only a guest that moves: its first progress report. */
+	if (!wait_for(d, guest_progressed, PROGRESS_WAIT_MS)) {
+		struct vm_runner_stats st;
+
+		vm_runner_stats(*runner, &st);
+		if (st.finished) {
+			dest_fail(d, WIRE_ERR_STATE, EIO,
+				  "the guest stopped right after resuming (vCPU status %d)",
+				  st.vcpu[0].status);
+			goto err_stop;
+		}
+		/* Alive but silent (no workload reports progress): it runs. */
+	}
+	ret = msg_send(r0->ch, buf, wire_enc_confirm(&r0->st, buf, sizeof(buf), &c));
+	if (ret) {
+		/* The source will resume its copy: ours must not run too. */
+		dest_fail(d, WIRE_ERR_INTERNAL, -ret,
+			  "could not confirm to the source (%s): guest stopped here",
+			  transport_error());
+		goto err_stop;
+	}
+	return 0;
+err_stop:
+	vm_runner_pause(*runner);
+	vm_runner_free(*runner);
+	*runner = NULL;
+	return -EIO;
+}
+
+static int receive(struct dest *d)
+{
+	int ret;
+
+	ret = wire_apply_create(d->vm->mem, 4096, d->peer.regions, d->peer.nr_regions, &d->apply);
+	if (!ret) {
+		d->batches = calloc(d->n, sizeof(*d->batches));
+		d->vcpu_st = calloc(d->vm->nr_vcpus, sizeof(*d->vcpu_st));
+		d->have_vcpu = calloc(d->vm->nr_vcpus, sizeof(*d->have_vcpu));
+		if (!d->batches || !d->vcpu_st || !d->have_vcpu)
+			ret = -ENOMEM;
+	}
+	for (unsigned int i = 0; !ret && i < d->n; i++) {
+		struct receiver *r = &d->rcv[i];
+
+		ret = wire_rx_create(4096, &r->rx);
+		if (!ret)
+			ret = msgbuf_init(&r->mb);
+		if (!ret)
+			ret = -pthread_create(&r->thread, NULL, receiver_main, r);
+		if (!ret)
+			r->started = true;
+	}
+	if (ret) {
+		dest_fail(d, WIRE_ERR_INTERNAL, -ret, "setting up the receivers: %s", strerror(-ret));
+		return ret;
+	}
+	/* COMPLETE comes after the state, on channel 0, once the source paused. */
+	/* No bound of our own: a silent source trips the receivers' idle limit. */
+	wait_for(d, complete_arrived, 365ull * 24 * 3600 * 1000);
+	if (!d->abort && !wait_for(d, all_rounds_ended, idle_ms(d)))
+		dest_fail(d, WIRE_ERR_INCOMPLETE, ETIMEDOUT,
+			  "COMPLETE for round %u, but not every channel ended it",
+			  d->complete.last_round);
+	stop_receivers(d);
+	return d->abort ? -EPROTO : 0;
+}
+
+static void dest_teardown(struct dest *d, bool keep_vm)
+{
+	stop_receivers(d);
+	for (unsigned int i = 0; i < d->n; i++) {
+		struct receiver *r = &d->rcv[i];
+
+		if (r->ch) {
+			transport_get_stats(r->ch, &d->rep->net[i]);
+			transport_stats_add(&d->rep->net_total, &d->rep->net[i]);
+			snprintf(d->rep->transport, sizeof(d->rep->transport), "%s",
+				 transport_backend_name(transport_chan_backend(r->ch)));
+		}
+		transport_close(r->ch);
+		wire_rx_destroy(r->rx);
+		msgbuf_release(&r->mb);
+	}
+	for (unsigned int i = 0; d->vcpu_st && i < d->vm->nr_vcpus; i++)
+		if (d->have_vcpu[i])
+			vcpu_state_release(&d->vcpu_st[i]);
+	free(d->vcpu_st);
+	free(d->have_vcpu);
+	free(d->batches);
+	if (d->apply) {
+		struct wire_apply_stats as;
+
+		wire_apply_stats(d->apply, &as);
+		d->rep->pages = as.data + as.zero + as.zero_clean + as.stale;
+		d->rep->zero_pages = as.zero + as.zero_clean;
+		d->rep->apply_data = as.data;
+		d->rep->apply_zero = as.zero + as.zero_clean;
+		d->rep->apply_stale = as.stale;
+		wire_apply_destroy(d->apply);
+	}
+	for (unsigned int i = 0; i < d->nls; i++)
+		transport_listener_close(d->ls[i]);
+	if (!keep_vm && d->vm) {
+		vm_destroy(d->vm);
+		d->vm = NULL;
+	}
+	pthread_cond_destroy(&d->cond);
+	pthread_mutex_destroy(&d->lock);
+}
+
+int migrate_dest(const struct migrate_dest_opts *o, struct vm **vmp, struct vm_runner **runner,
+		 struct migrate_report *rep)
+{
+	struct dest *d = calloc(1, sizeof(*d));
+	uint64_t t0 = 0;
+	int ret = 0;
+
+	memset(rep, 0, sizeof(*rep));
+	rep->role = "destination";
+	rep->guest_bad_pages = -1;
+	*vmp = NULL;
+	*runner = NULL;
+	if (!d) {
+		snprintf(rep->error, sizeof(rep->error), "out of memory");
+		return -ENOMEM;
+	}
+	d->o = o;
+	d->rep = rep;
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->cond, NULL);
+
+	for (unsigned int i = 0; i < o->nr_listen && !ret; i++) {
+		ret = transport_listen(o->listen[i], &o->net, &d->ls[i]);
+		if (ret) {
+			dest_fail(d, WIRE_ERR_INTERNAL, -ret, "cannot listen on %s: %s", o->listen[i],
+				  transport_error());
+			break;
+		}
+		d->nls++;
+		if (o->listening)
+			o->listening(o->listening_ctx, o->listen[i],
+				     transport_listener_port(d->ls[i]));
+	}
+	if (!ret && !d->nls) {
+		dest_fail(d, WIRE_ERR_INTERNAL, EINVAL, "no address to listen on");
+		ret = -EINVAL;
+	}
+	if (!ret)
+		ret = accept_channels(d);
+	t0 = vmm_now_ns();
+	rep->channels = d->n;
+	if (!ret)
+		ret = receive(d);
+	if (!ret)
+		ret = switch_over(d, runner);
+	if (ret && d->rcv[0].ch) {
+		msg_send_error(d->rcv[0].ch, &d->rcv[0].st, &d->err);
+		/* Let the error reach the source before our close resets the connection. */
+		transport_drain(d->rcv[0].ch, 2000);
+	}
+	if (ret)
+		snprintf(rep->error, sizeof(rep->error), "%s",
+			 d->abort_text[0] ? d->abort_text : strerror(-ret));
+	rep->total_ns = t0 ? vmm_now_ns() - t0 : 0;
+	rep->ok = !ret;
+	*vmp = ret ? NULL : d->vm;
+	dest_teardown(d, !ret);
+	free(d);
+	return ret;
+}

@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Channel senders: one thread per channel, each with its own codec stream,
+ * encoding batches of the current round's pages and sending them, raw
+ * pages straight from guest memory when zero copy is on.
+ *
+ * Why sending guest pages that the guest may still write is safe (zero copy
+ * or not, and for the compressor reading them too): every page of a round
+ * was re-protected by the harvest that listed it before we read it.  If the
+ * guest writes it after that, KVM logs it again, so it is in the next
+ * harvest and goes out again in a later round with a higher round number,
+ * and the destination keeps the newest round's content.  Whatever bytes the
+ * kernel or the compressor saw in between only ever get overwritten.  The
+ * final round runs with every vCPU paused, so its pages cannot change until
+ * the switch; and the switch waits for every zero-copy completion
+ * (transport_flush) and for the RAM hash to match, so what the destination
+ * resumes from is exactly the source's memory at the pause.  Raw pages sent
+ * by reference are outside the message checksum (WIRE_FEAT_RAW_UNCHECKED);
+ * the RAM hash covers them end to end.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "migrate/source_int.h"
+
+static int send_batch(struct sender *s, uint32_t round, const uint64_t *gfns, unsigned int n)
+{
+	struct source *src = s->src;
+	struct wire_txmsg *m = &s->msg[s->next];
+	transport_ticket_t *t = &s->ticket[s->next];
+	struct wire_tx_stats before, after;
+	ssize_t len;
+	int ret;
+
+	/* Zero copy: the kernel may still hold this buffer (and pages it named). */
+	if (*t != TRANSPORT_TICKET_DONE) {
+		ret = transport_wait(s->ch, *t);
+		if (ret)
+			return ret;
+		*t = TRANSPORT_TICKET_DONE;
+	}
+	wire_tx_stats(s->tx, &before);
+	len = wire_tx_pages(s->tx, &s->st, m, src->vm->mem, round, gfns, n);
+	if (len < 0)
+		return (int)len;
+	wire_tx_stats(s->tx, &after);
+	ret = ratelimit_take(&src->rl, len, &src->abort);
+	if (ret)
+		return ret;
+	/*
+	 * Zero copy (when the channel's backend does it) for compressed buffers
+	 * too: the ring of messages only reuses one after its ticket completed.
+	 */
+	ret = transport_send(s->ch, m->iov, m->niov, 0, t);
+	if (ret)
+		return ret;
+	s->next = (s->next + 1) % SENDER_INFLIGHT;
+	s->pages += n;
+	s->zero_pages += after.zero_pages - before.zero_pages;
+	s->wire_bytes += len;
+	return 0;
+}
+
+static int send_round(struct sender *s, uint32_t round)
+{
+	struct source *src = s->src;
+	uint64_t batch = wire_tx_max_pages(s->tx);
+	int ret = 0;
+
+	s->pages = s->zero_pages = s->wire_bytes = 0;
+	while (!src->abort) {
+		uint64_t i = atomic_fetch_add(&src->cursor, batch);
+
+		if (i >= src->nr_gfns)
+			break;
+		ret = send_batch(s, round, src->gfns + i,
+				 src->nr_gfns - i < batch ? src->nr_gfns - i : batch);
+		if (ret)
+			return ret;
+		if (src->o->cancel && *src->o->cancel)
+			return -ECANCELED;
+	}
+	if (src->abort)
+		return -ECANCELED;
+	/* Every channel ends every round, even one that carried nothing. */
+	return msg_send(s->ch, s->ctl, wire_enc_round_end(&s->st, s->ctl, sizeof(s->ctl), round));
+}
+
+static void *sender_main(void *arg)
+{
+	struct sender *s = arg;
+	struct source *src = s->src;
+
+	for (;;) {
+		uint32_t round;
+		int ret;
+
+		pthread_mutex_lock(&src->lock);
+		while (!src->quit && src->job_gen == s->gen)
+			pthread_cond_wait(&src->cond_work, &src->lock);
+		if (src->quit) {
+			pthread_mutex_unlock(&src->lock);
+			break;
+		}
+		s->gen = src->job_gen;
+		round = src->job_round;
+		pthread_mutex_unlock(&src->lock);
+
+		ret = send_round(s, round);
+		if (ret && ret != -ECANCELED)
+			source_fail(src, "channel %u (%s), round %u: %s", s->idx,
+				    transport_peer(s->ch), round,
+				    ret == -EPIPE || ret == -ECONNRESET || ret == -ETIMEDOUT ?
+				    transport_error() : strerror(-ret));
+		else if (ret)
+			source_fail(src, "cancelled");
+
+		pthread_mutex_lock(&src->lock);
+		src->busy--;
+		pthread_cond_broadcast(&src->cond_done);
+		pthread_mutex_unlock(&src->lock);
+	}
+	return NULL;
+}
+
+int senders_start(struct source *src)
+{
+	for (unsigned int i = 0; i < src->n; i++) {
+		struct sender *s = &src->snd[i];
+		int ret = pthread_create(&s->thread, NULL, sender_main, s);
+
+		if (ret) {
+			source_fail(src, "cannot start sender thread: %s", strerror(ret));
+			return -ret;
+		}
+		s->started = true;
+	}
+	return 0;
+}
+
+int senders_run_round(struct source *src, uint32_t round, const uint64_t *gfns, uint64_t n)
+{
+	pthread_mutex_lock(&src->lock);
+	src->gfns = gfns;
+	src->nr_gfns = n;
+	atomic_store(&src->cursor, 0);
+	src->job_round = round;
+	src->job_gen++;
+	src->busy = src->n;
+	pthread_cond_broadcast(&src->cond_work);
+	while (src->busy)
+		pthread_cond_wait(&src->cond_done, &src->lock);
+	pthread_mutex_unlock(&src->lock);
+	return src->abort ? -ECANCELED : 0;
+}
+
+void senders_stop(struct source *src)
+{
+	pthread_mutex_lock(&src->lock);
+	src->quit = true;
+	pthread_cond_broadcast(&src->cond_work);
+	pthread_mutex_unlock(&src->lock);
+	for (unsigned int i = 0; i < src->n; i++) {
+		if (src->snd[i].started)
+			pthread_join(src->snd[i].thread, NULL);
+		src->snd[i].started = false;
+	}
+}

@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Migration reports, for people and for tools.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "report.h"
+
+#define MIB (1024.0 * 1024.0)
+
+static double ms(uint64_t ns)
+{
+	return ns / 1e6;
+}
+
+static double mibps(uint64_t bytes, uint64_t ns)
+{
+	return ns ? bytes / MIB / (ns / 1e9) : 0;
+}
+
+void report_progress(void *ctx, const struct migrate_progress *p)
+{
+	FILE *f = ctx;
+	char exp[32];
+
+	if (p->expected_downtime_ns == UINT64_MAX)
+		snprintf(exp, sizeof(exp), "unknown");
+	else
+		snprintf(exp, sizeof(exp), "%.0f ms", ms(p->expected_downtime_ns));
+	fprintf(f, "round %u: %" PRIu64 " pages sent (%.1f MiB on the wire, %.1f MiB/s), "
+		"%" PRIu64 " dirty since, expected downtime %s, throttle %u%%\n",
+		p->round, p->pages_sent, p->wire_bytes / MIB, p->mibps, p->next_dirty, exp,
+		p->throttle);
+	fflush(f);
+}
+
+static double ratio(uint64_t a, uint64_t b)
+{
+	return b ? (double)a / b : 0;
+}
+
+void report_text(FILE *f, const struct migrate_report *r)
+{
+	const struct transport_stats *n = &r->net_total;
+	const struct wire_tx_stats *c = &r->codec;
+
+	if (r->ok)
+		fprintf(f, "migration (%s): succeeded\n", r->role);
+	else
+		fprintf(f, "migration (%s): FAILED: %s\n", r->role, r->error);
+	fprintf(f, "  guest            %.0f MiB, %u vCPUs\n", r->mem_bytes / MIB, r->nr_vcpus);
+	if (r->backend[0])
+		fprintf(f, "  dirty tracking   %s%s%s\n", r->backend, r->backend_why[0] ? ": " : "",
+			r->backend_why);
+	fprintf(f, "  channels         %u (%s transport)", r->channels,
+		r->transport[0] ? r->transport : "?");
+	for (unsigned int i = 0; i < r->channels && i < MIGRATE_MAX_CHANNELS; i++)
+		if (r->peers[i][0])
+			fprintf(f, "%s%s", i ? ", " : ": ", r->peers[i]);
+	fprintf(f, "\n");
+	fprintf(f, "  total time       %.1f ms", ms(r->total_ns));
+	if (r->precopy_ns)
+		fprintf(f, " (pre-copy %.1f ms in %u rounds)", ms(r->precopy_ns),
+			r->nr_rounds ? r->nr_rounds - 1 : 0);
+	fprintf(f, "\n");
+	if (r->downtime_ns)
+		fprintf(f, "  downtime         %.1f ms (last pages and state %.1f ms, RAM hash %.1f ms, confirmation %.1f ms)\n",
+			ms(r->downtime_ns), ms(r->final_send_ns), ms(r->hash_ns),
+			ms(r->confirm_wait_ns));
+	if (r->guest_ops_end > r->guest_ops_start)
+		fprintf(f, "  guest progress   %" PRIu64 " -> %" PRIu64 " operations %s\n",
+			r->guest_ops_start, r->guest_ops_end,
+			r->ok && !strcmp(r->role, "source") ? "(start to pause)" : "");
+	if (r->guest_max_gap_ns)
+		fprintf(f, "  longest stall    %.1f ms between two of the guest's progress reports before the pause\n",
+			ms(r->guest_max_gap_ns));
+	if (r->apply_stale)
+		fprintf(f, "  applied by round %" PRIu64 " pages skipped: a newer round had arrived first\n",
+			r->apply_stale);
+	if (r->guest_bad_pages >= 0)
+		fprintf(f, "  guest memory check %" PRId64 " bad pages\n", r->guest_bad_pages);
+	if (r->ram_hash)
+		fprintf(f, "  RAM hash         %016" PRIx64 "%s\n", r->ram_hash,
+			r->hash_checked ? " (checked by the destination)" : "");
+	fprintf(f, "  pages            %" PRIu64 " sent, %" PRIu64 " zero, %.1f MiB on the wire\n",
+		r->pages, r->zero_pages, r->wire_bytes / MIB);
+	if (c->raw_bytes)
+		fprintf(f, "  codec            %s: %.1f MiB of data pages -> %.1f MiB (ratio %.2f), %.0f MiB/s per core, %" PRIu64 " batches sent raw (did not pay)\n",
+			r->codec_name, c->raw_bytes / MIB, (c->wire_bytes) / MIB,
+			ratio(c->wire_bytes, c->raw_bytes + c->zero_pages * 16),
+			c->comp_ns ? c->raw_bytes / MIB / (c->comp_ns / 1e9) : 0,
+			c->fallbacks + c->skipped);
+	if (n->zc_sends)
+		fprintf(f, "  zero copy        %" PRIu64 " sends, %" PRIu64 " completions, %" PRIu64 " copied by the kernel, %" PRIu64 " ENOBUFS\n",
+			n->zc_sends, n->zc_completions, n->zc_copied, n->zc_enobufs);
+	if (r->max_throttle)
+		fprintf(f, "  auto-converge    vCPUs throttled up to %u%%\n", r->max_throttle);
+	if (r->guest_errors)
+		fprintf(f, "  guest self-check %" PRIu64 " ERRORS\n", r->guest_errors);
+	if (r->nr_rounds) {
+		fprintf(f, "  round      pages       zero   wire MiB       ms    MiB/s  dirty after  exp. downtime  throttle\n");
+		for (unsigned int i = 0; i < r->nr_rounds; i++) {
+			const struct migrate_round *x = &r->rounds[i];
+
+			fprintf(f, "  %5u%s %10" PRIu64 " %10" PRIu64 " %10.2f %8.1f %8.1f ", x->round,
+				x->final ? "*" : " ", x->pages, x->zero_pages, x->wire_bytes / MIB,
+				ms(x->ns), mibps(x->pages * 4096, x->ns));
+			if (x->final)
+				fprintf(f, "%12s %14s %8s\n", "-", "(final)", "-");
+			else
+				fprintf(f, "%12" PRIu64 " %11.0f ms %7u%%\n", x->dirty_after,
+					x->expected_downtime_ns == UINT64_MAX ? -1 :
+					ms(x->expected_downtime_ns), x->throttle);
+		}
+	}
+	if (r->channels > 1)
+		for (unsigned int i = 0; i < r->channels && i < MIGRATE_MAX_CHANNELS; i++)
+			fprintf(f, "  channel %-2u       %s: %.1f MiB, %.1f MiB/s\n", i, r->peers[i],
+				(r->net[i].bytes_sent + r->net[i].bytes_received) / MIB,
+				transport_stats_mibps(&r->net[i]));
+	fflush(f);
+}
+
+void report_json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = *s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+void report_json(FILE *f, const struct migrate_report *r)
+{
+	const struct wire_tx_stats *c = &r->codec;
+
+	fprintf(f, "{\"role\":\"%s\",\"ok\":%s,\"cancelled\":%s,\"error\":", r->role,
+		r->ok ? "true" : "false", r->cancelled ? "true" : "false");
+	report_json_str(f, r->error);
+	fprintf(f, ",\"backend\":");
+	report_json_str(f, r->backend);
+	fprintf(f, ",\"codec\":");
+	report_json_str(f, r->codec_name);
+	fprintf(f, ",\"transport\":");
+	report_json_str(f, r->transport);
+	fprintf(f, ",\"mem_bytes\":%" PRIu64 ",\"vcpus\":%u,\"channels\":%u", r->mem_bytes,
+		r->nr_vcpus, r->channels);
+	fprintf(f, ",\"total_ms\":%.3f,\"precopy_ms\":%.3f,\"downtime_ms\":%.3f,"
+		"\"final_send_ms\":%.3f,\"hash_ms\":%.3f,\"confirm_wait_ms\":%.3f",
+		ms(r->total_ns), ms(r->precopy_ns), ms(r->downtime_ns), ms(r->final_send_ns),
+		ms(r->hash_ns), ms(r->confirm_wait_ns));
+	fprintf(f, ",\"ram_hash\":\"%016" PRIx64 "\",\"hash_checked\":%s", r->ram_hash,
+		r->hash_checked ? "true" : "false");
+	fprintf(f, ",\"pages\":%" PRIu64 ",\"zero_pages\":%" PRIu64 ",\"wire_bytes\":%" PRIu64,
+		r->pages, r->zero_pages, r->wire_bytes);
+	fprintf(f, ",\"codec_stats\":{\"batches\":%" PRIu64 ",\"data_pages\":%" PRIu64
+		",\"raw_bytes\":%" PRIu64 ",\"wire_bytes\":%" PRIu64 ",\"raw_batches\":%" PRIu64
+		",\"lz4_batches\":%" PRIu64 ",\"zstd_batches\":%" PRIu64 ",\"fallbacks\":%" PRIu64
+		",\"skipped\":%" PRIu64 ",\"comp_ms\":%.3f}",
+		c->batches, c->data_pages, c->raw_bytes, c->wire_bytes,
+		c->by_codec[WIRE_CODEC_RAW], c->by_codec[WIRE_CODEC_LZ4], c->by_codec[WIRE_CODEC_ZSTD],
+		c->fallbacks, c->skipped, ms(c->comp_ns));
+	fprintf(f, ",\"net\":");
+	transport_stats_json(f, &r->net_total);
+	fprintf(f, ",\"channel_stats\":[");
+	for (unsigned int i = 0; i < r->channels && i < MIGRATE_MAX_CHANNELS; i++) {
+		fprintf(f, "%s{\"peer\":", i ? "," : "");
+		report_json_str(f, r->peers[i]);
+		fprintf(f, ",\"mibps\":%.3f,\"stats\":", transport_stats_mibps(&r->net[i]));
+		transport_stats_json(f, &r->net[i]);
+		fprintf(f, "}");
+	}
+	fprintf(f, "],\"max_throttle\":%u", r->max_throttle);
+	fprintf(f, ",\"apply\":{\"data\":%" PRIu64 ",\"zero\":%" PRIu64 ",\"stale\":%" PRIu64 "}",
+		r->apply_data, r->apply_zero, r->apply_stale);
+	fprintf(f, ",\"guest\":{\"ops_start\":%" PRIu64 ",\"ops_end\":%" PRIu64
+		",\"errors\":%" PRIu64 ",\"bad_pages\":%" PRId64 ",\"max_gap_ms\":%.3f}",
+		r->guest_ops_start, r->guest_ops_end, r->guest_errors, r->guest_bad_pages,
+		ms(r->guest_max_gap_ns));
+	fprintf(f, ",\"rounds\":[");
+	for (unsigned int i = 0; i < r->nr_rounds; i++) {
+		const struct migrate_round *x = &r->rounds[i];
+
+		fprintf(f, "%s{\"round\":%u,\"final\":%s,\"pages\":%" PRIu64 ",\"zero_pages\":%" PRIu64
+			",\"wire_bytes\":%" PRIu64 ",\"ms\":%.3f,\"harvest_ms\":%.3f,\"dirty_after\":%" PRIu64
+			",\"expected_downtime_ms\":%.3f,\"throttle\":%u}",
+			i ? "," : "", x->round, x->final ? "true" : "false", x->pages, x->zero_pages,
+			x->wire_bytes, ms(x->ns), ms(x->harvest_ns), x->dirty_after,
+			x->expected_downtime_ns == UINT64_MAX ? -1.0 : ms(x->expected_downtime_ns),
+			x->throttle);
+	}
+	fprintf(f, "]}\n");
+	fflush(f);
+}
