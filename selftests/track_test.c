@@ -43,6 +43,7 @@
 FIXTURE(track) {
 	struct vm *vm;
 	struct tracker *t;
+	struct vm_runner *r;
 	uint8_t expect[MEM_PAGES];	/* pages the guest wrote since the last harvest */
 	uint64_t rng;
 };
@@ -88,6 +89,7 @@ FIXTURE_SETUP(track)
 
 	self->vm = NULL;
 	self->t = NULL;
+	self->r = NULL;
 	self->rng = 0x1234567 + variant->backend;
 	if (no)
 		SETUP_SKIP("%s", no);
@@ -95,6 +97,7 @@ FIXTURE_SETUP(track)
 
 FIXTURE_TEARDOWN(track)
 {
+	vm_runner_free(self->r);
 	tracker_destroy(self->t);
 	vm_destroy(self->vm);
 }
@@ -435,6 +438,70 @@ TEST_F_TIMEOUT(track, vcpu_stats, 300)
 		EXPECT_EQ(self->vm->vcpus[i]->ring_entries, st[i].ring_size);
 		EXPECT_NE(0, st[i].last_ns);
 	}
+}
+
+/* Copy every page the log names, as a pre-copy round would send it. */
+static uint64_t copy_dirty(const struct vm *vm, const struct dirty_log *log, uint8_t *copy)
+{
+	struct dirty_log_iter it;
+	uint64_t page, n = 0;
+
+	dirty_log_iter_init(&it, log);
+	while (dirty_log_next(&it, &page)) {
+		memcpy(copy + (page << 12), vm->mem + (page << 12), 4096);
+		n++;
+	}
+	return n;
+}
+
+/*
+ * Live pre-copy: the random-write workload runs on every vCPU (runner
+ * threads, a 256-entry ring so that ring-full exits happen while we
+ * harvest) and each round copies what its log names.  After a pause and a
+ * last harvest the copy of the work area must equal guest memory: no write
+ * fell between two harvests.
+ */
+TEST_F_TIMEOUT(track, live_copy, 300)
+{
+	struct vm_runner_hooks h = { .ring_full = tracker_runner_ring_full };
+	uint64_t work = MEM_SIZE - GUEST_WORK_BASE, bad = 0, first_bad = 0;
+	struct vm_runner_stats rs;
+	struct dirty_log log;
+	uint8_t *copy;
+
+	ASSERT_EQ(0, make_vm(self, variant, 256));
+	copy = malloc(MEM_SIZE);
+	ASSERT_NE(NULL, copy);
+	h.ctx = self->t;
+	ASSERT_EQ(0, tracker_start(self->t)) TH_LOG("%s", tracker_error(self->t));
+	for (unsigned int i = 0; i < NR_VCPUS; i++) {
+		uint64_t args[GUEST_CMD_ARGS] = { GUEST_WL_RANDOM, 0, 0, 77 + i };
+
+		ASSERT_EQ(0, vcpu_post(self->vm->vcpus[i], GUEST_CMD_WORKLOAD, args));
+	}
+	ASSERT_EQ(0, vm_runner_start(self->vm, &h, &self->r));
+	for (int round = 0; round < 8; round++) {
+		HARVEST(&log);
+		EXPECT_EQ(round == 0, log.everything);
+		copy_dirty(self->vm, &log, copy);
+		usleep(150000);
+	}
+	ASSERT_EQ(0, vm_runner_pause(self->r));
+	HARVEST(&log);
+	copy_dirty(self->vm, &log, copy);
+	vm_runner_stats(self->r, &rs);
+	for (uint64_t off = 0; off < work; off += 4096) {
+		if (memcmp(copy + GUEST_WORK_BASE + off, self->vm->mem + GUEST_WORK_BASE + off, 4096) &&
+		    !bad++)
+			first_bad = (GUEST_WORK_BASE + off) >> 12;
+	}
+	EXPECT_EQ(0, bad) TH_LOG("%llu work pages differ from the copy (first 0x%llx)",
+				 (unsigned long long)bad, (unsigned long long)first_bad);
+	EXPECT_LT(1000, rs.ops) TH_LOG("the workload barely ran");
+	EXPECT_EQ(0, rs.guest_errors);
+	if (variant->backend != TRACK_BITMAP && !variant->drain)
+		EXPECT_LT(0, rs.ring_full) TH_LOG("no ring-full exit: the test did not test");
+	free(copy);
 }
 
 /*
