@@ -348,7 +348,12 @@ static int kmod_ring_full(struct tracker *t, struct vcpu *v)
 	};
 	int ret;
 
-	/* The lock keeps the session from being replaced under us. */
+	/*
+	 * With background draining on, this exit means the worker fell behind
+	 * the guest: harvesting here frees the vCPU now instead of letting it
+	 * spin on KVM_RUN until the worker's next pass.  The lock keeps the
+	 * session from being replaced (re-attach, stop) under us.
+	 */
 	pthread_mutex_lock(&t->lock);
 	if (k->fd < 0) {
 		/* No session (stopped): nobody tracks, just let the vCPU go on. */

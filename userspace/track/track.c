@@ -228,8 +228,13 @@ int tracker_create_opts(enum track_backend b, struct vm *vm, const struct track_
 	struct tracker *t;
 	int ret;
 
-	if (b == TRACK_AUTO)
-		b = track_pick_auto(NULL, 0);
+	/* Auto here follows the VM's config: the ring decides ring or kmod. */
+	if (b == TRACK_AUTO && vm) {
+		char why[160];
+
+		b = !vm->ring_entries ? TRACK_BITMAP :
+		    track_kmod_usable(why, sizeof(why), NULL) ? TRACK_KMOD : TRACK_RING;
+	}
 	if ((unsigned int)b >= TRACK_NR || !backends[b] || !vm)
 		return -EINVAL;
 	t = calloc(1, sizeof(*t));
@@ -240,8 +245,6 @@ int tracker_create_opts(enum track_backend b, struct vm *vm, const struct track_
 	t->vm = vm;
 	if (o)
 		t->opts = *o;
-	if (!t->opts.ring_entries)
-		t->opts.ring_entries = vm->ring_entries ? vm->ring_entries : TRACK_RING_DEFAULT;
 	pthread_mutex_init(&t->lock, NULL);
 	ret = alloc_ones(t);
 	if (ret < 0)
