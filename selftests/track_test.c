@@ -640,23 +640,23 @@ struct ev_count {
 	int n[3];
 };
 
-static void count_event(void *ctx, enum vmdirty_nl_event ev, const struct vmdirty_nl_session *s)
+static void count_event(void *ctx, enum vmdirty_genl_event ev, const struct vmdirty_genl_session *s)
 {
 	struct ev_count *c = ctx;
 
-	if (s->owner_pid == c->pid && ev <= VMDIRTY_NL_EV_STALE)
+	if (s->owner_pid == c->pid && ev <= VMDIRTY_GENL_EV_STALE)
 		c->n[ev]++;
 }
 
 /* Wait up to a second for an event of ours of kind ev. */
-static int wait_event(struct vmdirty_nl *nl, struct ev_count *c, enum vmdirty_nl_event ev)
+static int wait_event(struct vmdirty_genl *nl, struct ev_count *c, enum vmdirty_genl_event ev)
 {
 	for (int i = 0; i < 100 && !c->n[ev]; i++) {
-		struct pollfd p = { .fd = vmdirty_nl_event_fd(nl), .events = POLLIN };
+		struct pollfd p = { .fd = vmdirty_genl_event_fd(nl), .events = POLLIN };
 		int ret;
 
 		if (poll(&p, 1, 10) > 0) {
-			ret = vmdirty_nl_read_events(nl, count_event, c);
+			ret = vmdirty_genl_read_events(nl, count_event, c);
 			if (ret < 0)
 				return ret;
 		}
@@ -668,24 +668,24 @@ static int wait_event(struct vmdirty_nl *nl, struct ev_count *c, enum vmdirty_nl
 TEST_F_TIMEOUT(kmod, netlink_reports_session, 300)
 {
 	struct ev_count ev = { .pid = (uint32_t)getpid() };
-	struct vmdirty_nl_session *s = NULL, one;
+	struct vmdirty_genl_session *s = NULL, one;
 	struct track_vcpu_stat st[NR_VCPUS];
-	struct vmdirty_nl *nl = NULL;
+	struct vmdirty_genl *nl = NULL;
 	struct dirty_log log;
 	size_t n = 0, i;
 	int ret;
 
-	ASSERT_EQ(0, vmdirty_nl_open(&nl));
-	ASSERT_EQ(0, vmdirty_nl_subscribe(nl));
+	ASSERT_EQ(0, vmdirty_genl_open(&nl));
+	ASSERT_EQ(0, vmdirty_genl_subscribe(nl));
 	ASSERT_EQ(0, tracker_start(self->t)) TH_LOG("%s", tracker_error(self->t));
-	EXPECT_EQ(1, wait_event(nl, &ev, VMDIRTY_NL_EV_NEW));
+	EXPECT_EQ(1, wait_event(nl, &ev, VMDIRTY_GENL_EV_NEW));
 	ASSERT_EQ(0, tracker_harvest(self->t, &log));
 	ASSERT_EQ(0, kmod_write(self->vm, self->t, 0, WORK_FIRST + 5, 300));
 	ASSERT_EQ(0, kmod_write(self->vm, self->t, 1, WORK_FIRST + 500, 100));
 	ASSERT_EQ(0, tracker_harvest(self->t, &log));
 	ASSERT_EQ(NR_VCPUS, tracker_vcpu_stats(self->t, st, NR_VCPUS));
 
-	ret = vmdirty_nl_list(nl, true, &s, &n);
+	ret = vmdirty_genl_list(nl, true, &s, &n);
 	ASSERT_EQ(0, ret) TH_LOG("%s", strerror(-ret));
 	for (i = 0; i < n; i++)
 		if (s[i].owner_pid == (uint32_t)getpid())
@@ -705,16 +705,16 @@ TEST_F_TIMEOUT(kmod, netlink_reports_session, 300)
 		EXPECT_EQ(self->vm->vcpus[v]->ring_entries, s[i].vcpus[v].ring_size);
 	}
 	/* The same session by id, without vCPUs; an unknown id is refused. */
-	ASSERT_EQ(0, vmdirty_nl_get(nl, s[i].id, false, &one));
+	ASSERT_EQ(0, vmdirty_genl_get(nl, s[i].id, false, &one));
 	EXPECT_EQ(s[i].id, one.id);
 	EXPECT_FALSE(one.has_vcpus);
-	vmdirty_nl_session_release(&one);
-	EXPECT_GT(0, vmdirty_nl_get(nl, 0xfffffff0u, false, &one));
-	vmdirty_nl_free(s, n);
+	vmdirty_genl_session_release(&one);
+	EXPECT_GT(0, vmdirty_genl_get(nl, 0xfffffff0u, false, &one));
+	vmdirty_genl_free(s, n);
 
 	tracker_stop(self->t);
-	EXPECT_EQ(1, wait_event(nl, &ev, VMDIRTY_NL_EV_DEL));
-	vmdirty_nl_close(nl);
+	EXPECT_EQ(1, wait_event(nl, &ev, VMDIRTY_GENL_EV_DEL));
+	vmdirty_genl_close(nl);
 }
 
 /* The status subcommand prints our session as JSON. */
