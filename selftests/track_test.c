@@ -396,7 +396,8 @@ TEST_F_TIMEOUT(track, ring_full, 300)
 		check_log(_metadata, self, &log);
 		if (variant->backend != TRACK_BITMAP && !variant->drain)
 			EXPECT_LT(0, log.ring_full) TH_LOG("no ring-full exit: the test did not test");
-		if (variant->backend != TRACK_BITMAP)
+		/* Without draining, this harvest and the ring-full handlers collected all. */
+		if (variant->backend != TRACK_BITMAP && !variant->drain)
 			EXPECT_LE(6000, log.entries + log.ring_full_entries);
 	}
 	tracker_stats(self->t, &st);

@@ -359,7 +359,7 @@ int vmdirty_genl_subscribe(struct vmdirty_genl *nl)
 	nl->ev = nl_socket_alloc();
 	if (!nl->ev)
 		return -ENOMEM;
-	/* Multicast messages carry no sequence number of ours. */
+	/* Events carry no sequence number of ours (read_events checks none). */
 	nl_socket_disable_seq_check(nl->ev);
 	ret = genl_connect(nl->ev);
 	if (ret < 0)
@@ -432,6 +432,12 @@ static int event_valid(struct nl_msg *msg, void *arg)
 	return NL_OK;
 }
 
+/* Multicast messages carry no sequence number of ours. */
+static int event_seq_ok(struct nl_msg *msg, void *arg)
+{
+	return NL_OK;
+}
+
 int vmdirty_genl_read_events(struct vmdirty_genl *nl, vmdirty_genl_event_fn fn, void *ctx)
 {
 	struct event_ctx c = { .fn = fn, .ctx = ctx };
@@ -444,6 +450,7 @@ int vmdirty_genl_read_events(struct vmdirty_genl *nl, vmdirty_genl_event_fn fn, 
 	if (!cb)
 		return -ENOMEM;
 	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, event_valid, &c);
+	nl_cb_set(cb, NL_CB_SEQ_CHECK, NL_CB_CUSTOM, event_seq_ok, NULL);
 	for (;;) {
 		struct pollfd p = { .fd = nl_socket_get_fd(nl->ev), .events = POLLIN };
 
