@@ -41,7 +41,7 @@
 #define LIST_MAX	(GUEST_SCRATCH_SIZE / 8)
 #define WORK_FIRST	(GUEST_WORK_BASE >> 12)
 /* Points this large take seconds of guest time per round under TCG. */
-#define BIG_SIZE	131072
+#define BIG_SIZE	65536
 
 enum { PAT_RANDOM, PAT_SEQ, NR_PATS };
 static const char *const pat_names[NR_PATS] = { "random", "seq" };
@@ -355,11 +355,15 @@ static int bench_vcfg(const struct opts *o, unsigned int vc)
 					continue;
 				}
 				c->done = true;
-				if (o->verbose)
-					fprintf(stderr, "# %u vCPU %-13s %-6s %7" PRIu64 ": %.0f ns/page (guest writes %.1f us/page)\n",
+				if (o->verbose) {
+					double pg = median(c->pages, c->n);
+
+					fprintf(stderr, "# %u vCPU %-13s %-6s %7" PRIu64 ": %5.0f ns/page = harvest %5.0f (kernel %5.0f) + ring-full %5.0f; guest writes %.1f us/page\n",
 						o->vcfg[vc], modes[m].name, pat_names[p], size,
-						median(c->cost, c->n) / median(c->pages, c->n),
+						median(c->cost, c->n) / pg, median(c->total, c->n) / pg,
+						median(c->kernel, c->n) / pg, median(c->rf_ns, c->n) / pg,
 						guest_ns[m] / 1000.0 / (double)(size * c->n));
+				}
 			}
 		}
 	}
