@@ -21,7 +21,7 @@ SECTIONS=(harvest)
 
 # Harvest plus reset per pre-copy round: bitmap, ring reaper, vmdirty.ko.
 bench_harvest() {
-	build/userspace/bench/harvest_bench ${quick:+--quick}
+	build/userspace/bench/harvest_bench --verbose ${quick:+--quick}
 }
 
 top=$(cd "$(dirname "$0")/.." && pwd)
