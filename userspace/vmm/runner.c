@@ -186,7 +186,12 @@ static void *vcpu_thread(void *arg)
 	struct runner_vcpu *rv = arg;
 	struct vm_runner *r = rv->r;
 	struct vcpu *v = rv->v;
+	sigset_t kick_set;
 
+	/* The creator may block it (signalfd etc.); the kick must get through. */
+	sigemptyset(&kick_set);
+	sigaddset(&kick_set, VM_RUNNER_KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &kick_set, NULL);
 	pthread_mutex_lock(&r->lock);
 	while (park(rv)) {
 		uint64_t t0, now;

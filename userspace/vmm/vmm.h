@@ -16,6 +16,19 @@
  * vcpu_ring_reap may run on any thread as long as one thread reaps a ring;
  * vm_reset_dirty_rings must be called by a thread of the process that
  * created the VM (KVM checks the mm).
+ *
+ * Deviations from /work/brief/VMM-API.md (additions unless said):
+ * - progress hook: an extra now_ns argument (host CLOCK_MONOTONIC of the exit).
+ * - vcpu_state.idx and vm_state.nr_vcpus/mem_size, so a restore into the
+ *   wrong vCPU or a VM of another shape is refused.
+ * - struct vm: manual_protect holds the KVM_DIRTY_LOG_* flags enabled
+ *   (INITIALLY_SET when KVM offers it), ring_acq_rel says which ring cap.
+ * - vm_runner_free(); vm_runner_stop() on a paused runner does not run the
+ *   guest again.  vm_runner_stats() has per-vCPU stats (first/last report).
+ * - vcpu_scratch(v, &gpa); vm_slot_gfn(), vm_mem_hash(), vm_copy_memory(),
+ *   vm_check_cap(), vcpu_exit_name(), vmm_now_ns().
+ * - GUEST_PORT_IDLE: a vCPU run with no command posted reports it
+ *   (vcpu_run_cmd returns -ENOMSG).
  */
 #ifndef VMDIRTY_VMM_H
 #define VMDIRTY_VMM_H

@@ -6,7 +6,7 @@
  * (page, version) (guest_abi.h), so any page can be checked later, by the
  * guest itself or by the host.  Progress goes to the mailbox on every op
  * and to GUEST_PORT_PROGRESS about every GUEST_REPORT_MS of TSC time; the
- * rate limit is a token bucket refilled at each report.
+ * rate limit is a token bucket refilled by TSC time.
  */
 #include "guest.h"
 
@@ -77,13 +77,42 @@ static void report(uint32_t idx, vmb_t *m)
 	outl(GUEST_PORT_PROGRESS, idx);
 }
 
+/*
+ * The rate limit's token bucket: credit in bytes, refilled from the TSC
+ * time elapsed (so a late wakeup loses nothing), at most one report window
+ * of burst plus a page.  The elapsed time counted is capped at two windows
+ * before the multiplication: after a pause or a migration there is no
+ * burst to catch up, and rate * cycles stays far from overflowing.
+ */
+struct bucket {
+	uint64_t rate, hz, credit, cap, last, max_cycles;
+};
+
+static void bucket_refill(struct bucket *b, uint64_t now)
+{
+	uint64_t el = now - b->last;
+
+	if (el > b->max_cycles)
+		el = b->max_cycles;
+	b->last = now;
+	b->credit += el * b->rate / b->hz;
+	if (b->credit > b->cap)
+		b->credit = b->cap;
+}
+
+/* TSC time at which the bucket holds a page again. */
+static uint64_t bucket_page_at(const struct bucket *b, uint64_t now)
+{
+	return now + (GUEST_PAGE_SIZE - b->credit) * b->hz / b->rate + 1;
+}
+
 int64_t guest_cmd_workload(uint32_t idx, vmb_t *m)
 {
-	uint64_t kind = m->args[0], rate = m->args[1], hot = m->args[2];
+	uint64_t kind = m->args[0], hot = m->args[2];
 	uint64_t rng = guest_wl_seed(m->args[3], idx);
 	uint64_t period = MB->tsc_khz * GUEST_REPORT_MS;
-	uint64_t refill = rate / (1000 / GUEST_REPORT_MS), cap, credit;
 	uint64_t range, cursor = 0, now, window_end, p;
+	struct bucket b = { .rate = m->args[1], .hz = MB->tsc_khz * 1000 };
 	struct slice s;
 
 	if (kind > GUEST_WL_MAX)
@@ -109,19 +138,27 @@ int64_t guest_cmd_workload(uint32_t idx, vmb_t *m)
 	m->wl_writes = 0;
 	m->wl_ready = 1;
 
-	/* One window of burst; never less than a refill plus a page, or slow rates lose credit. */
-	cap = refill > GUEST_PAGE_SIZE ? refill * 2 : refill + GUEST_PAGE_SIZE;
-	credit = refill;
+	/* Without a TSC frequency there is no time: no limit, reports by count. */
+	if (!period)
+		b.rate = 0;
+	b.cap = b.rate / (1000 / GUEST_REPORT_MS) + GUEST_PAGE_SIZE;
+	b.credit = GUEST_PAGE_SIZE;
+	b.max_cycles = 2 * period;
 	now = rdtsc();
+	b.last = now;
 	window_end = now + period;
 	while (!m->stop) {
+		if (b.rate)
+			bucket_refill(&b, now);
 		if (kind == GUEST_WL_IDLE) {
 			if (period)
 				guest_sleep_until(window_end);
 			m->ops++;
 			guest_fpu_step(m);
-		} else if (rate && period && credit < GUEST_PAGE_SIZE) {
-			guest_sleep_until(window_end);
+		} else if (b.rate && b.credit < GUEST_PAGE_SIZE) {
+			uint64_t at = bucket_page_at(&b, now);
+
+			guest_sleep_until(at < window_end ? at : window_end);
 		} else {
 			if (kind == GUEST_WL_SEQ) {
 				p = cursor++;
@@ -131,27 +168,25 @@ int64_t guest_cmd_workload(uint32_t idx, vmb_t *m)
 				p = guest_rand_below(&rng, range);
 			}
 			write_page(&s, p);
-			if (rate)
-				credit -= GUEST_PAGE_SIZE;
+			if (b.rate)
+				b.credit -= GUEST_PAGE_SIZE;
 			m->wl_writes++;
 			m->ops++;
 			guest_fpu_step(m);
 			if (!(m->wl_writes & 7))
 				check_page(m, &s, guest_rand_below(&rng, range));
 		}
+		now = rdtsc();
 		if (!period) {
-			/* No TSC frequency: report by count instead. */
 			if (!(m->ops & 1023))
 				report(idx, m);
 			continue;
 		}
-		now = rdtsc();
 		if (now < window_end)
 			continue;
 		report(idx, m);
-		/* After a long stall (pause, migration), no burst to catch up. */
+		/* After a long stall (pause, migration), reports restart from now. */
 		window_end = now - window_end > period ? now + period : window_end + period;
-		credit = credit + refill > cap ? cap : credit + refill;
 	}
 	return 0;
 }

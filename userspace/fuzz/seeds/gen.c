@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Seed corpora for the harnesses: valid payloads of every type (PAGES in
+ * every codec), written to DIR/<harness>/<name>.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "wire/codec.h"
+#include "wire/proto.h"
+#include "vmm/vmm.h"
+
+static const char *dir;
+
+static void put(const char *fuzzer, const char *name, const uint8_t *msg, size_t len, bool hdr)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, fuzzer);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, fuzzer, name);
+	f = fopen(path, "w");
+	if (!f || fwrite(msg + (hdr ? 0 : WIRE_HDR_SIZE), len - (hdr ? 0 : WIRE_HDR_SIZE), 1, f) != 1)
+		exit(1);
+	fclose(f);
+}
+
+int main(int argc, char **argv)
+{
+	struct wire_hello_ack ack = { 1, WIRE_FEAT_ALL, WIRE_CODECS_ALL, 1, 0, 1 };
+	struct wire_hello hello = { .ver_min = 1, .ver_max = 1, .page_size = 4096, .session_id = 1,
+				    .nr_channels = 1, .nr_vcpus = 2, .features = WIRE_FEAT_ALL,
+				    .codecs = WIRE_CODECS_ALL, .nr_regions = 1,
+				    .regions = { { 0, 64 * 4096 } } };
+	static uint8_t mem[64 * 4096], buf[WIRE_MAX_MSG];
+	struct wire_stream src, dst;
+	struct wire_txmsg m;
+	struct vcpu_state vs = { 0 };
+	struct vm_state ms = { 0 };
+	struct wire_complete c = { 1, WIRE_COMPLETE_HASH, 2, 10, 1000, 42 };
+	struct wire_confirm cf = { 0, 1, 42 };
+	struct wire_error e;
+	uint64_t gfns[8] = { 0, 1, 2, 3, 4, 5, 6, 7 };
+	ssize_t len;
+
+	if (argc != 2)
+		return 2;
+	dir = argv[1];
+	mkdir(dir, 0755);
+	for (int i = 0; i < 64 * 4096; i++)
+		mem[i] = i % 4096 < 2048 ? (uint8_t)"vmdirty page "[i % 13] : (uint8_t)((i * 2654435761u) >> 13);
+	memset(mem, 0, 4096);
+	wire_stream_init(&src, WIRE_ROLE_SOURCE, 4096);
+	wire_stream_init(&dst, WIRE_ROLE_DEST, 4096);
+	len = wire_enc_hello(&src, buf, sizeof(buf), &hello);
+	put("hello", "hello", buf, len, false);
+	put("hdr", "hello", buf, len, true);
+	len = wire_enc_hello_ack(&dst, buf, sizeof(buf), &ack);
+	put("hello", "ack", buf, len, false);
+	wire_stream_establish(&src, &ack);
+	wire_stream_establish(&dst, &ack);
+	wire_error_set(&e, WIRE_ERR_LAYOUT, 22, "layout differs");
+	len = wire_enc_error(&dst, buf, sizeof(buf), &e);
+	put("msg", "error", buf, len, false);
+	dst.failed = false;
+	len = wire_enc_confirm(&dst, buf, sizeof(buf), &cf);
+	put("msg", "confirm", buf, len, false);
+	len = wire_enc_complete(&src, buf, sizeof(buf), &c);
+	put("msg", "complete", buf, len, false);
+	put("hdr", "complete", buf, len, true);
+	vs.xcrs.nr_xcrs = 1;
+	vs.nr_msrs = 2;
+	vs.xsave_size = 4096;
+	vs.xsave = calloc(1, 4096);
+	len = wire_enc_vcpu_state(&src, buf, sizeof(buf), &vs);
+	put("state", "vcpu", buf, len, false);
+	ms.nr_vcpus = 2;
+	ms.mem_size = 64 * 4096;
+	ms.pic[1].chip_id = 1;
+	ms.ioapic.chip_id = 2;
+	len = wire_enc_vm_state(&src, buf, sizeof(buf), &ms);
+	put("state", "vm", buf, len, false);
+	if (wire_txmsg_init(&m))
+		return 1;
+	for (int codec = 0; codec < WIRE_NR_CODECS; codec++) {
+		struct wire_tx_config cfg = { .page_size = 4096, .codec = codec, .level = 1 };
+		struct wire_tx *tx;
+		char name[32];
+
+		if (wire_tx_create(&cfg, &tx))
+			return 1;
+		len = wire_tx_pages(tx, &src, &m, mem, 0, gfns, 8);
+		snprintf(name, sizeof(name), "pages-%s", wire_codec_name(codec));
+		put("pages", name, m.buf, len, false);
+		put("hdr", name, m.buf, len, true);
+		wire_tx_destroy(tx);
+	}
+	len = wire_enc_round_end(&src, buf, sizeof(buf), 0);
+	put("msg", "round_end", buf, len, false);
+	wire_txmsg_release(&m);
+	free(vs.xsave);
+	return 0;
+}

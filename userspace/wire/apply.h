@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Destination side: apply decoded batches to guest memory in round order,
+ * from any number of channel threads at once, and tell at the end whether
+ * everything announced arrived.
+ */
+#ifndef VMDIRTY_WIRE_APPLY_H
+#define VMDIRTY_WIRE_APPLY_H
+
+#include <stdint.h>
+
+#include "wire/codec.h"
+#include "wire/proto.h"
+
+struct wire_apply;
+
+struct wire_apply_stats {
+	uint64_t data;		/* data pages copied */
+	uint64_t zero;		/* zero pages cleared */
+	uint64_t zero_clean;	/* zero pages that already were: not written */
+	uint64_t stale;		/* pages skipped: a same or newer round was applied */
+};
+
+/* mem is the host address of gpa 0; regions as in HELLO (validated). */
+int wire_apply_create(uint8_t *mem, uint32_t page_size, const struct wire_region *regions,
+		      unsigned int nr, struct wire_apply **out);
+void wire_apply_destroy(struct wire_apply *a);
+/*
+ * Apply b: each page is written only if no page of the same or a newer
+ * round was applied before, so content from round k never overwrites
+ * round k+1 whichever channel delivers first.  Thread-safe.  -ERANGE if any
+ * gfn is outside the layout or the round is UINT32_MAX: nothing applied.
+ */
+int wire_apply_batch(struct wire_apply *a, const struct wire_batch *b);
+/* Round last applied to gfn, or -1 if none (or not in the layout). */
+int64_t wire_apply_round(const struct wire_apply *a, uint64_t gfn);
+/* Pages of the layout never received; *first = lowest such gfn.  Appliers must be stopped. */
+uint64_t wire_apply_missing(const struct wire_apply *a, uint64_t *first);
+void wire_apply_stats(const struct wire_apply *a, struct wire_apply_stats *st);
+
+/*
+ * At COMPLETE, with every channel's receiver stopped: every stream ended
+ * rounds 0..last_round and nothing since, the page and byte totals match,
+ * no page is missing, and (WIRE_COMPLETE_HASH) the RAM hash matches.
+ * *hash gets the hash computed here (0 if none) for CONFIRM.  On failure
+ * err is ready to send and -EPROTO (totals, rounds, pages) or -EBADMSG
+ * (hash) is returned.
+ */
+int wire_verify_complete(const struct wire_complete *c, struct wire_stream *const *streams,
+			 unsigned int nr_streams, const struct wire_apply *a,
+			 unsigned int nthreads, uint64_t *hash, struct wire_error *err);
+
+#endif
