@@ -5,8 +5,8 @@
  * entry's flags, store-release of RESET: vcpu_ring_reap()) into the live
  * bitmap set, calls KVM_RESET_DIRTY_RINGS, then swaps the live set with the
  * snapshot the log points to.  A vCPU that takes KVM_EXIT_DIRTY_RING_FULL
- * reaps its own ring into the live set and resets, under the tracker's lock,
- * so nothing it logged is lost and it keeps running.
+ * reaps every ring into the live set and resets (QEMU's default), under the
+ * tracker's lock, so nothing logged is lost and it keeps running.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -205,23 +205,34 @@ static int ring_harvest(struct tracker *t, struct dirty_log *log)
 	return 0;
 }
 
+/*
+ * Like QEMU (kvm_dirty_ring_reap(s, NULL) unless a dirty limit is in
+ * service): reap every vCPU, not only the one that exited, so that one reset
+ * serves all rings and the others exit less often.  v's own ring first.
+ */
 static int ring_ring_full(struct tracker *t, struct vcpu *v)
 {
 	struct ring_tracker *r = t->priv;
 	struct reap_ctx c = { .vm = t->vm, .slot = -1 };
-	int n, ret;
+	int n, total, ret;
 
 	pthread_mutex_lock(&t->lock);
 	c.set = &r->set[r->live];
-	n = reap_vcpu(t, v, &c);
-	if (n >= 0) {
+	total = reap_vcpu(t, v, &c);
+	for (unsigned int i = 0; i < t->vm->nr_vcpus && total >= 0; i++) {
+		if (t->vm->vcpus[i] == v)
+			continue;
+		n = reap_vcpu(t, t->vm->vcpus[i], &c);
+		total = n < 0 ? n : total + n;
+	}
+	if (total >= 0) {
 		ret = vm_reset_dirty_rings(t->vm);
 		if (ret < 0)
-			n = ret;
+			total = ret;
 	}
 	t->stats.dropped += c.dropped;
 	pthread_mutex_unlock(&t->lock);
-	return n;
+	return total;
 }
 
 static int ring_vcpu_stats(struct tracker *t, struct track_vcpu_stat *st, unsigned int n)
