@@ -24,6 +24,7 @@ struct ring_tracker {
 	struct ring_set set[2];
 	unsigned int live;		/* set[live] collects, set[!live] is the snapshot */
 	uint32_t fetch[VM_MAX_VCPUS];	/* reap cursor per vCPU */
+	bool synced[VM_MAX_VCPUS];	/* fetch is known to follow KVM's index */
 	uint64_t entries[VM_MAX_VCPUS];	/* collected, all time */
 	uint64_t mark[VM_MAX_VCPUS];	/* entries[] at the last harvest */
 	uint64_t last[VM_MAX_VCPUS];	/* collected between the last two harvests */
@@ -129,24 +130,31 @@ static void reap_one(void *ctx, uint32_t slot, uint64_t offset)
 	set->count++;
 }
 
-/* Reap v's ring into the live set; the caller holds the lock. */
-static int reap_vcpu(struct tracker *t, struct vcpu *v, struct reap_ctx *c)
+/*
+ * Reap v's ring into the live set; the caller holds the lock.  An empty
+ * reap may mean that someone else (the module) moved KVM's index since our
+ * cursor was right: look for the run of DIRTY entries, but only while the
+ * cursor is not known to be in step, or when v is known to hold entries
+ * (a ring-full exit), so that idle vCPUs cost nothing.
+ */
+static int reap_vcpu(struct tracker *t, struct vcpu *v, struct reap_ctx *c, bool full)
 {
 	struct ring_tracker *r = t->priv;
 	uint32_t *fetch = &r->fetch[v->idx];
 	int n;
 
 	n = vcpu_ring_reap(v, fetch, true, reap_one, c);
-	if (n == 0) {
-		/* Someone else (the module) may have moved KVM's index. */
+	if (n == 0 && (full || !r->synced[v->idx])) {
 		uint32_t old = *fetch;
 
 		track_ring_resync(v, fetch);
 		if (*fetch != old)
 			n = vcpu_ring_reap(v, fetch, true, reap_one, c);
 	}
-	if (n > 0)
+	if (n > 0) {
 		r->entries[v->idx] += (uint64_t)n;
+		r->synced[v->idx] = true;
+	}
 	return n;
 }
 
@@ -157,8 +165,10 @@ static int ring_start(struct tracker *t)
 	set_clear(t->vm, &r->set[0]);
 	set_clear(t->vm, &r->set[1]);
 	/* What the rings still hold is reaped by the first harvest. */
-	for (unsigned int i = 0; i < t->vm->nr_vcpus; i++)
+	for (unsigned int i = 0; i < t->vm->nr_vcpus; i++) {
 		track_ring_resync(t->vm->vcpus[i], &r->fetch[i]);
+		r->synced[i] = false;
+	}
 	return vm_set_dirty_logging(t->vm, true);
 }
 
@@ -172,7 +182,7 @@ static int ring_harvest(struct tracker *t, struct dirty_log *log)
 
 	t0 = track_now_ns();
 	for (unsigned int i = 0; i < t->vm->nr_vcpus; i++) {
-		n = reap_vcpu(t, t->vm->vcpus[i], &c);
+		n = reap_vcpu(t, t->vm->vcpus[i], &c, false);
 		if (n < 0)
 			return n;
 		log->entries += (uint64_t)n;
@@ -218,11 +228,11 @@ static int ring_ring_full(struct tracker *t, struct vcpu *v)
 
 	pthread_mutex_lock(&t->lock);
 	c.set = &r->set[r->live];
-	total = reap_vcpu(t, v, &c);
+	total = reap_vcpu(t, v, &c, true);
 	for (unsigned int i = 0; i < t->vm->nr_vcpus && total >= 0; i++) {
 		if (t->vm->vcpus[i] == v)
 			continue;
-		n = reap_vcpu(t, t->vm->vcpus[i], &c);
+		n = reap_vcpu(t, t->vm->vcpus[i], &c, false);
 		total = n < 0 ? n : total + n;
 	}
 	if (total >= 0) {
