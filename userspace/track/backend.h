@@ -67,9 +67,12 @@ uint64_t track_summary_words(uint64_t npages);	/* summary words for npages */
 void track_log_parts(struct tracker *t, struct dirty_log *log);
 /* Slot index in vm->slots of a KVM slot number ((as_id << 16) | id), or -1. */
 int track_slot_index(const struct vm *vm, uint32_t slot);
-/* Point *fetch at the oldest DIRTY entry of v's ring if it holds one
- * elsewhere (another collector moved KVM's index); else leave it. */
-void track_ring_resync(struct vcpu *v, uint32_t *fetch);
+/*
+ * Point *fetch at the oldest DIRTY entry of v's ring (KVM's reset index)
+ * and return true, or return false if the ring holds none (*fetch is left
+ * alone: where KVM pushes next cannot be told from an empty ring).
+ */
+bool track_ring_resync(struct vcpu *v, uint32_t *fetch);
 /* Collect and reset every ring in userspace, dropping the entries (no one
  * tracks them any more); what the kmod backend does after its session. */
 int track_ring_discard(struct vm *vm, uint32_t *fetch);

@@ -131,30 +131,30 @@ static void reap_one(void *ctx, uint32_t slot, uint64_t offset)
 }
 
 /*
- * Reap v's ring into the live set; the caller holds the lock.  An empty
- * reap may mean that someone else (the module) moved KVM's index since our
- * cursor was right: look for the run of DIRTY entries, but only while the
- * cursor is not known to be in step, or when v is known to hold entries
- * (a ring-full exit), so that idle vCPUs cost nothing.
+ * Reap v's ring into the live set; the caller holds the lock.  Our cursor
+ * follows KVM's index only if we collected every entry since KVM's last
+ * reset; after another collector (the module) it may point anywhere, even
+ * into the middle of the run of DIRTY entries, where reaping would leave the
+ * run's head behind and KVM's reset would stop at it.  So while not known to
+ * be in step, start from the run's first entry; once in step, look only
+ * when a ring-full exit finds nothing at the cursor.  Idle vCPUs cost
+ * nothing once in step.
  */
 static int reap_vcpu(struct tracker *t, struct vcpu *v, struct reap_ctx *c, bool full)
 {
 	struct ring_tracker *r = t->priv;
 	uint32_t *fetch = &r->fetch[v->idx];
+	bool synced = r->synced[v->idx];
 	int n;
 
+	if (!synced)
+		synced = track_ring_resync(v, fetch);
 	n = vcpu_ring_reap(v, fetch, true, reap_one, c);
-	if (n == 0 && (full || !r->synced[v->idx])) {
-		uint32_t old = *fetch;
-
-		track_ring_resync(v, fetch);
-		if (*fetch != old)
-			n = vcpu_ring_reap(v, fetch, true, reap_one, c);
-	}
-	if (n > 0) {
+	if (n == 0 && full && track_ring_resync(v, fetch))
+		n = vcpu_ring_reap(v, fetch, true, reap_one, c);
+	if (n > 0)
 		r->entries[v->idx] += (uint64_t)n;
-		r->synced[v->idx] = true;
-	}
+	r->synced[v->idx] = synced;
 	return n;
 }
 
@@ -165,10 +165,8 @@ static int ring_start(struct tracker *t)
 	set_clear(t->vm, &r->set[0]);
 	set_clear(t->vm, &r->set[1]);
 	/* What the rings still hold is reaped by the first harvest. */
-	for (unsigned int i = 0; i < t->vm->nr_vcpus; i++) {
-		track_ring_resync(t->vm->vcpus[i], &r->fetch[i]);
+	for (unsigned int i = 0; i < t->vm->nr_vcpus; i++)
 		r->synced[i] = false;
-	}
 	return vm_set_dirty_logging(t->vm, true);
 }
 

@@ -436,13 +436,16 @@ static int ring_run_start(const struct vcpu *v)
 	return -1;
 }
 
-void track_ring_resync(struct vcpu *v, uint32_t *fetch)
+bool track_ring_resync(struct vcpu *v, uint32_t *fetch)
 {
 	int start = ring_run_start(v);
 
+	if (start < 0)
+		return false;
 	/* vcpu_ring_reap() masks its cursor with the ring size. */
-	if (start >= 0 && (uint32_t)start != *fetch % v->ring_entries)
+	if ((uint32_t)start != *fetch % v->ring_entries)
 		*fetch = (uint32_t)start;
+	return true;
 }
 
 static void discard_entry(void *ctx, uint32_t slot, uint64_t offset)
@@ -458,6 +461,7 @@ int track_ring_discard(struct vm *vm, uint32_t *fetch)
 
 		if (!v->ring)
 			continue;
+		/* Another collector's leftovers: start at the run's head. */
 		track_ring_resync(v, &fetch[i]);
 		ret = vcpu_ring_reap(v, &fetch[i], true, discard_entry, NULL);
 		if (ret < 0)
