@@ -202,7 +202,9 @@ static int attach(struct tracker *t)
 	k->features = info.features;
 	if (ioctl(k->fd, VMDIRTY_IOC_ATTACH, &at) < 0) {
 		ret = track_error(t, -errno, "kmod: ATTACH%s",
-				  errno == ENOTTY ? " (this module cannot attach)" : "");
+				  errno == ENOTTY ? " (this module cannot attach)" :
+				  errno == EBUSY ? " (another session has this VM)" :
+				  errno == ENXIO ? " (the VM has no dirty ring)" : "");
 		goto err;
 	}
 	if (at.region_size < sizeof(*k->hdr) || at.region_size > SIZE_MAX) {
