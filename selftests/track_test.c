@@ -573,6 +573,43 @@ TEST(auto_pick_names_a_backend)
 	TH_LOG("auto: %s", why);
 }
 
+/* A tracker on a VM configured for another backend fails clearly. */
+TEST(backend_vm_mismatch)
+{
+	struct vm_config ring = { .nr_vcpus = 1, .mem_size = 8 << 20 };
+	struct vm_config bitmap = ring;
+	struct tracker *t = NULL;
+	struct vm *vm = NULL;
+
+	if (access("/dev/kvm", R_OK | W_OK))
+		SKIP(return, "no /dev/kvm");
+	ASSERT_EQ(0, track_vm_config(TRACK_RING, &ring));
+	ASSERT_EQ(0, track_vm_config(TRACK_BITMAP, &bitmap));
+	/* Bitmap on a ring VM: KVM would refuse GET_DIRTY_LOG; start says why. */
+	ASSERT_EQ(0, vm_create(&ring, &vm));
+	ASSERT_EQ(0, tracker_create(TRACK_BITMAP, vm, &t));
+	EXPECT_EQ(-EINVAL, tracker_start(t));
+	EXPECT_NE(NULL, strstr(tracker_error(t), "dirty ring")) TH_LOG("%s", tracker_error(t));
+	tracker_destroy(t);
+	t = NULL;
+	/* Auto on a ring VM is ring or kmod, never bitmap. */
+	ASSERT_EQ(0, tracker_create(TRACK_AUTO, vm, &t));
+	EXPECT_NE(TRACK_BITMAP, tracker_backend(t));
+	tracker_destroy(t);
+	t = NULL;
+	vm_destroy(vm);
+	vm = NULL;
+	/* Ring or kmod on a VM without a ring: refused at create. */
+	ASSERT_EQ(0, vm_create(&bitmap, &vm));
+	EXPECT_EQ(-EINVAL, tracker_create(TRACK_RING, vm, &t));
+	EXPECT_EQ(-EINVAL, tracker_create(TRACK_KMOD, vm, &t));
+	EXPECT_EQ(NULL, t);
+	ASSERT_EQ(0, tracker_create(TRACK_AUTO, vm, &t));
+	EXPECT_EQ(TRACK_BITMAP, tracker_backend(t));
+	tracker_destroy(t);
+	vm_destroy(vm);
+}
+
 /* A memslot added behind the session's back: re-attach, report everything. */
 TEST_F_TIMEOUT(kmod, stale_layout_reattaches, 300)
 {

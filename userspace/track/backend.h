@@ -8,6 +8,8 @@
 
 #include <pthread.h>
 
+#include <linux/vmdirty.h>
+
 #include "track/track.h"
 
 struct tracker;
@@ -76,6 +78,13 @@ bool track_ring_resync(struct vcpu *v, uint32_t *fetch);
 /* Collect and reset every ring in userspace, dropping the entries (no one
  * tracks them any more); what the kmod backend does after its session. */
 int track_ring_discard(struct vm *vm, uint32_t *fetch);
+/*
+ * kmod.c: check a mapped region (size bytes) against ATTACH's answer and a
+ * VM of nr_vcpus: magic, ABI, sizes, every table and bitmap in bounds and
+ * aligned.  -EPROTO with the reason in why.
+ */
+int track_kmod_check_region(const void *region, uint64_t size, const struct vmdirty_attach *at,
+			    unsigned int nr_vcpus, char *why, size_t len);
 /* Ring-full bookkeeping for a handler that took ns and collected n. */
 void track_account_ring_full(struct tracker *t, uint64_t ns, uint64_t n);
 
