@@ -36,7 +36,7 @@ bench_net() {
 
 # Harvest plus reset per pre-copy round: bitmap, ring reaper, vmdirty.ko.
 bench_harvest() {
-	build/userspace/bench/harvest_bench ${quick:+--quick}
+	build/userspace/bench/harvest_bench --verbose ${quick:+--quick}
 }
 
 # Whole migrations per codec, channel count and transport, per workload,

@@ -22,7 +22,7 @@
 #define NL_DUMP_RETRIES 5
 #define NL_MAX_VCPUS 4096
 
-struct vmdirty_nl {
+struct vmdirty_genl {
 	struct nl_sock *sk;	/* requests and their replies */
 	struct nl_sock *ev;	/* the "events" group, NULL until subscribed */
 	int family;
@@ -90,7 +90,7 @@ static uint64_t get_u64(struct nlattr **tb, int a)
 	return tb[a] ? nla_get_u64(tb[a]) : 0;
 }
 
-static int parse_vcpus(struct nlattr *nest, struct vmdirty_nl_session *s)
+static int parse_vcpus(struct nlattr *nest, struct vmdirty_genl_session *s)
 {
 	struct nlattr *tb[VMDIRTY_A_VCPU_MAX + 1];
 	struct nlattr *pos;
@@ -108,7 +108,7 @@ static int parse_vcpus(struct nlattr *nest, struct vmdirty_nl_session *s)
 	if (!s->vcpus)
 		return -ENOMEM;
 	nla_for_each_nested(pos, nest, rem) {
-		struct vmdirty_nl_vcpu *v = &s->vcpus[s->nr_vcpu_entries];
+		struct vmdirty_genl_vcpu *v = &s->vcpus[s->nr_vcpu_entries];
 
 		if (nla_type(pos) != VMDIRTY_A_VCPUS_ENTRY)
 			return -EBADMSG;
@@ -129,7 +129,7 @@ static int parse_vcpus(struct nlattr *nest, struct vmdirty_nl_session *s)
 }
 
 /* Parse one message of the family into *s; *s is released on failure. */
-static int parse_session(struct nl_msg *msg, struct vmdirty_nl_session *s)
+static int parse_session(struct nl_msg *msg, struct vmdirty_genl_session *s)
 {
 	struct nlattr *tb[VMDIRTY_A_MAX + 1];
 	int ret;
@@ -158,30 +158,30 @@ static int parse_session(struct nl_msg *msg, struct vmdirty_nl_session *s)
 	if (tb[VMDIRTY_A_VCPUS]) {
 		ret = parse_vcpus(tb[VMDIRTY_A_VCPUS], s);
 		if (ret < 0) {
-			vmdirty_nl_session_release(s);
+			vmdirty_genl_session_release(s);
 			return ret;
 		}
 	}
 	return 0;
 }
 
-void vmdirty_nl_session_release(struct vmdirty_nl_session *s)
+void vmdirty_genl_session_release(struct vmdirty_genl_session *s)
 {
 	free(s->vcpus);
 	s->vcpus = NULL;
 	s->nr_vcpu_entries = 0;
 }
 
-void vmdirty_nl_free(struct vmdirty_nl_session *s, size_t n)
+void vmdirty_genl_free(struct vmdirty_genl_session *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		vmdirty_nl_session_release(&s[i]);
+		vmdirty_genl_session_release(&s[i]);
 	free(s);
 }
 
 /* What the receive callbacks fill in. */
 struct reply_ctx {
-	struct vmdirty_nl_session *v;
+	struct vmdirty_genl_session *v;
 	size_t n, cap;
 	uint8_t want_cmd;
 	int err;		/* first error: the kernel's errno or ours */
@@ -227,7 +227,7 @@ static int reply_error(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg)
 	return NL_STOP;
 }
 
-static int request(struct vmdirty_nl *nl, bool dump, uint32_t id, bool vcpus,
+static int request(struct vmdirty_genl *nl, bool dump, uint32_t id, bool vcpus,
 		   struct reply_ctx *c)
 {
 	struct nl_msg *msg = NULL;
@@ -274,8 +274,8 @@ out:
 	return ret;
 }
 
-int vmdirty_nl_list(struct vmdirty_nl *nl, bool vcpus,
-		    struct vmdirty_nl_session **out, size_t *n)
+int vmdirty_genl_list(struct vmdirty_genl *nl, bool vcpus,
+		      struct vmdirty_genl_session **out, size_t *n)
 {
 	struct reply_ctx c;
 	int ret = -EAGAIN;
@@ -284,7 +284,7 @@ int vmdirty_nl_list(struct vmdirty_nl *nl, bool vcpus,
 		memset(&c, 0, sizeof(c));
 		ret = request(nl, true, 0, vcpus, &c);
 		if (ret < 0) {
-			vmdirty_nl_free(c.v, c.n);
+			vmdirty_genl_free(c.v, c.n);
 			continue;
 		}
 		*out = c.v;
@@ -293,8 +293,8 @@ int vmdirty_nl_list(struct vmdirty_nl *nl, bool vcpus,
 	return ret;
 }
 
-int vmdirty_nl_get(struct vmdirty_nl *nl, uint32_t id, bool vcpus,
-		   struct vmdirty_nl_session *out)
+int vmdirty_genl_get(struct vmdirty_genl *nl, uint32_t id, bool vcpus,
+		     struct vmdirty_genl_session *out)
 {
 	struct reply_ctx c = { 0 };
 	int ret;
@@ -303,7 +303,7 @@ int vmdirty_nl_get(struct vmdirty_nl *nl, uint32_t id, bool vcpus,
 	if (!ret && c.n != 1)
 		ret = c.n ? -EBADMSG : -ENOENT;
 	if (ret < 0) {
-		vmdirty_nl_free(c.v, c.n);
+		vmdirty_genl_free(c.v, c.n);
 		return ret;
 	}
 	*out = c.v[0];
@@ -311,9 +311,9 @@ int vmdirty_nl_get(struct vmdirty_nl *nl, uint32_t id, bool vcpus,
 	return 0;
 }
 
-int vmdirty_nl_open(struct vmdirty_nl **out)
+int vmdirty_genl_open(struct vmdirty_genl **out)
 {
-	struct vmdirty_nl *nl;
+	struct vmdirty_genl *nl;
 	int ret;
 
 	nl = calloc(1, sizeof(*nl));
@@ -337,11 +337,11 @@ int vmdirty_nl_open(struct vmdirty_nl **out)
 	*out = nl;
 	return 0;
 err:
-	vmdirty_nl_close(nl);
+	vmdirty_genl_close(nl);
 	return ret;
 }
 
-void vmdirty_nl_close(struct vmdirty_nl *nl)
+void vmdirty_genl_close(struct vmdirty_genl *nl)
 {
 	if (!nl)
 		return;
@@ -350,7 +350,7 @@ void vmdirty_nl_close(struct vmdirty_nl *nl)
 	free(nl);
 }
 
-int vmdirty_nl_subscribe(struct vmdirty_nl *nl)
+int vmdirty_genl_subscribe(struct vmdirty_genl *nl)
 {
 	int grp, ret;
 
@@ -359,7 +359,7 @@ int vmdirty_nl_subscribe(struct vmdirty_nl *nl)
 	nl->ev = nl_socket_alloc();
 	if (!nl->ev)
 		return -ENOMEM;
-	/* Multicast messages carry no sequence number of ours. */
+	/* Events carry no sequence number of ours (read_events checks none). */
 	nl_socket_disable_seq_check(nl->ev);
 	ret = genl_connect(nl->ev);
 	if (ret < 0)
@@ -382,23 +382,23 @@ err:
 	return ret == -NLE_OBJ_NOTFOUND ? -ENOENT : nlerr_to_errno(ret);
 }
 
-int vmdirty_nl_event_fd(const struct vmdirty_nl *nl)
+int vmdirty_genl_event_fd(const struct vmdirty_genl *nl)
 {
 	return nl->ev ? nl_socket_get_fd(nl->ev) : -EBADF;
 }
 
-const char *vmdirty_nl_event_name(enum vmdirty_nl_event ev)
+const char *vmdirty_genl_event_name(enum vmdirty_genl_event ev)
 {
 	switch (ev) {
-	case VMDIRTY_NL_EV_NEW:		return "new";
-	case VMDIRTY_NL_EV_DEL:		return "del";
-	case VMDIRTY_NL_EV_STALE:	return "layout-stale";
+	case VMDIRTY_GENL_EV_NEW:		return "new";
+	case VMDIRTY_GENL_EV_DEL:		return "del";
+	case VMDIRTY_GENL_EV_STALE:	return "layout-stale";
 	}
 	return "?";
 }
 
 struct event_ctx {
-	vmdirty_nl_event_fn fn;
+	vmdirty_genl_event_fn fn;
 	void *ctx;
 	int err;
 };
@@ -406,8 +406,8 @@ struct event_ctx {
 static int event_valid(struct nl_msg *msg, void *arg)
 {
 	struct event_ctx *c = arg;
-	struct vmdirty_nl_session s;
-	enum vmdirty_nl_event ev;
+	struct vmdirty_genl_session s;
+	enum vmdirty_genl_event ev;
 	struct genlmsghdr *gh;
 	int ret;
 
@@ -417,9 +417,9 @@ static int event_valid(struct nl_msg *msg, void *arg)
 	}
 	gh = nlmsg_data(nlmsg_hdr(msg));
 	switch (gh->cmd) {
-	case VMDIRTY_CMD_SESSION_NEW:	ev = VMDIRTY_NL_EV_NEW; break;
-	case VMDIRTY_CMD_SESSION_DEL:	ev = VMDIRTY_NL_EV_DEL; break;
-	case VMDIRTY_CMD_LAYOUT_STALE:	ev = VMDIRTY_NL_EV_STALE; break;
+	case VMDIRTY_CMD_SESSION_NEW:	ev = VMDIRTY_GENL_EV_NEW; break;
+	case VMDIRTY_CMD_SESSION_DEL:	ev = VMDIRTY_GENL_EV_DEL; break;
+	case VMDIRTY_CMD_LAYOUT_STALE:	ev = VMDIRTY_GENL_EV_STALE; break;
 	default:			return NL_SKIP; /* a newer module's event */
 	}
 	ret = parse_session(msg, &s);
@@ -428,11 +428,17 @@ static int event_valid(struct nl_msg *msg, void *arg)
 		return NL_SKIP;
 	}
 	c->fn(c->ctx, ev, &s);
-	vmdirty_nl_session_release(&s);
+	vmdirty_genl_session_release(&s);
 	return NL_OK;
 }
 
-int vmdirty_nl_read_events(struct vmdirty_nl *nl, vmdirty_nl_event_fn fn, void *ctx)
+/* Multicast messages carry no sequence number of ours. */
+static int event_seq_ok(struct nl_msg *msg, void *arg)
+{
+	return NL_OK;
+}
+
+int vmdirty_genl_read_events(struct vmdirty_genl *nl, vmdirty_genl_event_fn fn, void *ctx)
 {
 	struct event_ctx c = { .fn = fn, .ctx = ctx };
 	struct nl_cb *cb;
@@ -444,6 +450,7 @@ int vmdirty_nl_read_events(struct vmdirty_nl *nl, vmdirty_nl_event_fn fn, void *
 	if (!cb)
 		return -ENOMEM;
 	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, event_valid, &c);
+	nl_cb_set(cb, NL_CB_SEQ_CHECK, NL_CB_CUSTOM, event_seq_ok, NULL);
 	for (;;) {
 		struct pollfd p = { .fd = nl_socket_get_fd(nl->ev), .events = POLLIN };
 

@@ -28,7 +28,7 @@ struct status_opts {
 
 /* The previous refresh, for rates. */
 struct status_prev {
-	struct vmdirty_nl_session *s;
+	struct vmdirty_genl_session *s;
 	size_t n;
 	uint64_t ns;
 };
@@ -62,13 +62,13 @@ static void status_usage(FILE *f)
 }
 
 /* Rate of vCPU idx of session s since the previous refresh, or -1. */
-static double vcpu_rate(const struct status_prev *prev, const struct vmdirty_nl_session *s,
-			const struct vmdirty_nl_vcpu *v, uint64_t now)
+static double vcpu_rate(const struct status_prev *prev, const struct vmdirty_genl_session *s,
+			const struct vmdirty_genl_vcpu *v, uint64_t now)
 {
 	if (!prev || !prev->s || now <= prev->ns)
 		return -1;
 	for (size_t i = 0; i < prev->n; i++) {
-		const struct vmdirty_nl_session *p = &prev->s[i];
+		const struct vmdirty_genl_session *p = &prev->s[i];
 
 		if (p->id != s->id)
 			continue;
@@ -87,7 +87,7 @@ static void flags_text(uint32_t flags, char *buf, size_t len)
 		 flags & ~(VMDIRTY_SESSION_F_DRAINING | VMDIRTY_SESSION_F_STALE) ? " +unknown" : "");
 }
 
-static void print_session_text(const struct vmdirty_nl_session *s,
+static void print_session_text(const struct vmdirty_genl_session *s,
 			       const struct status_prev *prev, uint64_t now)
 {
 	char fl[64];
@@ -108,7 +108,7 @@ static void print_session_text(const struct vmdirty_nl_session *s,
 	printf("  %5s %6s %15s %14s %12s %14s\n", "vcpu", "id", "ring used/size",
 	       "entries", "last", "entries/s");
 	for (unsigned int i = 0; i < s->nr_vcpu_entries; i++) {
-		const struct vmdirty_nl_vcpu *v = &s->vcpus[i];
+		const struct vmdirty_genl_vcpu *v = &s->vcpus[i];
 		double r = vcpu_rate(prev, s, v, now);
 		char ring[32];
 
@@ -122,7 +122,7 @@ static void print_session_text(const struct vmdirty_nl_session *s,
 	}
 }
 
-static void print_session_json(const struct vmdirty_nl_session *s,
+static void print_session_json(const struct vmdirty_genl_session *s,
 			       const struct status_prev *prev, uint64_t now)
 {
 	printf("{\"id\":%" PRIu32 ",\"flags\":%" PRIu32 ",\"draining\":%s,\"stale\":%s"
@@ -138,7 +138,7 @@ static void print_session_json(const struct vmdirty_nl_session *s,
 	if (s->has_vcpus) {
 		printf(",\"vcpus\":[");
 		for (unsigned int i = 0; i < s->nr_vcpu_entries; i++) {
-			const struct vmdirty_nl_vcpu *v = &s->vcpus[i];
+			const struct vmdirty_genl_vcpu *v = &s->vcpus[i];
 			double r = vcpu_rate(prev, s, v, now);
 
 			printf("%s{\"idx\":%" PRIu32 ",\"id\":%" PRIu32 ",\"ring_size\":%" PRIu32
@@ -154,7 +154,7 @@ static void print_session_json(const struct vmdirty_nl_session *s,
 	printf("}");
 }
 
-static void print_sessions(const struct status_opts *o, struct vmdirty_nl_session *s, size_t n,
+static void print_sessions(const struct status_opts *o, struct vmdirty_genl_session *s, size_t n,
 			   const struct status_prev *prev, uint64_t now)
 {
 	if (o->json) {
@@ -178,25 +178,25 @@ static void print_sessions(const struct status_opts *o, struct vmdirty_nl_sessio
 	fflush(stdout);
 }
 
-static void print_event(void *ctx, enum vmdirty_nl_event ev, const struct vmdirty_nl_session *s)
+static void print_event(void *ctx, enum vmdirty_genl_event ev, const struct vmdirty_genl_session *s)
 {
 	const struct status_opts *o = ctx;
 
 	if (o->json) {
-		printf("{\"event\":\"%s\",\"session\":", vmdirty_nl_event_name(ev));
+		printf("{\"event\":\"%s\",\"session\":", vmdirty_genl_event_name(ev));
 		print_session_json(s, NULL, 0);
 		printf("}\n");
 	} else {
 		printf("event: %s, session %" PRIu32 " (owner pid %" PRIu32 ", VM pid %" PRIu32
-		       ", layout gen %" PRIu32 ")\n", vmdirty_nl_event_name(ev), s->id,
+		       ", layout gen %" PRIu32 ")\n", vmdirty_genl_event_name(ev), s->id,
 		       s->owner_pid, s->vm_pid, s->layout_gen);
 	}
 	fflush(stdout);
 }
 
-static int open_or_explain(struct vmdirty_nl **nl)
+static int open_or_explain(struct vmdirty_genl **nl)
 {
-	int ret = vmdirty_nl_open(nl);
+	int ret = vmdirty_genl_open(nl);
 
 	if (ret == -ENOENT) {
 		if (access("/dev/" VMDIRTY_DEVICE_NAME, F_OK) == 0)
@@ -213,14 +213,14 @@ static int open_or_explain(struct vmdirty_nl **nl)
 	return ret;
 }
 
-static int status_watch(struct vmdirty_nl *nl, const struct status_opts *o)
+static int status_watch(struct vmdirty_genl *nl, const struct status_opts *o)
 {
 	struct status_prev prev = { 0 };
 	struct sigaction sa = { .sa_handler = status_sigint };
 	unsigned long refreshes = 0;
 	int ret;
 
-	ret = vmdirty_nl_subscribe(nl);
+	ret = vmdirty_genl_subscribe(nl);
 	if (ret < 0) {
 		fprintf(stderr, "vmdirty status: joining the \"%s\" group: %s\n",
 			VMDIRTY_GENL_MCGRP, strerror(-ret));
@@ -229,11 +229,11 @@ static int status_watch(struct vmdirty_nl *nl, const struct status_opts *o)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	while (!status_stop) {
-		struct vmdirty_nl_session *s = NULL;
+		struct vmdirty_genl_session *s = NULL;
 		uint64_t now, next;
 		size_t n = 0;
 
-		ret = vmdirty_nl_list(nl, true, &s, &n);
+		ret = vmdirty_genl_list(nl, true, &s, &n);
 		if (ret < 0) {
 			fprintf(stderr, "vmdirty status: listing sessions: %s%s\n", strerror(-ret),
 				ret == -ENOENT || ret == -EINVAL ? " (module unloaded?)" : "");
@@ -241,16 +241,16 @@ static int status_watch(struct vmdirty_nl *nl, const struct status_opts *o)
 		}
 		now = mono_ns();
 		print_sessions(o, s, n, &prev, now);
-		vmdirty_nl_free(prev.s, prev.n);
+		vmdirty_genl_free(prev.s, prev.n);
 		prev = (struct status_prev){ .s = s, .n = n, .ns = now };
 		if (o->count && ++refreshes >= o->count)
 			break;
 		next = now + o->interval_ms * 1000000ull;
 		while (!status_stop && (now = mono_ns()) < next) {
-			struct pollfd p = { .fd = vmdirty_nl_event_fd(nl), .events = POLLIN };
+			struct pollfd p = { .fd = vmdirty_genl_event_fd(nl), .events = POLLIN };
 
 			if (poll(&p, 1, (int)((next - now + 999999) / 1000000)) > 0) {
-				ret = vmdirty_nl_read_events(nl, print_event, (void *)o);
+				ret = vmdirty_genl_read_events(nl, print_event, (void *)o);
 				if (ret == -ENOBUFS)
 					fprintf(stderr, "vmdirty status: events lost (socket buffer full)\n");
 				else if (ret < 0)
@@ -260,7 +260,7 @@ static int status_watch(struct vmdirty_nl *nl, const struct status_opts *o)
 		}
 		ret = 0;
 	}
-	vmdirty_nl_free(prev.s, prev.n);
+	vmdirty_genl_free(prev.s, prev.n);
 	return ret;
 }
 
@@ -275,7 +275,7 @@ int cmd_status(int argc, char **argv)
 		{ 0 }
 	};
 	struct status_opts o = { .interval_ms = 1000 };
-	struct vmdirty_nl *nl = NULL;
+	struct vmdirty_genl *nl = NULL;
 	char *end;
 	int c, ret;
 
@@ -323,16 +323,16 @@ int cmd_status(int argc, char **argv)
 	if (o.watch) {
 		ret = status_watch(nl, &o);
 	} else {
-		struct vmdirty_nl_session *s = NULL;
+		struct vmdirty_genl_session *s = NULL;
 		size_t n = 0;
 
-		ret = vmdirty_nl_list(nl, true, &s, &n);
+		ret = vmdirty_genl_list(nl, true, &s, &n);
 		if (ret < 0)
 			fprintf(stderr, "vmdirty status: listing sessions: %s\n", strerror(-ret));
 		else
 			print_sessions(&o, s, n, NULL, mono_ns());
-		vmdirty_nl_free(s, n);
+		vmdirty_genl_free(s, n);
 	}
-	vmdirty_nl_close(nl);
+	vmdirty_genl_close(nl);
 	return ret < 0 ? 1 : 0;
 }

@@ -13,7 +13,8 @@
  * contiguous run), then the tracker harvests.  The round's cost is the
  * harvest plus the ring-full exits handled while the guest wrote (that is
  * harvest work too).  Each mode runs on its own VM with the same seeds, so
- * every mode sees the same dirty sets.  The median of a few rounds per
+ * every mode sees the same dirty sets; the four VMs live at once and take
+ * turns round by round.  The median of a few rounds per
  * point is reported (TCG makes each large round take seconds of guest
  * writes, about 70 us per page: a full run is about 12M page writes).
  * Ratios compare against the better of bitmap and ring in the same run:
@@ -40,7 +41,7 @@
 #define LIST_MAX	(GUEST_SCRATCH_SIZE / 8)
 #define WORK_FIRST	(GUEST_WORK_BASE >> 12)
 /* Points this large take seconds of guest time per round under TCG. */
-#define BIG_SIZE	131072
+#define BIG_SIZE	65536
 
 enum { PAT_RANDOM, PAT_SEQ, NR_PATS };
 static const char *const pat_names[NR_PATS] = { "random", "seq" };
@@ -193,128 +194,181 @@ static unsigned int reps_for(const struct opts *o, uint64_t size)
 	return size >= BIG_SIZE ? o->reps_big : o->reps;
 }
 
-static int bench_mode(const struct opts *o, unsigned int vc, unsigned int m)
-{
-	const struct mode *md = &modes[m];
-	struct vm_config cfg = {
-		.nr_vcpus = o->vcfg[vc], .mem_size = o->mem_mib << 20, .ring_entries = o->ring,
-	};
-	struct track_opts to = { .kmod_unsorted = md->unsorted };
+/* One mode's VM and tracker for the vCPU count being measured. */
+struct bench_vm {
+	const struct mode *md;
+	struct vm *vm;
+	struct tracker *t;
 	struct job jobs[VM_MAX_VCPUS];
-	struct tracker *t = NULL;
-	struct vm *vm = NULL;
+	const char *err;		/* set once the mode failed: skip it */
+};
+
+static void bvm_fail(struct bench_vm *b, const char *what, int ret)
+{
+	fprintf(stderr, "harvest_bench: %s: %s: %s%s%s\n", b->md->name, what, strerror(-ret),
+		b->t && tracker_error(b->t)[0] ? ", " : "", b->t ? tracker_error(b->t) : "");
+	b->err = what;
+}
+
+static void bvm_destroy(struct bench_vm *b)
+{
+	for (unsigned int i = 0; i < VM_MAX_VCPUS; i++)
+		free(b->jobs[i].perm);
+	tracker_destroy(b->t);
+	vm_destroy(b->vm);
+	b->t = NULL;
+	b->vm = NULL;
+}
+
+/* VM, tracker, first harvest (everything), one short warm-up round. */
+static void bvm_setup(struct bench_vm *b, const struct opts *o, unsigned int nr_vcpus)
+{
+	struct vm_config cfg = {
+		.nr_vcpus = nr_vcpus, .mem_size = o->mem_mib << 20, .ring_entries = o->ring,
+	};
+	struct track_opts to = { .kmod_unsorted = b->md->unsorted };
+	uint64_t work = work_pages_of(o->mem_mib);
 	struct dirty_log log;
-	const char *err = NULL;
-	uint64_t work;
 	int ret;
 
-	memset(jobs, 0, sizeof(jobs));
-	if (md->backend == TRACK_KMOD && kmod_why[0]) {
-		err = "module not available";
-		ret = 0;
-		goto out;
+	if (b->md->backend == TRACK_KMOD && kmod_why[0]) {
+		b->err = "module not available";
+		return;
 	}
-	ret = track_vm_config(md->backend, &cfg);
+	ret = track_vm_config(b->md->backend, &cfg);
 	if (!ret)
-		ret = vm_create(&cfg, &vm);
+		ret = vm_create(&cfg, &b->vm);
 	if (!ret)
-		ret = vm_load_guest(vm);
+		ret = vm_load_guest(b->vm);
 	if (!ret)
-		ret = tracker_create_opts(md->backend, vm, &to, &t);
+		ret = tracker_create_opts(b->md->backend, b->vm, &to, &b->t);
 	if (ret < 0) {
-		fprintf(stderr, "harvest_bench: %s: VM setup: %s\n", md->name, strerror(-ret));
-		err = "VM setup failed";
-		goto out;
+		bvm_fail(b, "VM setup failed", ret);
+		return;
 	}
-	ret = tracker_start(t);
+	ret = tracker_start(b->t);
 	if (!ret)
-		ret = tracker_harvest(t, &log);	/* round 0: everything */
+		ret = tracker_harvest(b->t, &log);
 	if (ret < 0) {
-		fprintf(stderr, "harvest_bench: %s: %s\n", md->name, tracker_error(t));
-		err = "start failed";
-		goto out;
+		bvm_fail(b, "start failed", ret);
+		return;
 	}
-	work = work_pages_of(o->mem_mib);
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
-		guest_slice(work, vm->nr_vcpus, i, &jobs[i].first, &jobs[i].n);
-		jobs[i].first += WORK_FIRST;
-		jobs[i].v = vm->vcpus[i];
-		jobs[i].t = t;
-		jobs[i].perm = malloc(jobs[i].n * sizeof(uint32_t));
-		if (!jobs[i].perm) {
-			ret = -ENOMEM;
-			goto out;
+	for (unsigned int i = 0; i < nr_vcpus; i++) {
+		struct job *j = &b->jobs[i];
+
+		guest_slice(work, nr_vcpus, i, &j->first, &j->n);
+		j->first += WORK_FIRST;
+		j->v = b->vm->vcpus[i];
+		j->t = b->t;
+		j->pat = PAT_SEQ;
+		j->perm = malloc(j->n * sizeof(uint32_t));
+		if (!j->perm) {
+			bvm_fail(b, "VM setup failed", -ENOMEM);
+			return;
 		}
-		for (uint64_t k = 0; k < jobs[i].n; k++)
-			jobs[i].perm[k] = (uint32_t)k;
+		for (uint64_t k = 0; k < j->n; k++)
+			j->perm[k] = (uint32_t)k;
 	}
 	/* A short round first: the path from vCPU to harvest is warm. */
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-		jobs[i].pat = PAT_SEQ;
-	ret = run_round(jobs, vm->nr_vcpus, 4096);
+	ret = run_round(b->jobs, nr_vcpus, 4096);
 	if (!ret)
-		ret = tracker_harvest(t, &log);
+		ret = tracker_harvest(b->t, &log);
 	if (ret < 0) {
-		fprintf(stderr, "harvest_bench: %s: warm-up: %s %s\n", md->name, strerror(-ret),
-			tracker_error(t));
-		err = "warm-up failed";
-		goto out;
+		bvm_fail(b, "warm-up failed", ret);
+		return;
+	}
+}
+
+/* One measured round of size pages into cell c. */
+static void bvm_round(struct bench_vm *b, struct cell *c, uint64_t size, uint64_t *guest_ns)
+{
+	struct dirty_log log;
+	uint64_t g0 = track_now_ns();
+	int ret;
+
+	ret = run_round(b->jobs, b->vm->nr_vcpus, size);
+	*guest_ns += track_now_ns() - g0;
+	if (!ret)
+		ret = tracker_harvest(b->t, &log);
+	if (ret < 0) {
+		bvm_fail(b, "round failed", ret);
+		return;
+	}
+	if (log.count < size || log.count > size + 64)
+		fprintf(stderr, "harvest_bench: %s: %" PRIu64 " pages written, the log has %" PRIu64 "\n",
+			b->md->name, size, log.count);
+	c->cost[c->n] = (double)(log.total_ns + log.ring_full_ns);
+	c->total[c->n] = (double)log.total_ns;
+	c->rf[c->n] = (double)log.ring_full;
+	c->rf_ns[c->n] = (double)log.ring_full_ns;
+	c->pages[c->n] = (double)log.count;
+	c->kernel[c->n] = (double)log.kernel_ns;
+	c->n++;
+}
+
+/*
+ * Every mode's VM lives at once and the modes take turns round by round,
+ * so that a change in the machine's load (TCG, other test hosts) hits all
+ * of them alike and the ratios stay fair.
+ */
+static int bench_vcfg(const struct opts *o, unsigned int vc)
+{
+	static struct bench_vm bvms[NR_MODES];
+	uint64_t work = work_pages_of(o->mem_mib);
+	int ret = 0;
+
+	for (unsigned int m = 0; m < NR_MODES; m++) {
+		memset(&bvms[m], 0, sizeof(bvms[m]));
+		bvms[m].md = &modes[m];
+		bvm_setup(&bvms[m], o, o->vcfg[vc]);
+		if (bvms[m].err && bvms[m].vm)
+			bvm_destroy(&bvms[m]);
 	}
 	for (int p = 0; p < NR_PATS; p++) {
 		for (unsigned int s = 0; s < o->nr_sizes; s++) {
-			struct cell *c = &cells[vc][p][s][m];
 			uint64_t size = o->sizes[s] < work ? o->sizes[s] : work;
-			uint64_t guest_ns = 0;
+			uint64_t guest_ns[NR_MODES] = { 0 };
 
 			/* Same dirty sets for every mode: seeds depend on the point only. */
-			for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
-				jobs[i].pat = p;
-				jobs[i].rng = 0x5eed0000ull + p * 1000 + s * 10 + i;
+			for (unsigned int m = 0; m < NR_MODES; m++) {
+				for (unsigned int i = 0; i < o->vcfg[vc]; i++) {
+					bvms[m].jobs[i].pat = p;
+					bvms[m].jobs[i].rng = 0x5eed0000ull + p * 1000 + s * 10 + i;
+				}
 			}
 			for (unsigned int r = 0; r < reps_for(o, size); r++) {
-				uint64_t g0 = track_now_ns();
-
-				ret = run_round(jobs, vm->nr_vcpus, size);
-				guest_ns += track_now_ns() - g0;
-				if (!ret)
-					ret = tracker_harvest(t, &log);
-				if (ret < 0) {
-					fprintf(stderr, "harvest_bench: %s %s %" PRIu64 ": %s %s\n",
-						md->name, pat_names[p], size, strerror(-ret),
-						tracker_error(t));
-					err = "round failed";
-					goto out;
+				for (unsigned int m = 0; m < NR_MODES; m++) {
+					if (bvms[m].err)
+						continue;
+					bvm_round(&bvms[m], &cells[vc][p][s][m], size, &guest_ns[m]);
+					if (bvms[m].err) {
+						bvm_destroy(&bvms[m]);
+						ret = -EIO;
+					}
 				}
-				if (log.count < size || log.count > size + 64)
-					fprintf(stderr, "harvest_bench: %s %s: %" PRIu64 " pages written, log has %" PRIu64 "\n",
-						md->name, pat_names[p], size, log.count);
-				c->cost[c->n] = (double)(log.total_ns + log.ring_full_ns);
-				c->total[c->n] = (double)log.total_ns;
-				c->rf[c->n] = (double)log.ring_full;
-				c->rf_ns[c->n] = (double)log.ring_full_ns;
-				c->pages[c->n] = (double)log.count;
-				c->kernel[c->n] = (double)log.kernel_ns;
-				c->n++;
 			}
-			c->done = true;
-			if (o->verbose)
-				fprintf(stderr, "# %u vCPU %-13s %-6s %7" PRIu64 ": %.0f ns/page (guest writes %.1f us/page)\n",
-					o->vcfg[vc], md->name, pat_names[p], size,
-					median(c->cost, c->n) / median(c->pages, c->n),
-					guest_ns / 1000.0 / (double)(size * c->n));
+			for (unsigned int m = 0; m < NR_MODES; m++) {
+				struct cell *c = &cells[vc][p][s][m];
+
+				if (bvms[m].err) {
+					c->err = bvms[m].err;
+					continue;
+				}
+				c->done = true;
+				if (o->verbose) {
+					double pg = median(c->pages, c->n);
+
+					fprintf(stderr, "# %u vCPU %-13s %-6s %7" PRIu64 ": %5.0f ns/page = harvest %5.0f (kernel %5.0f) + ring-full %5.0f; guest writes %.1f us/page\n",
+						o->vcfg[vc], modes[m].name, pat_names[p], size,
+						median(c->cost, c->n) / pg, median(c->total, c->n) / pg,
+						median(c->kernel, c->n) / pg, median(c->rf_ns, c->n) / pg,
+						guest_ns[m] / 1000.0 / (double)(size * c->n));
+				}
+			}
 		}
 	}
-out:
-	for (unsigned int i = 0; i < VM_MAX_VCPUS; i++)
-		free(jobs[i].perm);
-	tracker_destroy(t);
-	vm_destroy(vm);
-	if (err) {
-		for (int p = 0; p < NR_PATS; p++)
-			for (unsigned int s = 0; s < o->nr_sizes; s++)
-				if (!cells[vc][p][s][m].done)
-					cells[vc][p][s][m].err = err;
-	}
+	for (unsigned int m = 0; m < NR_MODES; m++)
+		bvm_destroy(&bvms[m]);
 	return ret;
 }
 
@@ -553,12 +607,10 @@ int main(int argc, char **argv)
 	fflush(stdout);
 
 	for (unsigned int vc = 0; vc < o.nr_vcfg; vc++) {
-		for (unsigned int m = 0; m < NR_MODES; m++) {
-			int r = bench_mode(&o, vc, m);
+		int r = bench_vcfg(&o, vc);
 
-			if (r < 0 && !ret)
-				ret = r;
-		}
+		if (r < 0 && !ret)
+			ret = r;
 	}
 	print_table(&o);
 	return ret < 0 ? 1 : 0;

@@ -193,11 +193,11 @@ TEST(vm_config_per_backend)
 /* Where the module cannot be (this machine): a clear -ENOENT. */
 TEST(netlink_without_module)
 {
-	struct vmdirty_nl *nl = NULL;
-	int ret = vmdirty_nl_open(&nl);
+	struct vmdirty_genl *nl = NULL;
+	int ret = vmdirty_genl_open(&nl);
 
 	if (ret == 0) {
-		vmdirty_nl_close(nl);
+		vmdirty_genl_close(nl);
 		SKIP(return, "the vmdirty family is registered here");
 	}
 	EXPECT_EQ(-ENOENT, ret);
@@ -229,7 +229,7 @@ static int agent(const char *args, char *err, size_t len)
 TEST(status_command_errors)
 {
 	char out[4096];
-	struct vmdirty_nl *nl = NULL;
+	struct vmdirty_genl *nl = NULL;
 
 	EXPECT_EQ(2, agent("status --bogus", out, sizeof(out)));
 	EXPECT_EQ(2, agent("status --count 3", out, sizeof(out)));
@@ -237,8 +237,8 @@ TEST(status_command_errors)
 	EXPECT_EQ(2, agent("status --watch --interval 1", out, sizeof(out)));
 	EXPECT_EQ(2, agent("status extra", out, sizeof(out)));
 	EXPECT_EQ(0, agent("status --help", out, sizeof(out)));
-	if (vmdirty_nl_open(&nl) == 0) {
-		vmdirty_nl_close(nl);
+	if (vmdirty_genl_open(&nl) == 0) {
+		vmdirty_genl_close(nl);
 		SKIP(return, "the vmdirty family is registered here");
 	}
 	EXPECT_EQ(1, agent("status", out, sizeof(out)));

@@ -8,6 +8,8 @@
 
 #include <pthread.h>
 
+#include <linux/vmdirty.h>
+
 #include "track/track.h"
 
 struct tracker;
@@ -67,12 +69,22 @@ uint64_t track_summary_words(uint64_t npages);	/* summary words for npages */
 void track_log_parts(struct tracker *t, struct dirty_log *log);
 /* Slot index in vm->slots of a KVM slot number ((as_id << 16) | id), or -1. */
 int track_slot_index(const struct vm *vm, uint32_t slot);
-/* Point *fetch at the oldest DIRTY entry of v's ring if it holds one
- * elsewhere (another collector moved KVM's index); else leave it. */
-void track_ring_resync(struct vcpu *v, uint32_t *fetch);
+/*
+ * Point *fetch at the oldest DIRTY entry of v's ring (KVM's reset index)
+ * and return true, or return false if the ring holds none (*fetch is left
+ * alone: where KVM pushes next cannot be told from an empty ring).
+ */
+bool track_ring_resync(struct vcpu *v, uint32_t *fetch);
 /* Collect and reset every ring in userspace, dropping the entries (no one
  * tracks them any more); what the kmod backend does after its session. */
 int track_ring_discard(struct vm *vm, uint32_t *fetch);
+/*
+ * kmod.c: check a mapped region (size bytes) against ATTACH's answer and a
+ * VM of nr_vcpus: magic, ABI, sizes, every table and bitmap in bounds and
+ * aligned.  -EPROTO with the reason in why.
+ */
+int track_kmod_check_region(const void *region, uint64_t size, const struct vmdirty_attach *at,
+			    unsigned int nr_vcpus, char *why, size_t len);
 /* Ring-full bookkeeping for a handler that took ns and collected n. */
 void track_account_ring_full(struct tracker *t, uint64_t ns, uint64_t n);
 

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -73,47 +74,74 @@ static void kmod_destroy(struct tracker *t)
 	t->priv = NULL;
 }
 
-/* [off, off + len) lies in the region and is 8-byte aligned. */
-static bool in_region(const struct kmod_tracker *k, uint64_t off, uint64_t len)
+/* [off, off + len) lies in a region of size bytes and is 8-byte aligned. */
+static bool in_region(uint64_t size, uint64_t off, uint64_t len)
 {
-	return !(off % 8) && off <= k->region_size && len <= k->region_size - off;
+	return !(off % 8) && off <= size && len <= size - off;
+}
+
+#define REGION_BAD(...) do { snprintf(why, len, __VA_ARGS__); return -EPROTO; } while (0)
+
+int track_kmod_check_region(const void *region, uint64_t size, const struct vmdirty_attach *at,
+			    unsigned int nr_vcpus, char *why, size_t len)
+{
+	const struct vmdirty_shm_header *h = region;
+
+	if (size < sizeof(*h) || size != at->region_size)
+		REGION_BAD("kmod: region of %llu bytes, ATTACH said %llu", (unsigned long long)size,
+			   (unsigned long long)at->region_size);
+	if (h->magic != VMDIRTY_SHM_MAGIC || h->abi_version != VMDIRTY_ABI_VERSION)
+		REGION_BAD("kmod: region magic 0x%x ABI %u, expected 0x%x ABI %d",
+			   h->magic, h->abi_version, VMDIRTY_SHM_MAGIC, VMDIRTY_ABI_VERSION);
+	if (h->header_size < sizeof(*h) || h->slot_size < sizeof(struct vmdirty_shm_slot) ||
+	    h->vcpu_size < sizeof(struct vmdirty_shm_vcpu) || h->slot_size % 8 || h->vcpu_size % 8)
+		REGION_BAD("kmod: region sizes header %u slot %u vcpu %u too small or unaligned",
+			   h->header_size, h->slot_size, h->vcpu_size);
+	if (h->region_size != at->region_size || h->nr_slots != at->nr_slots ||
+	    h->layout_gen != at->layout_gen)
+		REGION_BAD("kmod: region (size %llu, %u slots, gen %u) disagrees with ATTACH (%llu, %u, %u)",
+			   (unsigned long long)h->region_size, h->nr_slots, h->layout_gen,
+			   (unsigned long long)at->region_size, at->nr_slots, at->layout_gen);
+	if (h->snapshot > 1)
+		REGION_BAD("kmod: region snapshot index %u", h->snapshot);
+	if (h->slots_offset < h->header_size ||
+	    !in_region(size, h->slots_offset, (uint64_t)h->nr_slots * h->slot_size) ||
+	    h->vcpus_offset < h->header_size ||
+	    !in_region(size, h->vcpus_offset, (uint64_t)h->max_vcpus * h->vcpu_size))
+		REGION_BAD("kmod: region tables out of bounds");
+	if (h->max_vcpus < nr_vcpus)
+		REGION_BAD("kmod: region has %u vCPU entries, the VM %u", h->max_vcpus, nr_vcpus);
+	for (unsigned int j = 0; j < h->nr_slots; j++) {
+		const struct vmdirty_shm_slot *s = (const void *)((const uint8_t *)region +
+			h->slots_offset + (uint64_t)j * h->slot_size);
+		uint64_t w, sw;
+
+		/* Bits must fit in the region: bounds npages before any arithmetic. */
+		if (s->npages > size * 8)
+			REGION_BAD("kmod: slot %u has %llu pages", s->id, (unsigned long long)s->npages);
+		w = track_words(s->npages);
+		sw = track_summary_words(s->npages);
+		for (unsigned int set = 0; set < 2; set++) {
+			if (!in_region(size, s->bitmap_offset[set], w * 8) ||
+			    !in_region(size, s->summary_offset[set], sw * 8))
+				REGION_BAD("kmod: slot %u's bitmaps out of bounds", s->id);
+		}
+	}
+	return 0;
 }
 
 /* Check what the region says about itself against ATTACH's answer. */
 static int check_region(struct tracker *t, const struct vmdirty_attach *at)
 {
 	struct kmod_tracker *k = t->priv;
-	const struct vmdirty_shm_header *h = k->hdr;
+	char why[sizeof(t->error)];
+	int ret;
 
-	if (h->magic != VMDIRTY_SHM_MAGIC || h->abi_version != VMDIRTY_ABI_VERSION)
-		return track_error(t, -EPROTO, "kmod: region magic 0x%x ABI %u, expected 0x%x ABI %d",
-				   h->magic, h->abi_version, VMDIRTY_SHM_MAGIC, VMDIRTY_ABI_VERSION);
-	if (h->header_size < sizeof(*h) || h->slot_size < sizeof(struct vmdirty_shm_slot) ||
-	    h->vcpu_size < sizeof(struct vmdirty_shm_vcpu) || h->slot_size % 8 || h->vcpu_size % 8)
-		return track_error(t, -EPROTO, "kmod: region sizes header %u slot %u vcpu %u too small",
-				   h->header_size, h->slot_size, h->vcpu_size);
-	if (h->region_size != at->region_size || h->nr_slots != at->nr_slots ||
-	    h->layout_gen != at->layout_gen)
-		return track_error(t, -EPROTO, "kmod: region (size %llu, %u slots, gen %u) disagrees with ATTACH (%llu, %u, %u)",
-				   (unsigned long long)h->region_size, h->nr_slots, h->layout_gen,
-				   (unsigned long long)at->region_size, at->nr_slots, at->layout_gen);
-	if (h->slots_offset < h->header_size ||
-	    !in_region(k, h->slots_offset, (uint64_t)h->nr_slots * h->slot_size) ||
-	    h->vcpus_offset < h->header_size ||
-	    !in_region(k, h->vcpus_offset, (uint64_t)h->max_vcpus * h->vcpu_size) ||
-	    h->max_vcpus < t->vm->nr_vcpus)
-		return track_error(t, -EPROTO, "kmod: region tables out of bounds");
-	for (unsigned int j = 0; j < h->nr_slots; j++) {
-		const struct vmdirty_shm_slot *s = shm_slot(k, j);
-		uint64_t w = track_words(s->npages), sw = track_summary_words(s->npages);
-
-		for (unsigned int set = 0; set < 2; set++) {
-			if (!in_region(k, s->bitmap_offset[set], w * 8) ||
-			    !in_region(k, s->summary_offset[set], sw * 8))
-				return track_error(t, -EPROTO, "kmod: slot %u's bitmaps out of bounds", s->id);
-		}
-	}
-	return 0;
+	ret = track_kmod_check_region(k->region, k->region_size, at, t->vm->nr_vcpus, why,
+				      sizeof(why));
+	if (ret < 0)
+		track_error(t, 0, "%s", why);
+	return ret;
 }
 
 /* Find each VM slot in the region's table; all must be there, logged. */
@@ -202,7 +230,9 @@ static int attach(struct tracker *t)
 	k->features = info.features;
 	if (ioctl(k->fd, VMDIRTY_IOC_ATTACH, &at) < 0) {
 		ret = track_error(t, -errno, "kmod: ATTACH%s",
-				  errno == ENOTTY ? " (this module cannot attach)" : "");
+				  errno == ENOTTY ? " (this module cannot attach)" :
+				  errno == EBUSY ? " (another session has this VM)" :
+				  errno == ENXIO ? " (the VM has no dirty ring)" : "");
 		goto err;
 	}
 	if (at.region_size < sizeof(*k->hdr) || at.region_size > SIZE_MAX) {
@@ -348,7 +378,12 @@ static int kmod_ring_full(struct tracker *t, struct vcpu *v)
 	};
 	int ret;
 
-	/* The lock keeps the session from being replaced under us. */
+	/*
+	 * With background draining on, this exit means the worker fell behind
+	 * the guest: harvesting here frees the vCPU now instead of letting it
+	 * spin on KVM_RUN until the worker's next pass.  The lock keeps the
+	 * session from being replaced (re-attach, stop) under us.
+	 */
 	pthread_mutex_lock(&t->lock);
 	if (k->fd < 0) {
 		/* No session (stopped): nobody tracks, just let the vCPU go on. */

@@ -5,8 +5,8 @@
  * entry's flags, store-release of RESET: vcpu_ring_reap()) into the live
  * bitmap set, calls KVM_RESET_DIRTY_RINGS, then swaps the live set with the
  * snapshot the log points to.  A vCPU that takes KVM_EXIT_DIRTY_RING_FULL
- * reaps its own ring into the live set and resets, under the tracker's lock,
- * so nothing it logged is lost and it keeps running.
+ * reaps every ring into the live set and resets (QEMU's default), under the
+ * tracker's lock, so nothing logged is lost and it keeps running.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -24,6 +24,7 @@ struct ring_tracker {
 	struct ring_set set[2];
 	unsigned int live;		/* set[live] collects, set[!live] is the snapshot */
 	uint32_t fetch[VM_MAX_VCPUS];	/* reap cursor per vCPU */
+	bool synced[VM_MAX_VCPUS];	/* fetch is known to follow KVM's index */
 	uint64_t entries[VM_MAX_VCPUS];	/* collected, all time */
 	uint64_t mark[VM_MAX_VCPUS];	/* entries[] at the last harvest */
 	uint64_t last[VM_MAX_VCPUS];	/* collected between the last two harvests */
@@ -129,24 +130,31 @@ static void reap_one(void *ctx, uint32_t slot, uint64_t offset)
 	set->count++;
 }
 
-/* Reap v's ring into the live set; the caller holds the lock. */
-static int reap_vcpu(struct tracker *t, struct vcpu *v, struct reap_ctx *c)
+/*
+ * Reap v's ring into the live set; the caller holds the lock.  Our cursor
+ * follows KVM's index only if we collected every entry since KVM's last
+ * reset; after another collector (the module) it may point anywhere, even
+ * into the middle of the run of DIRTY entries, where reaping would leave the
+ * run's head behind and KVM's reset would stop at it.  So while not known to
+ * be in step, start from the run's first entry; once in step, look only
+ * when a ring-full exit finds nothing at the cursor.  Idle vCPUs cost
+ * nothing once in step.
+ */
+static int reap_vcpu(struct tracker *t, struct vcpu *v, struct reap_ctx *c, bool full)
 {
 	struct ring_tracker *r = t->priv;
 	uint32_t *fetch = &r->fetch[v->idx];
+	bool synced = r->synced[v->idx];
 	int n;
 
+	if (!synced)
+		synced = track_ring_resync(v, fetch);
 	n = vcpu_ring_reap(v, fetch, true, reap_one, c);
-	if (n == 0) {
-		/* Someone else (the module) may have moved KVM's index. */
-		uint32_t old = *fetch;
-
-		track_ring_resync(v, fetch);
-		if (*fetch != old)
-			n = vcpu_ring_reap(v, fetch, true, reap_one, c);
-	}
+	if (n == 0 && full && track_ring_resync(v, fetch))
+		n = vcpu_ring_reap(v, fetch, true, reap_one, c);
 	if (n > 0)
 		r->entries[v->idx] += (uint64_t)n;
+	r->synced[v->idx] = synced;
 	return n;
 }
 
@@ -158,7 +166,7 @@ static int ring_start(struct tracker *t)
 	set_clear(t->vm, &r->set[1]);
 	/* What the rings still hold is reaped by the first harvest. */
 	for (unsigned int i = 0; i < t->vm->nr_vcpus; i++)
-		track_ring_resync(t->vm->vcpus[i], &r->fetch[i]);
+		r->synced[i] = false;
 	return vm_set_dirty_logging(t->vm, true);
 }
 
@@ -172,7 +180,7 @@ static int ring_harvest(struct tracker *t, struct dirty_log *log)
 
 	t0 = track_now_ns();
 	for (unsigned int i = 0; i < t->vm->nr_vcpus; i++) {
-		n = reap_vcpu(t, t->vm->vcpus[i], &c);
+		n = reap_vcpu(t, t->vm->vcpus[i], &c, false);
 		if (n < 0)
 			return n;
 		log->entries += (uint64_t)n;
@@ -205,23 +213,34 @@ static int ring_harvest(struct tracker *t, struct dirty_log *log)
 	return 0;
 }
 
+/*
+ * Like QEMU (kvm_dirty_ring_reap(s, NULL) unless a dirty limit is in
+ * service): reap every vCPU, not only the one that exited, so that one reset
+ * serves all rings and the others exit less often.  v's own ring first.
+ */
 static int ring_ring_full(struct tracker *t, struct vcpu *v)
 {
 	struct ring_tracker *r = t->priv;
 	struct reap_ctx c = { .vm = t->vm, .slot = -1 };
-	int n, ret;
+	int n, total, ret;
 
 	pthread_mutex_lock(&t->lock);
 	c.set = &r->set[r->live];
-	n = reap_vcpu(t, v, &c);
-	if (n >= 0) {
+	total = reap_vcpu(t, v, &c, true);
+	for (unsigned int i = 0; i < t->vm->nr_vcpus && total >= 0; i++) {
+		if (t->vm->vcpus[i] == v)
+			continue;
+		n = reap_vcpu(t, t->vm->vcpus[i], &c, false);
+		total = n < 0 ? n : total + n;
+	}
+	if (total >= 0) {
 		ret = vm_reset_dirty_rings(t->vm);
 		if (ret < 0)
-			n = ret;
+			total = ret;
 	}
 	t->stats.dropped += c.dropped;
 	pthread_mutex_unlock(&t->lock);
-	return n;
+	return total;
 }
 
 static int ring_vcpu_stats(struct tracker *t, struct track_vcpu_stat *st, unsigned int n)

@@ -228,8 +228,13 @@ int tracker_create_opts(enum track_backend b, struct vm *vm, const struct track_
 	struct tracker *t;
 	int ret;
 
-	if (b == TRACK_AUTO)
-		b = track_pick_auto(NULL, 0);
+	/* Auto here follows the VM's config: the ring decides ring or kmod. */
+	if (b == TRACK_AUTO && vm) {
+		char why[160];
+
+		b = !vm->ring_entries ? TRACK_BITMAP :
+		    track_kmod_usable(why, sizeof(why), NULL) ? TRACK_KMOD : TRACK_RING;
+	}
 	if ((unsigned int)b >= TRACK_NR || !backends[b] || !vm)
 		return -EINVAL;
 	t = calloc(1, sizeof(*t));
@@ -240,8 +245,6 @@ int tracker_create_opts(enum track_backend b, struct vm *vm, const struct track_
 	t->vm = vm;
 	if (o)
 		t->opts = *o;
-	if (!t->opts.ring_entries)
-		t->opts.ring_entries = vm->ring_entries ? vm->ring_entries : TRACK_RING_DEFAULT;
 	pthread_mutex_init(&t->lock, NULL);
 	ret = alloc_ones(t);
 	if (ret < 0)
@@ -433,13 +436,16 @@ static int ring_run_start(const struct vcpu *v)
 	return -1;
 }
 
-void track_ring_resync(struct vcpu *v, uint32_t *fetch)
+bool track_ring_resync(struct vcpu *v, uint32_t *fetch)
 {
 	int start = ring_run_start(v);
 
+	if (start < 0)
+		return false;
 	/* vcpu_ring_reap() masks its cursor with the ring size. */
-	if (start >= 0 && (uint32_t)start != *fetch % v->ring_entries)
+	if ((uint32_t)start != *fetch % v->ring_entries)
 		*fetch = (uint32_t)start;
+	return true;
 }
 
 static void discard_entry(void *ctx, uint32_t slot, uint64_t offset)
@@ -455,6 +461,7 @@ int track_ring_discard(struct vm *vm, uint32_t *fetch)
 
 		if (!v->ring)
 			continue;
+		/* Another collector's leftovers: start at the run's head. */
 		track_ring_resync(v, &fetch[i]);
 		ret = vcpu_ring_reap(v, &fetch[i], true, discard_entry, NULL);
 		if (ret < 0)

@@ -30,17 +30,25 @@
  *   caller reads after tracker_harvest() returns and the guest writes later
  *   is in a later harvest.  A page written before the harvest (since the
  *   previous one) is in this log.
- * - The log is valid until the next harvest or tracker_stop().
+ * - The log is valid until the next harvest or tracker_stop().  Its bitmaps
+ *   are read-only: the tracker's own (bitmap, ring) or the module's shared
+ *   region itself (kmod).
+ * - tracker_stop() turns logging off and leaves the rings empty; a later
+ *   tracker_start() begins again with a first harvest of everything.
  *
- * Locking: harvest, stop and the ring backend's ring-full handler take the
- * tracker's mutex; ring-full handlers run in vCPU threads.  The kmod
- * backend's ring-full handler relies on the module's session mutex.
+ * Threads: start, harvest, stop and the ring-full handlers (called from
+ * vCPU threads, through the two adapters below) serialise on the tracker's
+ * mutex; vCPUs keep running during a harvest (the ring and the module
+ * collect concurrently with KVM's pushes).  Stop the vCPUs before
+ * tracker_destroy().
  *
  * Deviations from brief/TRACK-API.md (refinements):
  * - track_vm_config(b, cfg) is the public entry to ops->vm_config (needed
  *   before the VM, hence before the tracker, exists).
- * - tracker_create_opts() takes struct track_opts (ring size, kmod reset
- *   order, background draining); tracker_create() uses the defaults.
+ * - tracker_create_opts() takes struct track_opts (kmod reset order,
+ *   background draining); tracker_create() uses the defaults.
+ * - tracker_error(), tracker_stats(), tracker_vcpu_stats(), track_kmod_usable()
+ *   and track_backend_parse() are additions.
  * - track_pick_auto() fills a reason string for the agent to print.
  * - struct dirty_log carries ring-full statistics (exits handled since the
  *   previous harvest, their time and entries), a summary per part, and
@@ -92,9 +100,8 @@ struct dirty_log {
 	uint64_t dropped;		/* entries naming no known slot (should be 0) */
 };
 
-/* Options; zero means the default. */
+/* Options; zero means the default.  (The ring size is the VM's.) */
 struct track_opts {
-	uint32_t ring_entries;		/* ring, kmod: per vCPU (TRACK_RING_DEFAULT) */
 	bool kmod_unsorted;		/* kmod: VMDIRTY_HARVEST_UNSORTED (benchmarks) */
 	bool kmod_drain;		/* kmod: background draining (VMDIRTY_IOC_SET_DRAIN) */
 	uint32_t drain_min_us, drain_max_us, drain_high_pct; /* 0: the module's defaults */
@@ -138,6 +145,11 @@ bool track_kmod_usable(char *why, size_t len, uint32_t *features);
  */
 int track_vm_config(enum track_backend b, struct vm_config *cfg);
 
+/*
+ * TRACK_AUTO picks from the VM: bitmap without a ring, else kmod when the
+ * module is usable, else ring.  (Pick first with track_pick_auto() and
+ * configure the VM for it: track_vm_config() refuses TRACK_AUTO.)
+ */
 int tracker_create(enum track_backend b, struct vm *vm, struct tracker **out);
 int tracker_create_opts(enum track_backend b, struct vm *vm, const struct track_opts *o,
 			struct tracker **out);
