@@ -103,7 +103,7 @@ int vmhost_parse_opt(struct vmhost_opts *o, int opt, const char *arg)
 			fprintf(stderr, "vmdirty: --ring-entries: %s is not a power of two\n", arg);
 			return -1;
 		}
-		o->track.ring_entries = v;
+		o->ring_entries = v;
 		return 1;
 	case OPT_DRAIN:
 		o->track.kmod_drain = true;
@@ -126,7 +126,7 @@ int vmhost_start(const struct vmhost_opts *o, struct vmhost *h)
 	struct vm_config cfg = {
 		.nr_vcpus = o->vcpus,
 		.mem_size = o->mem_mib << 20,
-		.ring_entries = o->track.ring_entries,
+		.ring_entries = o->ring_entries,
 	};
 	struct vm_runner_hooks hooks = { .ring_full = tracker_runner_ring_full };
 	int ret;

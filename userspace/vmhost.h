@@ -22,6 +22,7 @@ struct vmhost_opts {
 	uint64_t seed;
 	enum track_backend backend;
 	struct track_opts track;
+	unsigned int ring_entries;	/* per vCPU; 0 = TRACK_RING_DEFAULT */
 };
 
 struct vmhost {
