@@ -417,32 +417,44 @@ static int send_state(struct source *src)
 {
 	struct sender *s0 = &src->snd[0];
 	struct vm_state vs;
-	uint8_t *buf = s0->msg[0].buf;
+	uint8_t *buf;
 	int ret;
 
+	/*
+	 * A buffer of its own: the senders' message buffers may still be held
+	 * by the kernel for a zero-copy send (completions come only at the
+	 * flush below), and writing one would change bytes not yet on the wire.
+	 */
+	buf = malloc(WIRE_MAX_MSG);
+	if (!buf) {
+		source_fail(src, "no memory for the vCPU state");
+		return -ENOMEM;
+	}
 	for (unsigned int i = 0; i < src->vm->nr_vcpus; i++) {
 		struct vcpu_state st;
 
 		ret = vcpu_save_state(src->vm->vcpus[i], &st);
 		if (ret) {
 			source_fail(src, "saving vCPU %u state: %s", i, strerror(-ret));
-			return ret;
+			goto out;
 		}
 		ret = msg_send(s0->ch, buf, wire_enc_vcpu_state(&s0->st, buf, WIRE_MAX_MSG, &st));
 		vcpu_state_release(&st);
 		if (ret) {
 			source_fail(src, "sending vCPU %u state: %s", i, strerror(-ret));
-			return ret;
+			goto out;
 		}
 	}
 	ret = vm_save_state(src->vm, &vs);
 	if (ret) {
 		source_fail(src, "saving VM state: %s", strerror(-ret));
-		return ret;
+		goto out;
 	}
 	ret = msg_send(s0->ch, buf, wire_enc_vm_state(&s0->st, buf, WIRE_MAX_MSG, &vs));
 	if (ret)
 		source_fail(src, "sending VM state: %s", strerror(-ret));
+out:
+	free(buf);
 	return ret;
 }
 
