@@ -51,8 +51,8 @@ void report_text(FILE *f, const struct migrate_report *r)
 		fprintf(f, "migration (%s): FAILED: %s\n", r->role, r->error);
 	fprintf(f, "  guest            %.0f MiB, %u vCPUs\n", r->mem_bytes / MIB, r->nr_vcpus);
 	if (r->backend[0])
-		fprintf(f, "  dirty tracking   %s%s%s\n", r->backend, r->backend_why[0] ? ": " : "",
-			r->backend_why);
+		/* The reason names the backend it picked. */
+		fprintf(f, "  dirty tracking   %s\n", r->backend_why[0] ? r->backend_why : r->backend);
 	fprintf(f, "  channels         %u (%s transport)", r->channels,
 		r->transport[0] ? r->transport : "?");
 	for (unsigned int i = 0; i < r->channels && i < MIGRATE_MAX_CHANNELS; i++)

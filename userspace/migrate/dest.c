@@ -647,6 +647,8 @@ static void dest_teardown(struct dest *d, bool keep_vm)
 		d->rep->apply_data = as.data;
 		d->rep->apply_zero = as.zero + as.zero_clean;
 		d->rep->apply_stale = as.stale;
+		/* What the receivers took off the wire, headers included. */
+		d->rep->wire_bytes = d->rep->net_total.bytes_received;
 		wire_apply_destroy(d->apply);
 	}
 	for (unsigned int i = 0; i < d->nls; i++)
