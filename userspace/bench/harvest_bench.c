@@ -482,7 +482,7 @@ static void usage(FILE *f)
 		"  defaults: --mem 1024 --ring %u --reps 3 --reps-big 2 --vcpus 1,2\n"
 		"            --sizes 1024,4096,16384,65536,262144\n"
 		"  --reps-big: rounds for dirty sets of %d pages or more (seconds of TCG each)\n"
-		"  --quick:  --mem 256 --sizes 1024,8192,32768 (32768 = 12.5%% of RAM)\n"
+		"  --quick:  --mem 256 --sizes 1024,8192,32768 (32768 pages = half of RAM)\n"
 		"  sizes above the work area are capped to it\n", TRACK_RING_DEFAULT, BIG_SIZE);
 }
 

@@ -46,7 +46,7 @@ static const struct vmdirty_shm_vcpu *shm_vcpu(const struct kmod_tracker *k, uns
 static int kmod_vm_config(struct vm_config *cfg)
 {
 	if (!cfg->ring_entries)
-		cfg->ring_entries = TRACK_RING_DEFAULT;
+		cfg->ring_entries = TRACK_RING_KMOD_DEFAULT;
 	if (cfg->ring_entries & (cfg->ring_entries - 1))
 		return -EINVAL;
 	cfg->manual_protect = false;
