@@ -54,7 +54,10 @@ for codec in raw lz4 zstd:-1; do
 	done
 done
 
-# Out of order across channels: two paths, the second 300 ms slower.
+# Out of order across channels: two paths, the second 300 ms slower.  The
+# hot set spans four batches, so that every round puts some of it on each
+# channel and a page of round k on the slow path is sent again in round k+1
+# on the fast one.
 name=out-of-order
 if ! modprobe sch_netem 2>/dev/null && ! [ -d /sys/module/sch_netem ]; then
 	skip "$name" "no sch_netem"
@@ -69,7 +72,7 @@ else
 	ip netns exec "$src_ns" tc qdisc add dev oo22s root netem delay 300ms
 	start_dest $name "$dst_ns" --listen "$dst_ip:4800" --listen 10.88.22.2:4801
 	run_source $name "$src_ns" --to "$dst_ip:4800" --to 10.88.22.2:4801 --channels 2 \
-		--after 0.5 --mem 16 --vcpus 2 --workload hotset --hot-pages 32 --rate 2 \
+		--after 0.5 --mem 16 --vcpus 2 --workload hotset --hot-pages 2048 --rate 16 \
 		--backend ring --codec lz4 --downtime 50
 	wait_dest
 	stale=$(json "$tmp/$name.dst" '["apply"]["stale"]')

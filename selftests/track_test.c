@@ -517,8 +517,9 @@ FIXTURE(kmod) {
 
 FIXTURE_SETUP(kmod)
 {
+	/* QEMU's usual ring, not the kmod default: ring_after_kmod fills it. */
 	struct vm_config cfg = { .nr_vcpus = NR_VCPUS, .mem_size = MEM_SIZE,
-				 .slot_size = SLOT_SIZE };
+				 .slot_size = SLOT_SIZE, .ring_entries = TRACK_RING_DEFAULT };
 	char why[256];
 
 	self->vm = NULL;
