@@ -17,12 +17,23 @@ ln -sf /proc/self/fd/1 /dev/stdout
 ln -sf /proc/self/fd/2 /dev/stderr
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
-mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
+# Our own /tmp hides the host's, where a checkout may live: keep a view of
+# it aside (below, the command's directory is bound back in place).
+mkdir -p /run/host-tmp
+mount --bind /tmp /run/host-tmp
+mount -t tmpfs tmpfs /tmp
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 out=/run/vmdirty-out
 mkdir -p $out
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 vmdirty_out $out
+work=$(cat $out/workdir 2>/dev/null)
+case $work in
+/tmp/?*)
+	mkdir -p "$work"
+	mount --bind "/run/host-tmp/${work#/tmp/}" "$work"
+	;;
+esac
 ip link set lo up
 hostname vmdirty-testhost
 # Guests may legitimately print to the console; keep it quiet unless bad.

@@ -55,7 +55,7 @@ if [ -z "$outdir" ]; then
 	outdir=$(mktemp -d "$cache/run.XXXXXX") || exit 2
 	trap 'rm -rf "$outdir"' EXIT
 fi
-rm -f "$outdir"/{cmd,output,rc,dmesg,ready}
+rm -f "$outdir"/{cmd,workdir,output,rc,dmesg,ready}
 mkdir -p "$outdir"
 
 # The initramfs only mounts the root: busybox, the 9p and overlay modules and
@@ -92,7 +92,9 @@ if [ ! -s "$initrd" ]; then
 	build_initramfs "$initrd" || die "building the initramfs failed"
 fi
 
-# The command runs from the guest's view of this very directory.
+# The command runs from the guest's view of this very directory (bound
+# back in place by guest-init.sh if it is under /tmp).
+pwd >"$outdir/workdir"
 {
 	echo "cd '$(pwd)' || exit 125"
 	printf '%q ' "$@"
