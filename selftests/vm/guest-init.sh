@@ -36,8 +36,10 @@ case $work in
 esac
 ip link set lo up
 hostname vmdirty-testhost
-# Guests may legitimately print to the console; keep it quiet unless bad.
-dmesg -n 4
+# Guests may legitimately print to the console; keep it quiet unless bad,
+# but with the stack traces of what is bad (KERN_DEFAULT, level 4): after
+# a hang, the console is all the host has.
+dmesg -n 5
 
 # One writer on the share: the kselftest runner reopens /dev/stdout, and two
 # file descriptors at their own offsets on 9p would overwrite each other.

@@ -120,6 +120,8 @@ timeout --foreground -k 10 "$timeout" qemu-system-x86_64 \
 	-virtfs "local,path=$outdir,mount_tag=vmdirty_out,security_model=none,multidevs=remap" \
 	</dev/null
 qrc=$?
+# What fails a run when the kernel says it (console or log).
+bad='WARNING:|BUG:|BUG kernel|Oops|refcount_t:|general protection fault|sleeping function called from invalid context|Kernel panic|INFO: task .* blocked|possible recursive locking|possible circular locking'
 sleep 0.2
 kill "$tailpid" 2>/dev/null
 wait "$tailpid" 2>/dev/null
@@ -133,6 +135,11 @@ if [ $qrc -eq 124 ] || [ $qrc -eq 137 ]; then
 		awk '/^#  RUN /{t=$3} /^#  +(OK|FAIL|SKIP) /{if ($3==t) t=""} END{print t}')
 	prog=$(grep -o '^# selftests: [^ ]* [^ ]*' "$outdir/output" | tail -n1)
 	echo "testhost: hung in: ${hung:-?} (${prog:-no selftest started})" >&2
+	first=$(grep -Enm1 "$bad" "$console" | cut -d: -f1)
+	if [ -n "$first" ]; then
+		echo "testhost: the first kernel report:" >&2
+		tail -n "+$first" "$console" | head -n 60 >&2
+	fi
 	echo "testhost: last console lines:" >&2
 	tail -n 20 "$console" >&2
 	exit 124
@@ -146,7 +153,6 @@ rc=$(cat "$outdir/rc")
 
 # The kernel log is judged on the host, from the copy the guest wrote to the
 # share just before powering off.
-bad='WARNING:|BUG:|BUG kernel|Oops|refcount_t:|general protection fault|sleeping function called from invalid context|Kernel panic|INFO: task .* blocked|possible recursive locking|possible circular locking'
 if grep -Eq "$bad" "$outdir/dmesg" "$console" 2>/dev/null; then
 	echo "testhost: the guest kernel reported a problem:" >&2
 	grep -Eh -A 15 "$bad" "$outdir/dmesg" "$console" | head -n 60 >&2

@@ -317,6 +317,23 @@ static void tell_dest(struct source *src, const char *fmt, ...)
 	msg_send_error(s0->ch, &s0->st, &e);
 }
 
+/*
+ * Give up with @why: record it first, so that the destination closing on
+ * our message cannot put its own error in its place; then tell the
+ * destination; then wake every blocked call.
+ */
+static void source_cancel(struct source *src, const char *why)
+{
+	pthread_mutex_lock(&src->lock);
+	if (!src->abort) {
+		snprintf(src->abort_text, sizeof(src->abort_text), "%s", why);
+		src->abort = 1;
+	}
+	pthread_mutex_unlock(&src->lock);
+	tell_dest(src, "%s", why);
+	source_fail(src, "%s", why);	/* only wakes: the text is set */
+}
+
 static bool cancelled(const struct source *src)
 {
 	return src->abort || (src->o->cancel && *src->o->cancel);
@@ -392,14 +409,12 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 		}
 		if (act == CONVERGE_CANCEL) {
 			src->rep->cancelled = true;
-			tell_dest(src, "%s", cs.why);
-			source_fail(src, "%s", cs.why);
+			source_cancel(src, cs.why);
 			return -ETIMEDOUT;
 		}
 		if (cancelled(src)) {
 			src->rep->cancelled = true;
-			tell_dest(src, "cancelled on request");
-			source_fail(src, "cancelled");
+			source_cancel(src, "cancelled on request");
 			return -ECANCELED;
 		}
 		if (cs.throttle != throttle) {

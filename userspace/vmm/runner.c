@@ -340,7 +340,8 @@ static void join_all(struct vm_runner *r)
 
 int vm_runner_stop(struct vm_runner *r)
 {
-	struct timespec until;
+	struct timespec until, nudge;
+	bool nudged = false;
 	unsigned int i;
 	int ret = 0;
 
@@ -350,9 +351,25 @@ int vm_runner_stop(struct vm_runner *r)
 		for (i = 0; i < r->vm->nr_vcpus; i++)
 			__atomic_store_n(&r->vm->vcpus[i]->mb->stop, 1, __ATOMIC_RELEASE);
 		clock_gettime(CLOCK_MONOTONIC, &until);
+		nudge = until;
+		nudge.tv_sec += 1;
 		until.tv_sec += STOP_TIMEOUT_S;
-		while (!all_finished(r) && !ret)
-			ret = -pthread_cond_timedwait(&r->cond, &r->lock, &until);
+		while (!all_finished(r) && !ret) {
+			ret = -pthread_cond_timedwait(&r->cond, &r->lock, nudged ? &until : &nudge);
+			if (ret != -ETIMEDOUT || nudged)
+				continue;
+			/*
+			 * A vCPU still asleep after a second: wake it.  Under
+			 * nested TCG a TSC-deadline wakeup has been seen to go
+			 * missing, leaving a vCPU halted with its deadline past;
+			 * any interrupt ends that sleep.
+			 */
+			for (i = 0; i < r->vm->nr_vcpus; i++)
+				if (r->rv[i].started && !r->rv[i].finished)
+					vcpu_nudge(r->vm->vcpus[i]);
+			nudged = true;
+			ret = 0;
+		}
 	}
 	pthread_mutex_unlock(&r->lock);
 	join_all(r);

@@ -96,6 +96,17 @@ int vcpu_post(struct vcpu *v, uint32_t cmd, const uint64_t args[GUEST_CMD_ARGS])
 	return 0;
 }
 
+int vcpu_nudge(struct vcpu *v)
+{
+	/* Fixed delivery, physical destination: the vCPU's APIC id is its index. */
+	struct kvm_msi msi = {
+		.address_lo = 0xfee00000u | (v->idx << 12),
+		.data = GUEST_TIMER_VECTOR,
+	};
+
+	return ioctl(v->vm->fd, KVM_SIGNAL_MSI, &msi) < 0 ? -errno : 0;
+}
+
 void *vcpu_scratch(struct vcpu *v, uint64_t *gpa)
 {
 	uint64_t g = GUEST_SCRATCH_BASE + (uint64_t)v->idx * GUEST_SCRATCH_SIZE;

@@ -119,6 +119,12 @@ int vm_load_guest(struct vm *vm);
 
 /* vCPUs (vcpu.c). */
 int vcpu_post(struct vcpu *v, uint32_t cmd, const uint64_t args[GUEST_CMD_ARGS]);
+/*
+ * Wake the guest from a sleep (the timer's vector through KVM_SIGNAL_MSI):
+ * it sees a stop request now rather than at its next deadline.  Harmless
+ * when it is not asleep: the guest's sleep loop only checks the time again.
+ */
+int vcpu_nudge(struct vcpu *v);
 /* Host pointer (and gpa) of v's scratch area, GUEST_SCRATCH_SIZE bytes. */
 void *vcpu_scratch(struct vcpu *v, uint64_t *gpa);
 int vcpu_run(struct vcpu *v);	/* one KVM_RUN; -EINTR when kicked */
