@@ -46,7 +46,7 @@ extern const struct option vmhost_long_options[];
 	"  --hot-pages N        hotset: pages most writes go to (default 256)\n" \
 	"  --seed N             workload seed\n" \
 	"  --backend NAME       dirty tracking: auto, bitmap, ring or kmod (default auto)\n" \
-	"  --ring-entries N     ring and kmod: dirty ring entries per vCPU (default 4096)\n" \
+	"  --ring-entries N     dirty ring entries per vCPU (default: ring 4096, kmod 65536)\n" \
 	"  --drain              kmod: drain the rings in the background\n"
 /* 1 if opt was ours (parsed into o), 0 if not, -1 on a bad value (message printed). */
 int vmhost_parse_opt(struct vmhost_opts *o, int opt, const char *arg);
