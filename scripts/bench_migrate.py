@@ -62,15 +62,17 @@ def migrate(workload, codec, channels, transport, mem, rate, port):
         d = json.loads(dout)
     except ValueError:
         return {"error": "no report: " + src.stderr.strip()[-200:]}
-    if not s["ok"] or not d["ok"]:
-        return {"error": s["error"] or d["error"]}
+    if not s["ok"]:
+        return {"error": "source: " + (s["error"] or "not ok")}
+    if not d["ok"]:
+        return {"error": "destination: " + (d["error"] or "not ok")}
     return s
 
 
 def row(workload, cfg, r, base):
     codec, ch, tr = cfg
     name = "%-7s %-8s %2d %-8s" % (workload, codec, ch, tr)
-    if "error" in r:
+    if r.get("error"):
         return name + "  FAILED: " + r["error"]
     c = r["codec_stats"]
     page_bytes = r["pages"] * 4096
@@ -79,7 +81,7 @@ def row(workload, cfg, r, base):
     core = c["raw_bytes"] / 2**20 / (c["comp_ms"] / 1000) if c["comp_ms"] else 0
     tput = page_bytes / 2**20 / secs if secs else 0
     rel = ""
-    if base and "error" not in base:
+    if base and not base.get("error"):
         rel = "%5.2f %5.2f %5.2f" % (
             wire / base["wire_bytes"] if base["wire_bytes"] else 0,
             r["total_ms"] / base["total_ms"] if base["total_ms"] else 0,
@@ -121,7 +123,7 @@ def main():
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f)
-    return 0 if all("error" not in x["report"] for x in results) else 1
+    return 0 if not any(x["report"].get("error") for x in results) else 1
 
 
 if __name__ == "__main__":
