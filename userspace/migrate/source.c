@@ -41,22 +41,35 @@ void migrate_report_free(struct migrate_report *r)
 	r->nr_rounds = 0;
 }
 
-void source_fail(struct source *src, const char *fmt, ...)
+/* The first failure's text wins; later ones only find abort set. */
+static void source_abort(struct source *src, const char *text)
 {
-	va_list ap;
-
 	pthread_mutex_lock(&src->lock);
 	if (!src->abort) {
-		va_start(ap, fmt);
-		vsnprintf(src->abort_text, sizeof(src->abort_text), fmt, ap);
-		va_end(ap);
+		snprintf(src->abort_text, sizeof(src->abort_text), "%s", text);
 		src->abort = 1;
 	}
 	pthread_mutex_unlock(&src->lock);
-	/* Wake every blocked send, wait and receive. */
+}
+
+/* Wake every blocked send, wait and receive. */
+static void source_wake(struct source *src)
+{
 	for (unsigned int i = 0; i < src->n; i++)
 		if (src->snd[i].ch)
 			transport_cancel(src->snd[i].ch);
+}
+
+void source_fail(struct source *src, const char *fmt, ...)
+{
+	char text[sizeof(src->abort_text)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	source_abort(src, text);
+	source_wake(src);
 }
 
 /* Our half of HELLO: this VM, and what we offer. */
@@ -324,14 +337,9 @@ static void tell_dest(struct source *src, const char *fmt, ...)
  */
 static void source_cancel(struct source *src, const char *why)
 {
-	pthread_mutex_lock(&src->lock);
-	if (!src->abort) {
-		snprintf(src->abort_text, sizeof(src->abort_text), "%s", why);
-		src->abort = 1;
-	}
-	pthread_mutex_unlock(&src->lock);
+	source_abort(src, why);
 	tell_dest(src, "%s", why);
-	source_fail(src, "%s", why);	/* only wakes: the text is set */
+	source_wake(src);
 }
 
 static bool cancelled(const struct source *src)
