@@ -5,9 +5,12 @@
 # end: every codec with zero copy off and on, over 1 and 4 channels, each
 # migration judged by the RAM hash at the pause, the guest going on on the
 # destination and its own memory check; compressed rounds must put fewer
-# bytes on the wire than the pages they carry.  Then two channels over two
-# paths, one delayed by netem: pages of round k arrive after round k+1's,
-# and the destination must keep the newest.
+# bytes on the wire than the pages they carry.  Loopback copies every
+# zero-copy send, so these keep asking for it (--zerocopy-always) to hold
+# buffers in the kernel all along; one more migration checks that by
+# default every channel stops asking.  Then two channels over two paths,
+# one delayed by netem: pages of round k arrive after round k+1's, and the
+# destination must keep the newest.
 set -u
 . "$(dirname "$0")/lib/migrate.sh"
 
@@ -15,7 +18,7 @@ set -u
 vm="--mem 16 --vcpus 2 --workload random --rate 4 --backend ring"
 
 echo "TAP version 13"
-echo "1..13"
+echo "1..14"
 
 port=4700
 for codec in raw lz4 zstd:-1; do
@@ -25,9 +28,11 @@ for codec in raw lz4 zstd:-1; do
 			name="$codec-$transport-$ch"
 			name=${name//:/}
 			start_dest "$name" "" --listen 127.0.0.1:$port
+			always=
+			[ "$transport" = zerocopy ] && always=--zerocopy-always
 			# shellcheck disable=SC2086
 			run_source "$name" "" --to 127.0.0.1:$port --after 0.5 $vm \
-				--codec $codec --transport $transport --channels $ch
+				--codec $codec --transport $transport $always --channels $ch
 			wait_dest
 			s=$tmp/$name.src
 			if ! why=$(judge_migrated "$name"); then
@@ -45,6 +50,8 @@ for codec in raw lz4 zstd:-1; do
 				notok "$name: $wire bytes on the wire for $data bytes of data pages ($comp compressed batches)"
 			elif [ "$transport" = zerocopy ] && [ "$zc" -eq 0 ]; then
 				notok "$name: no zero-copy send"
+			elif [ "$(json "$s" '["net"]["zc_stopped"]')" != 0 ]; then
+				notok "$name: stopped asking for zero copy despite --zerocopy-always"
 			elif [ "$(json "$s" '["channels"]')" != "$ch" ]; then
 				notok "$name: $(json "$s" '["channels"]') channels"
 			else
@@ -53,6 +60,33 @@ for codec in raw lz4 zstd:-1; do
 		done
 	done
 done
+
+# By default a channel whose first sends the kernel all copied (loopback
+# does) stops asking for zero copy and sends by copy: after 8 of them
+# (TRANSPORT_ZC_GIVE_UP) each.
+name=zerocopy-stops-on-loopback
+start_dest $name "" --listen 127.0.0.1:4790
+# 128 MiB: enough 2 MiB messages for each channel to see TRANSPORT_ZC_GIVE_UP.
+run_source $name "" --to 127.0.0.1:4790 --after 0.5 --mem 128 --vcpus 2 --workload random \
+	--rate 4 --backend ring --codec raw --transport zerocopy --channels 2
+wait_dest
+s=$tmp/$name.src
+if ! why=$(judge_migrated $name); then
+	notok "$name: $why"
+	dump $name
+else
+	zc=$(json "$s" '["net"]["zc_sends"]')
+	copied=$(json "$s" '["net"]["zc_copied"]')
+	stopped=$(json "$s" '["net"]["zc_stopped"]')
+	bycopy=$(json "$s" '["net"]["copied_sends"]')
+	if [ "$stopped" != 2 ] || [ "$copied" != "$zc" ] || [ "$zc" -lt 16 ] ||
+	   [ "$bycopy" -le "$zc" ]; then
+		notok "$name: $stopped of 2 channels stopped; $zc zero-copy sends ($copied copied), $bycopy by copy"
+		dump $name
+	else
+		ok "$name: both channels stopped after $zc zero-copy sends, all copied; $bycopy sends by copy"
+	fi
+fi
 
 # Out of order across channels: two paths, the second 300 ms slower.  The
 # hot set spans four batches, so that every round puts some of it on each

@@ -21,7 +21,7 @@
 
 enum {
 	OPT_TO = 0x2000, OPT_AFTER, OPT_CONTROL, OPT_CHANNELS, OPT_CODEC, OPT_NO_ADAPTIVE,
-	OPT_TRANSPORT, OPT_ZEROCOPY, OPT_BANDWIDTH, OPT_DOWNTIME, OPT_MAX_ROUNDS, OPT_MAX_TIME,
+	OPT_TRANSPORT, OPT_ZEROCOPY, OPT_ZC_ALWAYS, OPT_BANDWIDTH, OPT_DOWNTIME, OPT_MAX_ROUNDS, OPT_MAX_TIME,
 	OPT_NO_AUTOCONV, OPT_NO_VERIFY, OPT_TIMEOUT, OPT_STAY, OPT_JSON, OPT_QUIET, OPT_HELP,
 };
 
@@ -34,6 +34,7 @@ static const struct option source_options[] = {
 	{ "no-adaptive", no_argument, NULL, OPT_NO_ADAPTIVE },
 	{ "transport", required_argument, NULL, OPT_TRANSPORT },
 	{ "zerocopy", no_argument, NULL, OPT_ZEROCOPY },
+	{ "zerocopy-always", no_argument, NULL, OPT_ZC_ALWAYS },
 	{ "bandwidth", required_argument, NULL, OPT_BANDWIDTH },
 	{ "downtime", required_argument, NULL, OPT_DOWNTIME },
 	{ "max-rounds", required_argument, NULL, OPT_MAX_ROUNDS },
@@ -62,6 +63,8 @@ static void usage(FILE *f)
 		"  --no-adaptive        compress every batch, even where it does not pay\n"
 		"  --transport T        plain, zerocopy (MSG_ZEROCOPY) or uring (io_uring send_zc) (default plain)\n"
 		"  --zerocopy           the same as --transport zerocopy\n"
+		"  --zerocopy-always    keep asking for zero copy on a channel whose first\n"
+		"                       sends the kernel all copied (by default it stops)\n"
 		"  --bandwidth MiB/s    limit, like virsh migrate-setspeed (default: none)\n"
 		"  --downtime MS        expected downtime that ends pre-copy (default %d, as QEMU)\n"
 		"  --max-rounds N       cancel after N rounds without converging (default %d)\n"
@@ -228,6 +231,9 @@ int cmd_source(int argc, char **argv)
 		case OPT_ZEROCOPY:
 			s.m.net.backend = TRANSPORT_ZEROCOPY;
 			break;
+		case OPT_ZC_ALWAYS:
+			s.m.net.flags |= TRANSPORT_OPT_ZC_ALWAYS;
+			break;
 		case OPT_BANDWIDTH:
 			if (cli_num("bandwidth", optarg, 0, 1e6, &v))
 				return 2;
@@ -288,6 +294,10 @@ int cmd_source(int argc, char **argv)
 	}
 	if ((after < 0) == !control) {
 		fprintf(stderr, "vmdirty source: give exactly one of --after SECONDS and --control PATH\n");
+		return 2;
+	}
+	if ((s.m.net.flags & TRANSPORT_OPT_ZC_ALWAYS) && s.m.net.backend == TRANSPORT_PLAIN) {
+		fprintf(stderr, "vmdirty source: --zerocopy-always needs --transport zerocopy or uring\n");
 		return 2;
 	}
 	if (no_verify && s.m.net.backend != TRANSPORT_PLAIN) {

@@ -94,6 +94,9 @@ void report_text(FILE *f, const struct migrate_report *r)
 	if (n->zc_sends)
 		fprintf(f, "  zero copy        %" PRIu64 " sends, %" PRIu64 " completions, %" PRIu64 " copied by the kernel, %" PRIu64 " ENOBUFS\n",
 			n->zc_sends, n->zc_completions, n->zc_copied, n->zc_enobufs);
+	if (n->zc_stopped)
+		fprintf(f, "  zero copy off    on %" PRIu64 " channel%s: the kernel copied every zero-copy send (loopback, veth), so they sent by copy (--zerocopy-always keeps asking)\n",
+			n->zc_stopped, n->zc_stopped == 1 ? "" : "s");
 	if (r->max_throttle)
 		fprintf(f, "  auto-converge    vCPUs throttled up to %u%%\n", r->max_throttle);
 	if (r->guest_errors)

@@ -80,6 +80,7 @@ static const struct usage_case cases[] = {
 	{ "source --to a:1 --after 1 --downtime 0", "--downtime: '0'" },
 	{ "source --to a:1 --after -1", "--after: '-1'" },
 	{ "source --to a:1 --after 1 --zerocopy --no-verify", "--no-verify needs --transport plain" },
+	{ "source --to a:1 --after 1 --zerocopy-always", "--zerocopy-always needs --transport zerocopy" },
 	{ "source --to a:1 --after 1 --drain --backend ring", "--drain needs the kmod backend" },
 	{ "source --to a:1 --after 1 extra", "unexpected argument 'extra'" },
 	{ "source --to a:1 --after 1 --bogus-option", "unrecognized option" },

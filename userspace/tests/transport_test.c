@@ -89,13 +89,27 @@ static bool uring_works(void)
 	return ok;
 }
 
-static struct transport_opts opts(enum transport_backend b, uint32_t timeout_ms)
+/*
+ * Zero-copy channels keep asking for zero copy although loopback copies
+ * every send (TRANSPORT_OPT_ZC_ALWAYS): these tests are about completions.
+ * adaptive_opts() is the default, which stops asking.
+ */
+static struct transport_opts adaptive_opts(enum transport_backend b, uint32_t timeout_ms)
 {
 	struct transport_opts o;
 
 	transport_opts_init(&o);
 	o.backend = b;
 	o.timeout_ms = timeout_ms;
+	return o;
+}
+
+static struct transport_opts opts(enum transport_backend b, uint32_t timeout_ms)
+{
+	struct transport_opts o = adaptive_opts(b, timeout_ms);
+
+	if (b != TRANSPORT_PLAIN)
+		o.flags = TRANSPORT_OPT_ZC_ALWAYS;
 	return o;
 }
 
@@ -166,7 +180,9 @@ TEST(rejects_bad_opts)
 	o = opts(-1, 0);
 	EXPECT_EQ(-EINVAL, transport_listen("127.0.0.1:0", &o, &l));
 	o = opts(TRANSPORT_PLAIN, 0);
-	o.flags = 1;
+	o.flags = TRANSPORT_OPT_ALL + 1;
+	EXPECT_EQ(-EINVAL, transport_listen("127.0.0.1:0", &o, &l));
+	o.flags = 1u << 31;
 	EXPECT_EQ(-EINVAL, transport_listen("127.0.0.1:0", &o, &l));
 	o = opts(TRANSPORT_PLAIN, 0x20000000);
 	EXPECT_EQ(-EINVAL, transport_listen("127.0.0.1:0", &o, &l));
@@ -223,6 +239,45 @@ TEST(rejects_bad_send_and_recv)
 	EXPECT_EQ(0, transport_recv(r, buf, sizeof(buf)));
 	transport_close(s);
 	transport_close(r);
+}
+
+/* When a channel stops asking for zero copy, on reported completions alone. */
+TEST(zerocopy_stop_rule)
+{
+	struct transport_chan ch;
+
+	/* Copied from the first completion on: stops at the threshold. */
+	memset(&ch, 0, sizeof(ch));
+	for (int i = 0; i < TRANSPORT_ZC_GIVE_UP - 1; i++)
+		tp_zc_completed(&ch, 1, true);
+	EXPECT_FALSE(ch.zc_off);
+	EXPECT_EQ(0, ch.tx.zc_stopped);
+	tp_zc_completed(&ch, 1, true);
+	EXPECT_TRUE(ch.zc_off);
+	EXPECT_EQ(1, ch.tx.zc_stopped);
+	EXPECT_EQ(TRANSPORT_ZC_GIVE_UP, ch.tx.zc_copied);
+	EXPECT_EQ(TRANSPORT_ZC_GIVE_UP, ch.tx.zc_completions);
+
+	/* A merged range counts whole. */
+	memset(&ch, 0, sizeof(ch));
+	tp_zc_completed(&ch, TRANSPORT_ZC_GIVE_UP, true);
+	EXPECT_TRUE(ch.zc_off);
+
+	/* One send really zero-copied: occasional copies never stop it. */
+	memset(&ch, 0, sizeof(ch));
+	tp_zc_completed(&ch, 1, false);
+	for (int i = 0; i < 10 * TRANSPORT_ZC_GIVE_UP; i++)
+		tp_zc_completed(&ch, 1, true);
+	EXPECT_FALSE(ch.zc_off);
+	EXPECT_EQ(0, ch.tx.zc_stopped);
+	EXPECT_EQ(10 * TRANSPORT_ZC_GIVE_UP, ch.tx.zc_copied);
+
+	/* ... nor does anything with TRANSPORT_OPT_ZC_ALWAYS. */
+	memset(&ch, 0, sizeof(ch));
+	ch.opts.flags = TRANSPORT_OPT_ZC_ALWAYS;
+	tp_zc_completed(&ch, 10 * TRANSPORT_ZC_GIVE_UP, true);
+	EXPECT_FALSE(ch.zc_off);
+	EXPECT_EQ(0, ch.tx.zc_stopped);
 }
 
 TEST(completion_window)
@@ -372,20 +427,25 @@ FIXTURE_VARIANT(stream) {
 	enum transport_backend backend;
 	int channels;
 	const char *addr;
+	bool adaptive;		/* the default: stop asking once all are copied */
 };
 
-FIXTURE_VARIANT_ADD(stream, plain_1) { TRANSPORT_PLAIN, 1, "127.0.0.1:0" };
-FIXTURE_VARIANT_ADD(stream, plain_4) { TRANSPORT_PLAIN, 4, "127.0.0.1:0" };
-FIXTURE_VARIANT_ADD(stream, zerocopy_1) { TRANSPORT_ZEROCOPY, 1, "127.0.0.1:0" };
-FIXTURE_VARIANT_ADD(stream, zerocopy_4) { TRANSPORT_ZEROCOPY, 4, "127.0.0.1:0" };
-FIXTURE_VARIANT_ADD(stream, zerocopy_ipv6) { TRANSPORT_ZEROCOPY, 2, "[::1]:0" };
-FIXTURE_VARIANT_ADD(stream, uring_1) { TRANSPORT_URING, 1, "127.0.0.1:0" };
-FIXTURE_VARIANT_ADD(stream, uring_4) { TRANSPORT_URING, 4, "127.0.0.1:0" };
+FIXTURE_VARIANT_ADD(stream, plain_1) { TRANSPORT_PLAIN, 1, "127.0.0.1:0", false };
+FIXTURE_VARIANT_ADD(stream, plain_4) { TRANSPORT_PLAIN, 4, "127.0.0.1:0", false };
+FIXTURE_VARIANT_ADD(stream, zerocopy_1) { TRANSPORT_ZEROCOPY, 1, "127.0.0.1:0", false };
+FIXTURE_VARIANT_ADD(stream, zerocopy_4) { TRANSPORT_ZEROCOPY, 4, "127.0.0.1:0", false };
+FIXTURE_VARIANT_ADD(stream, zerocopy_ipv6) { TRANSPORT_ZEROCOPY, 2, "[::1]:0", false };
+FIXTURE_VARIANT_ADD(stream, uring_1) { TRANSPORT_URING, 1, "127.0.0.1:0", false };
+FIXTURE_VARIANT_ADD(stream, uring_4) { TRANSPORT_URING, 4, "127.0.0.1:0", false };
+FIXTURE_VARIANT_ADD(stream, zerocopy_adaptive_1) { TRANSPORT_ZEROCOPY, 1, "127.0.0.1:0", true };
+FIXTURE_VARIANT_ADD(stream, zerocopy_adaptive_4) { TRANSPORT_ZEROCOPY, 4, "127.0.0.1:0", true };
+FIXTURE_VARIANT_ADD(stream, uring_adaptive_2) { TRANSPORT_URING, 2, "127.0.0.1:0", true };
 
 FIXTURE_SETUP(stream)
 {
 	struct transport_chan *snd[4], *rcv[4];
-	struct transport_opts o = opts(variant->backend, 5000);
+	struct transport_opts o = variant->adaptive ? adaptive_opts(variant->backend, 5000) :
+				  opts(variant->backend, 5000);
 	struct transport_opts lo = opts(TRANSPORT_PLAIN, 5000);
 	int ret;
 
@@ -436,10 +496,24 @@ TEST_F(stream, messages_arrive_intact)
 		EXPECT_EQ(self->c[i].messages, st.sends);
 		EXPECT_LE(st.sends, st.send_calls);
 		EXPECT_EQ(st.zc_sends, st.zc_completions);
+		if (variant->adaptive && st.zc_copied) {
+			/*
+			 * Every completion came back copied (loopback): the
+			 * channel stopped asking after TRANSPORT_ZC_GIVE_UP,
+			 * give or take the sends made before it read them.
+			 */
+			EXPECT_EQ(1, st.zc_stopped);
+			EXPECT_LE(TRANSPORT_ZC_GIVE_UP, st.zc_sends);
+			EXPECT_GT(self->c[i].messages / 2, st.zc_sends);
+		} else {
+			/* Kept asking, or no usage reports (io_uring before 6.2). */
+			EXPECT_EQ(0, st.zc_stopped);
+		}
 		transport_stats_add(&sum, &st);
 	}
-	TH_LOG("%s x%d: %llu sends, %llu calls, %llu zc (%llu copied), %llu copies, %llu notifications",
-	       transport_backend_name(variant->backend), self->n,
+	TH_LOG("%s%s x%d: %llu sends, %llu calls, %llu zc (%llu copied), %llu copies, %llu notifications",
+	       transport_backend_name(variant->backend), variant->adaptive ? " adaptive" : "",
+	       self->n,
 	       (unsigned long long)sum.sends, (unsigned long long)sum.send_calls,
 	       (unsigned long long)sum.zc_sends, (unsigned long long)sum.zc_copied,
 	       (unsigned long long)sum.copied_sends, (unsigned long long)sum.notifications);

@@ -71,14 +71,12 @@ static int zc_notification(struct transport_chan *ch, struct msghdr *msg)
 	if (n < 0)
 		return n;
 	ch->tx.notifications++;
-	ch->tx.zc_completions += n;
 	/*
 	 * The kernel merges a notification into the one queued before it
 	 * without looking at its copied flag: the flag describes the first
 	 * send of the range, and counts the whole range here.
 	 */
-	if (serr.ee_code & SO_EE_CODE_ZEROCOPY_COPIED)
-		ch->tx.zc_copied += n;
+	tp_zc_completed(ch, n, serr.ee_code & SO_EE_CODE_ZEROCOPY_COPIED);
 	return n;
 }
 

@@ -104,8 +104,9 @@ static int opts_resolve(const struct transport_opts *in, struct transport_opts *
 	*o = *in;
 	if ((unsigned int)o->backend >= TRANSPORT_NR_BACKENDS)
 		return tp_err(-EINVAL, "transport backend %u out of range", o->backend);
-	if (o->flags)
-		return tp_err(-EINVAL, "transport flags 0x%x: none are defined", o->flags);
+	if (o->flags & ~TRANSPORT_OPT_ALL)
+		return tp_err(-EINVAL, "transport flags 0x%x are not defined",
+			      o->flags & ~TRANSPORT_OPT_ALL);
 	if (o->timeout_ms > INT_MAX / 4)
 		return tp_err(-EINVAL, "timeout %u ms is too long", o->timeout_ms);
 	if (o->sndbuf > INT_MAX / 2 || o->rcvbuf > INT_MAX / 2)

@@ -26,7 +26,13 @@
  *
  * On loopback and veth the kernel copies every zero-copy send after all (a
  * deferred copy, reported as SO_EE_CODE_ZEROCOPY_COPIED and counted in
- * zc_copied); zero copy saves CPU only between two hosts.  Sends shorter
+ * zc_copied); zero copy saves CPU only between two hosts.  A deferred copy
+ * costs more than sendmsg()'s own (the data is cold, and each send adds a
+ * notification), so a channel whose first TRANSPORT_ZC_GIVE_UP completions
+ * in a row all came back copied stops asking for zero copy and sends by
+ * copy from then on, as msg_zerocopy.rst suggests (zc_stopped; the kernel's
+ * choice is the route's, and does not change on a connection).
+ * TRANSPORT_OPT_ZC_ALWAYS keeps asking, for tests and measurements.  Sends shorter
  * than zc_min_bytes are copied.  When the kernel refuses zero copy with
  * ENOBUFS (net.core.optmem_max, or RLIMIT_MEMLOCK without CAP_IPC_LOCK), the
  * send collects completions and tries once more, then copies the rest
@@ -81,6 +87,12 @@ enum transport_backend {
 #define TRANSPORT_DEFAULT_RETRY_MS	200
 /* Below about 10 KiB pinning costs more than copying (msg_zerocopy.rst). */
 #define TRANSPORT_DEFAULT_ZC_MIN	16384
+/* Copied completions in a row, from the first, that turn zero copy off. */
+#define TRANSPORT_ZC_GIVE_UP		8
+
+/* transport_opts.flags */
+#define TRANSPORT_OPT_ZC_ALWAYS	(1u << 0)	/* never stop asking for zero copy */
+#define TRANSPORT_OPT_ALL	TRANSPORT_OPT_ZC_ALWAYS
 
 struct transport_opts {
 	enum transport_backend backend;
@@ -95,7 +107,7 @@ struct transport_opts {
 	/* Socket buffers in bytes; 0 leaves them to the kernel's autotuning. */
 	uint32_t sndbuf;
 	uint32_t rcvbuf;
-	/* None defined yet: must be 0. */
+	/* TRANSPORT_OPT_*; others must be 0. */
 	uint32_t flags;
 };
 
@@ -121,6 +133,7 @@ struct transport_stats {
 	uint64_t zc_completions;	/* of zc_sends, completed */
 	uint64_t zc_copied;		/* of zc_completions, copied by the kernel */
 	uint64_t zc_enobufs;		/* zero copy refused: ENOBUFS */
+	uint64_t zc_stopped;		/* channels that stopped asking: all copied */
 	uint64_t copied_sends;		/* send calls made by copy */
 	uint64_t notifications;		/* error-queue messages or notification CQEs */
 	uint64_t waits;			/* wait/flush calls that had to block */

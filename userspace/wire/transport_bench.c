@@ -49,6 +49,7 @@ struct nb_hdr {
 
 struct nb_cfg {
 	enum transport_backend backend;
+	uint32_t flags;		/* transport_opts.flags */
 	int channels;
 	uint64_t bytes;		/* payload of a run, all channels */
 	uint32_t msg_pages;
@@ -238,6 +239,7 @@ static struct transport_opts nb_opts(const struct nb_cfg *cfg)
 
 	transport_opts_init(&o);
 	o.backend = cfg->backend;
+	o.flags = cfg->flags;
 	o.timeout_ms = cfg->timeout_ms;
 	o.connect_attempts = 100;	/* the other side may start late */
 	o.retry_delay_ms = 100;
@@ -286,17 +288,51 @@ static int nb_run_threads(struct nb_chan *cs, int n, void *(*fn)(void *), double
 	return ret;
 }
 
+/* "zerocopy", or "zerocopy-always" when it keeps asking for zero copy. */
+static const char *nb_name(const struct nb_cfg *cfg)
+{
+	static char buf[32];
+
+	snprintf(buf, sizeof(buf), "%s%s", transport_backend_name(cfg->backend),
+		 cfg->flags & TRANSPORT_OPT_ZC_ALWAYS ? "-always" : "");
+	return buf;
+}
+
+/* A backend name, with "-always" for TRANSPORT_OPT_ZC_ALWAYS. */
+static int nb_parse_backend(const char *name, struct nb_cfg *cfg)
+{
+	char buf[32];
+	size_t len = strlen(name), sfx = strlen("-always");
+
+	cfg->flags = 0;
+	if (len > sfx && len < sizeof(buf) && !strcmp(name + len - sfx, "-always")) {
+		memcpy(buf, name, len - sfx);
+		buf[len - sfx] = '\0';
+		cfg->flags = TRANSPORT_OPT_ZC_ALWAYS;
+		name = buf;
+	}
+	if (transport_backend_parse(name, &cfg->backend)) {
+		fprintf(stderr, "netbench: %s\n", transport_error());
+		return -EINVAL;
+	}
+	if (cfg->flags && cfg->backend == TRANSPORT_PLAIN) {
+		fprintf(stderr, "netbench: plain-always: plain sends never use zero copy\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static void nb_print(FILE *f, const struct nb_cfg *cfg, const struct nb_result *r,
 		     const char *mode, bool head)
 {
 	double gib = r->payload / (double)(1ull << 30);
 
 	if (head)
-		fprintf(f, "%-9s %3s %9s %10s %10s %10s %9s %9s %8s %8s\n", "backend", "ch",
+		fprintf(f, "%-15s %3s %9s %10s %10s %10s %9s %9s %8s %8s\n", "backend", "ch",
 			"MiB/s", "snd s/GiB", "rcv s/GiB", "all s/GiB", "zc-sends", "copied",
 			"enobufs", "notifs");
-	fprintf(f, "%-9s %3d %9.1f %10.3f %10.3f %10.3f %9llu %9llu %8llu %8llu\n",
-		strcmp(mode, "listen") ? transport_backend_name(cfg->backend) : "(recv)",
+	fprintf(f, "%-15s %3d %9.1f %10.3f %10.3f %10.3f %9llu %9llu %8llu %8llu\n",
+		strcmp(mode, "listen") ? nb_name(cfg) : "(recv)",
 		cfg->channels, r->payload / (double)(1 << 20) / r->seconds, r->sender_cpu / gib,
 		r->receiver_cpu / gib, r->process_cpu / gib,
 		(unsigned long long)r->st.zc_sends, (unsigned long long)r->st.zc_copied,
@@ -312,7 +348,7 @@ static void nb_json(FILE *f, const struct nb_cfg *cfg, const struct nb_result *r
 		"\"msg_bytes\": %u, \"payload_bytes\": %llu, \"seconds\": %.6f, "
 		"\"mib_per_s\": %.1f, \"sender_cpu_s_per_gib\": %.4f, "
 		"\"receiver_cpu_s_per_gib\": %.4f, \"process_cpu_s_per_gib\": %.4f, "
-		"\"stats\": ", first ? "" : ",", mode, transport_backend_name(cfg->backend),
+		"\"stats\": ", first ? "" : ",", mode, nb_name(cfg),
 		cfg->channels, cfg->msg_pages * NB_PAGE, (unsigned long long)r->payload,
 		r->seconds, r->payload / (double)(1 << 20) / r->seconds,
 		r->sender_cpu / gib, r->receiver_cpu / gib, r->process_cpu / gib);
@@ -505,7 +541,9 @@ static void nb_usage(FILE *f)
 		"usage: vmdirty netbench [options]\n"
 		"  Loopback, in this process, every backend with 1 and 4 channels; or\n"
 		"  between two hosts: --listen on the destination, --connect on the source.\n\n"
-		"  --backend LIST     plain,zerocopy,uring (default: all; --connect: one)\n"
+		"  --backend LIST     plain, zerocopy, uring; NAME-always keeps asking for zero\n"
+		"                     copy when the kernel copies (default: plain,zerocopy,\n"
+		"                     zerocopy-always,uring; --connect: one)\n"
 		"  --channels LIST    channel counts (default 1,4; two hosts: one count)\n"
 		"  --mib N            payload of a run in MiB (default 2048)\n"
 		"  --msg-kib N        payload of a message, 4 to 4096 KiB (default 256)\n"
@@ -535,11 +573,12 @@ int cmd_netbench(int argc, char **argv)
 			      .timeout_ms = TRANSPORT_DEFAULT_TIMEOUT_MS };
 	char *backends = NULL, *channels = NULL, *addrs = NULL, *end;
 	const char *json = NULL, *mode = "loopback", *blist[8], *clist[8];
-	int nb = 3, nc = 2, opt, ret = 0, runs = 0;
+	int nb = 4, nc = 2, opt, ret = 0, runs = 0;
 	unsigned long v;
 	FILE *jf = NULL;
 
-	blist[0] = "plain", blist[1] = "zerocopy", blist[2] = "uring";
+	blist[0] = "plain", blist[1] = "zerocopy", blist[2] = "zerocopy-always";
+	blist[3] = "uring";
 	clist[0] = "1", clist[1] = "4";
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
@@ -621,15 +660,14 @@ int cmd_netbench(int argc, char **argv)
 	}
 	if (!strcmp(mode, "loopback"))
 		printf("netbench: loopback, %llu MiB a run, %u KiB messages of scattered pages%s.\n"
-		       "Loopback copies zero-copy sends after all: this shows their overhead, not their savings.\n",
+		       "Loopback copies zero-copy sends after all: zerocopy stops asking after %d\n"
+		       "copied sends; zerocopy-always shows what a deferred copy costs.\n",
 		       (unsigned long long)(cfg.bytes >> 20), cfg.msg_pages * 4,
-		       cfg.verify ? ", checked" : "");
+		       cfg.verify ? ", checked" : "", TRANSPORT_ZC_GIVE_UP);
 	for (int b = 0; b < nb && !ret; b++) {
-		ret = transport_backend_parse(blist[b], &cfg.backend);
-		if (ret) {
-			fprintf(stderr, "netbench: %s\n", transport_error());
+		ret = nb_parse_backend(blist[b], &cfg);
+		if (ret)
 			break;
-		}
 		for (int c = 0; c < nc && !ret; c++) {
 			struct nb_result r;
 

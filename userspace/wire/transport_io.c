@@ -97,8 +97,8 @@ int transport_send(struct transport_chan *ch, const struct iovec *iov,
 	msg.msg_iovlen = iovcnt;
 	tp_msg_advance(&msg, 0);
 
-	zc = ch->backend != TRANSPORT_PLAIN && !(flags & TRANSPORT_SEND_COPY) &&
-	     len >= ch->opts.zc_min_bytes;
+	zc = ch->backend != TRANSPORT_PLAIN && !ch->zc_off &&
+	     !(flags & TRANSPORT_SEND_COPY) && len >= ch->opts.zc_min_bytes;
 	first_id = ch->zc.next;
 	sent = ch->tx.bytes_sent;
 	ret = ch->ops->send(ch, &msg, len, zc);
@@ -112,6 +112,27 @@ int transport_send(struct transport_chan *ch, const struct iovec *iov,
 	if (copy != stack)
 		free(copy);
 	return ret;
+}
+
+void tp_zc_completed(struct transport_chan *ch, uint64_t n, bool copied)
+{
+	ch->tx.zc_completions += n;
+	if (!copied) {
+		ch->zc_seen_used = true;
+		return;
+	}
+	ch->tx.zc_copied += n;
+	/*
+	 * Only a run from the very first completion counts: a route that
+	 * pinned pages once can do it again, and an occasional copy (a
+	 * retransmit, a full skb) is no reason to stop.
+	 */
+	if (!ch->zc_seen_used && !ch->zc_off &&
+	    !(ch->opts.flags & TRANSPORT_OPT_ZC_ALWAYS) &&
+	    ch->tx.zc_copied >= TRANSPORT_ZC_GIVE_UP) {
+		ch->zc_off = true;
+		ch->tx.zc_stopped = 1;
+	}
 }
 
 static int check_ticket(struct transport_chan *ch, transport_ticket_t t)

@@ -67,6 +67,8 @@ struct transport_chan {
 
 	/* The sending thread's. */
 	struct tp_zcwin zc;
+	bool zc_off;		/* stopped asking for zero copy */
+	bool zc_seen_used;	/* a completion came back without a copy */
 	struct transport_stats tx __attribute__((aligned(64)));
 	/* The receiving thread's. */
 	struct transport_stats rx __attribute__((aligned(64)));
@@ -85,6 +87,11 @@ int tp_poll_remaining(uint64_t deadline);
 void tp_msg_advance(struct msghdr *msg, size_t n);
 /* Data moved now: extend st's active span. */
 void tp_stats_moved(struct transport_stats *st);
+/*
+ * Account n completed zero-copy ids whose pages the kernel copied (copied)
+ * or not; the backends' one way to report them.
+ */
+void tp_zc_completed(struct transport_chan *ch, uint64_t n, bool copied);
 /* The sendmsg() loop of tcp.c, for uring.c's copies. */
 int tp_tcp_send(struct transport_chan *ch, struct msghdr *msg, size_t len,
 		bool zc);

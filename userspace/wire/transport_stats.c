@@ -26,6 +26,7 @@ void transport_stats_add(struct transport_stats *sum, const struct transport_sta
 	sum->zc_completions += st->zc_completions;
 	sum->zc_copied += st->zc_copied;
 	sum->zc_enobufs += st->zc_enobufs;
+	sum->zc_stopped += st->zc_stopped;
 	sum->copied_sends += st->copied_sends;
 	sum->notifications += st->notifications;
 	sum->waits += st->waits;
@@ -58,7 +59,8 @@ void transport_stats_json(FILE *f, const struct transport_stats *st)
 	fprintf(f, "{\"bytes_sent\": %llu, \"bytes_received\": %llu, \"sends\": %llu, "
 		"\"send_calls\": %llu, \"recv_calls\": %llu, \"zc_sends\": %llu, "
 		"\"zc_bytes\": %llu, \"zc_completions\": %llu, \"zc_copied\": %llu, "
-		"\"zc_enobufs\": %llu, \"copied_sends\": %llu, \"notifications\": %llu, "
+		"\"zc_enobufs\": %llu, \"zc_stopped\": %llu, \"copied_sends\": %llu, "
+		"\"notifications\": %llu, "
 		"\"waits\": %llu, \"send_s\": %.6f, \"recv_s\": %.6f, \"wait_s\": %.6f, "
 		"\"active_s\": %.6f, \"mib_per_s\": %.1f}",
 		(unsigned long long)st->bytes_sent, (unsigned long long)st->bytes_received,
@@ -66,7 +68,8 @@ void transport_stats_json(FILE *f, const struct transport_stats *st)
 		(unsigned long long)st->recv_calls, (unsigned long long)st->zc_sends,
 		(unsigned long long)st->zc_bytes, (unsigned long long)st->zc_completions,
 		(unsigned long long)st->zc_copied, (unsigned long long)st->zc_enobufs,
-		(unsigned long long)st->copied_sends, (unsigned long long)st->notifications,
+		(unsigned long long)st->zc_stopped, (unsigned long long)st->copied_sends,
+		(unsigned long long)st->notifications,
 		(unsigned long long)st->waits, st->send_ns / 1e9, st->recv_ns / 1e9,
 		st->wait_ns / 1e9,
 		st->first_ns ? (st->last_ns - st->first_ns) / 1e9 : 0.0,

@@ -112,9 +112,9 @@ static int uring_cqe(struct transport_chan *ch, const struct io_uring_cqe *cqe,
 		if (n < 0)
 			return n;
 		ch->tx.notifications++;
-		ch->tx.zc_completions++;
-		if (st->report_usage && ((uint32_t)cqe->res & IORING_NOTIF_USAGE_ZC_COPIED))
-			ch->tx.zc_copied++;
+		/* Without usage reports a copy looks like zero copy: never stop. */
+		tp_zc_completed(ch, n, st->report_usage &&
+				((uint32_t)cqe->res & IORING_NOTIF_USAGE_ZC_COPIED));
 		return n;
 	}
 	if (id != want || *got)
