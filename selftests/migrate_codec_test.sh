@@ -5,7 +5,11 @@
 # end: every codec with zero copy off and on, over 1 and 4 channels, each
 # migration judged by the RAM hash at the pause, the guest going on on the
 # destination and its own memory check; compressed rounds must put fewer
-# bytes on the wire than the pages they carry.  Loopback copies every
+# bytes on the wire than the pages they carry (--no-adaptive: every batch
+# is compressed, whatever it costs).  Then the default choice per batch:
+# on loopback, where the link outruns a slow compressor, batches go raw;
+# over a veth pair limited to 40 Mbit/s they are compressed; both times
+# the channel measured the link itself.  Loopback copies every
 # zero-copy send, so these keep asking for it (--zerocopy-always) to hold
 # buffers in the kernel all along; one more migration checks that by
 # default every channel stops asking.  Then two channels over two paths,
@@ -18,7 +22,7 @@ set -u
 vm="--mem 16 --vcpus 2 --workload random --rate 4 --backend ring"
 
 echo "TAP version 13"
-echo "1..14"
+echo "1..16"
 
 port=4700
 for codec in raw lz4 zstd:-1; do
@@ -32,7 +36,8 @@ for codec in raw lz4 zstd:-1; do
 			[ "$transport" = zerocopy ] && always=--zerocopy-always
 			# shellcheck disable=SC2086
 			run_source "$name" "" --to 127.0.0.1:$port --after 0.5 $vm \
-				--codec $codec --transport $transport $always --channels $ch
+				--codec $codec --no-adaptive --transport $transport $always \
+				--channels $ch
 			wait_dest
 			s=$tmp/$name.src
 			if ! why=$(judge_migrated "$name"); then
@@ -60,6 +65,68 @@ for codec in raw lz4 zstd:-1; do
 		done
 	done
 done
+
+# The codec choice against a measured link: fast (loopback, zstd at level 3
+# under TCG runs at a few MiB/s) and slow (netem rate, lz4).  32 and 64 MiB:
+# enough batches with data to choose for.
+big="--mem 32 --vcpus 2 --workload random --rate 4 --backend ring"
+name=adaptive-fast-link
+start_dest $name "" --listen 127.0.0.1:4791
+# shellcheck disable=SC2086
+run_source $name "" --to 127.0.0.1:4791 --after 0.5 ${big/32/64} --codec zstd:3 --channels 2
+wait_dest
+s=$tmp/$name.src
+if ! why=$(judge_migrated $name); then
+	notok "$name: $why"
+	dump $name
+else
+	c='["codec_stats"]'
+	link=$(json "$s" "$c[\"link_mibps\"]")
+	comp=$(json "$s" "$c[\"comp_mibps\"]")
+	raw=$(json "$s" "$c[\"skipped\"] + d$c[\"link_probes\"]")
+	zstd=$(json "$s" "$c[\"zstd_batches\"]")
+	if [ "$(json "$s" "$c[\"link_measured\"]")" != true ] ||
+	   [ "$(json "$s" "$c[\"link_probes\"]")" -eq 0 ] ||
+	   [ "$(json "$s" "$c[\"skipped\"]")" -eq 0 ] ||
+	   ! python3 -c "import sys; sys.exit(not $comp < $link)" || [ "$raw" -le "$zstd" ]; then
+		notok "$name: link $link MiB/s, compressor $comp MiB/s: $raw batches raw, $zstd zstd"
+		dump $name
+	else
+		ok "$name: link $link MiB/s measured, compressor $comp MiB/s: $raw batches raw, $zstd zstd"
+	fi
+fi
+
+name=adaptive-slow-link
+if ! modprobe sch_netem 2>/dev/null && ! [ -d /sys/module/sch_netem ]; then
+	skip "$name" "no sch_netem"
+elif ! mig_netns sl 23; then
+	notok "$name: cannot make network namespaces"
+else
+	ip netns exec "$src_ns" tc qdisc add dev vm23s root netem rate 40mbit
+	start_dest $name "$dst_ns" --listen "$dst_ip:4802"
+	# shellcheck disable=SC2086
+	run_source $name "$src_ns" --to "$dst_ip:4802" --after 0.5 $big --codec lz4
+	wait_dest
+	s=$tmp/$name.src
+	if ! why=$(judge_migrated $name); then
+		notok "$name: $why"
+		dump $name
+	else
+		c='["codec_stats"]'
+		link=$(json "$s" "$c[\"link_mibps\"]")
+		comp=$(json "$s" "$c[\"comp_mibps\"]")
+		raw=$(json "$s" "$c[\"skipped\"]")
+		lz4=$(json "$s" "$c[\"lz4_batches\"]")
+		# 40 Mbit/s is 4.8 MiB/s; lz4 does 8 to 20 under TCG.
+		if [ "$(json "$s" "$c[\"link_measured\"]")" != true ] ||
+		   ! python3 -c "import sys; sys.exit(not 1 < $link < 10)" || [ "$lz4" -le "$raw" ]; then
+			notok "$name: link $link MiB/s, compressor $comp MiB/s: $raw batches raw, $lz4 lz4"
+			dump $name
+		else
+			ok "$name: link $link MiB/s measured, compressor $comp MiB/s: $lz4 batches lz4, $raw raw"
+		fi
+	fi
+fi
 
 # By default a channel whose first sends the kernel all copied (loopback
 # does) stops asking for zero copy and sends by copy: after 8 of them

@@ -90,7 +90,13 @@ void report_text(FILE *f, const struct migrate_report *r)
 			r->codec_name, c->raw_bytes / MIB, (c->wire_bytes) / MIB,
 			ratio(c->wire_bytes, c->raw_bytes + c->zero_pages * 16),
 			c->comp_ns ? c->raw_bytes / MIB / (c->comp_ns / 1e9) : 0,
-			c->fallbacks + c->skipped);
+			c->fallbacks + c->skipped + c->link_probes);
+	if (c->raw_bytes && strcmp(r->codec_name, "raw"))
+		fprintf(f, "  codec choice     link %.1f MiB/s per channel (%s), compressor %.1f MiB/s per channel at ratio %.2f; raw: %" PRIu64 " did not pay, %" PRIu64 " did not shrink, %" PRIu64 " measured the link\n",
+			c->link_bps / MIB / (r->channels ? r->channels : 1),
+			!c->link_bps ? "unknown: compressing while it saves 10%" :
+			c->link_measured ? "TCP's delivery rate" : "--bandwidth",
+			c->speed / MIB, c->ratio, c->skipped, c->fallbacks, c->link_probes);
 	if (n->zc_sends)
 		fprintf(f, "  zero copy        %" PRIu64 " sends, %" PRIu64 " completions, %" PRIu64 " copied by the kernel, %" PRIu64 " ENOBUFS\n",
 			n->zc_sends, n->zc_completions, n->zc_copied, n->zc_enobufs);
@@ -167,10 +173,12 @@ void report_json(FILE *f, const struct migrate_report *r)
 	fprintf(f, ",\"codec_stats\":{\"batches\":%" PRIu64 ",\"data_pages\":%" PRIu64
 		",\"raw_bytes\":%" PRIu64 ",\"wire_bytes\":%" PRIu64 ",\"raw_batches\":%" PRIu64
 		",\"lz4_batches\":%" PRIu64 ",\"zstd_batches\":%" PRIu64 ",\"fallbacks\":%" PRIu64
-		",\"skipped\":%" PRIu64 ",\"comp_ms\":%.3f}",
+		",\"skipped\":%" PRIu64 ",\"link_probes\":%" PRIu64 ",\"comp_ms\":%.3f"
+		",\"comp_mibps\":%.1f,\"ratio_est\":%.4f,\"link_mibps\":%.1f,\"link_measured\":%s}",
 		c->batches, c->data_pages, c->raw_bytes, c->wire_bytes,
 		c->by_codec[WIRE_CODEC_RAW], c->by_codec[WIRE_CODEC_LZ4], c->by_codec[WIRE_CODEC_ZSTD],
-		c->fallbacks, c->skipped, ms(c->comp_ns));
+		c->fallbacks, c->skipped, c->link_probes, ms(c->comp_ns), c->speed / MIB, c->ratio,
+		c->link_bps / MIB, c->link_measured ? "true" : "false");
 	fprintf(f, ",\"net\":");
 	transport_stats_json(f, &r->net_total);
 	fprintf(f, ",\"channel_stats\":[");

@@ -25,6 +25,20 @@
 
 #include "migrate/source_int.h"
 
+/*
+ * Tell the codec what the link delivers, unless --bandwidth said it: TCP's
+ * rate sample of the batches sent so far.  A kernel without one (before
+ * 4.9) leaves the codec to its rule without a link figure.
+ */
+static void link_sample(struct sender *s)
+{
+	struct transport_link lk;
+
+	if (s->src->o->bandwidth || transport_link(s->ch, &lk))
+		return;
+	wire_tx_link_sample(s->tx, lk.delivery_bps, lk.app_limited);
+}
+
 static int send_batch(struct sender *s, uint32_t round, const uint64_t *gfns, unsigned int n)
 {
 	struct source *src = s->src;
@@ -56,6 +70,7 @@ static int send_batch(struct sender *s, uint32_t round, const uint64_t *gfns, un
 	ret = transport_send(s->ch, m->iov, m->niov, 0, t);
 	if (ret)
 		return ret;
+	link_sample(s);
 	s->next = (s->next + 1) % SENDER_INFLIGHT;
 	s->pages += n;
 	s->zero_pages += after.zero_pages - before.zero_pages;

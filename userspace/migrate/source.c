@@ -646,7 +646,11 @@ static void codec_stats_add(struct wire_tx_stats *sum, const struct wire_tx_stat
 		sum->by_codec[i] += st->by_codec[i];
 	sum->fallbacks += st->fallbacks;
 	sum->skipped += st->skipped;
+	sum->link_probes += st->link_probes;
 	sum->comp_ns += st->comp_ns;
+	/* Each channel's share of the link: together, the whole. */
+	sum->link_bps += st->link_bps;
+	sum->link_measured |= st->link_measured;
 }
 
 static void collect_stats(struct source *src)

@@ -431,12 +431,68 @@ TEST_F(chan, adaptive_skips_what_does_not_pay)
 
 	/* Not adaptive: always tries. */
 	cfg.adaptive = false;
+	cfg.link_bps = 0;
 	fill_mem(self->smem, C_RANDOM, &self->seed);
 	ASSERT_EQ(0, wire_tx_create(&cfg, &tx));
 	run_batches(self, tx, 20);
 	wire_tx_stats(tx, &st);
 	ASSERT_EQ(20, st.fallbacks);
 	ASSERT_EQ(0, st.skipped);
+	wire_tx_destroy(tx);
+}
+
+/* No link figure given: the channel measures it (TCP's delivery rate). */
+TEST_F(chan, adaptive_measures_the_link)
+{
+	struct wire_tx_config cfg = { .page_size = PS, .codec = WIRE_CODEC_LZ4, .adaptive = true };
+	struct wire_tx_stats st;
+	struct wire_tx *tx;
+
+	fill_mem(self->smem, C_TEXT, &self->seed);
+	ASSERT_EQ(0, wire_tx_create(&cfg, &tx));
+	/* No sample yet: compress while it saves, with one probe of 4 raw batches. */
+	run_batches(self, tx, 20);
+	wire_tx_stats(tx, &st);
+	EXPECT_EQ(4, st.link_probes);
+	EXPECT_EQ(16, st.by_codec[WIRE_CODEC_LZ4]);
+	EXPECT_EQ(0, st.link_bps);
+	EXPECT_FALSE(st.link_measured);
+
+	/* A link far faster than the compressor: raw from the next decision on. */
+	wire_tx_link_sample(tx, 1ull << 40, false);
+	run_batches(self, tx, 40);
+	wire_tx_stats(tx, &st);
+	EXPECT_EQ(1ull << 40, st.link_bps);
+	EXPECT_TRUE(st.link_measured);
+	EXPECT_LE(35, st.skipped);
+
+	/* A lower sample that is app-limited is only a lower bound: no change. */
+	wire_tx_link_sample(tx, 1 << 20, true);
+	wire_tx_stats(tx, &st);
+	EXPECT_EQ(1ull << 40, st.link_bps);
+	/* Samples of a full, slow link bring the figure down: compress again. */
+	for (int i = 0; i < 200; i++)
+		wire_tx_link_sample(tx, 1 << 20, false);
+	wire_tx_stats(tx, &st);
+	EXPECT_GT(2 << 20, st.link_bps);
+	run_batches(self, tx, 300);
+	wire_tx_stats(tx, &st);
+	EXPECT_LT(16 + 200, st.by_codec[WIRE_CODEC_LZ4]);
+	/* ... re-measuring every 128 compressed batches. */
+	EXPECT_LE(4 + 4, st.link_probes);
+	EXPECT_GE(4 + 4 * 3, st.link_probes);
+	wire_tx_destroy(tx);
+
+	/* A given figure wins over samples, and nothing probes. */
+	cfg.link_bps = 1 << 20;
+	ASSERT_EQ(0, wire_tx_create(&cfg, &tx));
+	wire_tx_link_sample(tx, 1ull << 40, false);
+	run_batches(self, tx, 50);
+	wire_tx_stats(tx, &st);
+	EXPECT_EQ(1 << 20, st.link_bps);
+	EXPECT_FALSE(st.link_measured);
+	EXPECT_EQ(0, st.link_probes);
+	EXPECT_EQ(50, st.by_codec[WIRE_CODEC_LZ4]);
 	wire_tx_destroy(tx);
 }
 

@@ -227,6 +227,8 @@ TEST(rejects_bad_send_and_recv)
 	EXPECT_EQ(-EINVAL, transport_recvv(r, NULL, 2));
 	EXPECT_EQ(-EINVAL, transport_recvv(r, &nullbase, 1));
 	EXPECT_EQ(-EINVAL, transport_recv(NULL, buf, 1));
+	EXPECT_EQ(-EINVAL, transport_link(NULL, &(struct transport_link){ 0 }));
+	EXPECT_EQ(-EINVAL, transport_link(s, NULL));
 	/* A ticket this channel never issued. */
 	EXPECT_EQ(-EINVAL, transport_ticket_done(s, 5));
 	EXPECT_EQ(-EINVAL, transport_wait(s, 5));
@@ -486,6 +488,7 @@ TEST_F(stream, messages_arrive_intact)
 	}
 	for (int i = 0; i < self->n; i++) {
 		struct transport_stats st, rs;
+		struct transport_link lk;
 
 		EXPECT_STREQ("", self->c[i].err);
 		EXPECT_STREQ("", rx[i].err);
@@ -496,6 +499,10 @@ TEST_F(stream, messages_arrive_intact)
 		EXPECT_EQ(self->c[i].messages, st.sends);
 		EXPECT_LE(st.sends, st.send_calls);
 		EXPECT_EQ(st.zc_sends, st.zc_completions);
+		/* TCP measured what the channel delivered. */
+		ASSERT_EQ(0, transport_link(self->c[i].snd, &lk)) TH_LOG("%s", transport_error());
+		EXPECT_LT(0, lk.delivery_bps);
+		EXPECT_LT(0, lk.rtt_us);
 		if (variant->adaptive && st.zc_copied) {
 			/*
 			 * Every completion came back copied (loopback): the

@@ -29,8 +29,16 @@
 #include "wire/codec.h"
 
 #define MIN_GAIN_RATIO	0.9	/* no link figure: compress while it saves 10% */
+#define LINK_MAX_RATIO	0.98	/* with one: while it saves anything */
 #define BACKOFF_MIN	4	/* batches sent raw before probing again */
 #define BACKOFF_MAX	256
+/*
+ * Without a link figure, while compressing: this many batches go raw to
+ * measure the link (raw sends fill the socket buffer, so that TCP's rate
+ * sample sees the link, not the compressor), every LINK_REPROBE batches.
+ */
+#define LINK_PROBE	4
+#define LINK_REPROBE	128
 #define ZSTD_LEVEL_MAX	19	/* window <= 8 MiB, which the decoder allows */
 #define ZSTD_WLOG_MAX	23
 
@@ -43,6 +51,10 @@ struct wire_tx {
 	bool zstd_fresh;		/* the zstd stream starts with the next batch */
 	bool have_est, probing;
 	unsigned int skip, backoff;
+	unsigned int link_probe;	/* batches of the link probe still to go raw */
+	unsigned int since_probe;	/* compressed batches since the last one */
+	bool probed;			/* there was a last one */
+	double link_est;		/* measured link, bytes/s; 0 = not yet */
 	struct wire_tx_stats st;
 	const uint8_t *src[WIRE_MAX_BATCH];
 };
@@ -159,6 +171,23 @@ void wire_tx_set_link(struct wire_tx *tx, uint64_t bytes_per_sec)
 	tx->cfg.link_bps = bytes_per_sec;
 }
 
+void wire_tx_link_sample(struct wire_tx *tx, uint64_t bytes_per_sec, bool app_limited)
+{
+	if (!bytes_per_sec)
+		return;
+	if (!app_limited)
+		tx->link_est = tx->link_est ? 0.75 * tx->link_est + 0.25 * bytes_per_sec :
+			       bytes_per_sec;
+	else if (bytes_per_sec > tx->link_est)
+		tx->link_est = bytes_per_sec;	/* a lower bound */
+}
+
+/* The link figure the choice uses: given, else measured; 0 if neither. */
+static double link_bps(const struct wire_tx *tx)
+{
+	return tx->cfg.link_bps ? (double)tx->cfg.link_bps : tx->link_est;
+}
+
 unsigned int wire_tx_max_pages(const struct wire_tx *tx)
 {
 	return tx->max_pages;
@@ -167,13 +196,22 @@ unsigned int wire_tx_max_pages(const struct wire_tx *tx)
 void wire_tx_stats(const struct wire_tx *tx, struct wire_tx_stats *st)
 {
 	*st = tx->st;
+	st->link_bps = link_bps(tx);
+	st->link_measured = !tx->cfg.link_bps && tx->link_est;
 }
 
 static bool want_compress(struct wire_tx *tx)
 {
 	if (tx->cfg.codec == WIRE_CODEC_RAW)
 		return false;
-	if (!tx->cfg.adaptive || !tx->skip)
+	if (!tx->cfg.adaptive)
+		return true;
+	if (tx->link_probe) {
+		tx->link_probe--;
+		tx->st.link_probes++;
+		return false;
+	}
+	if (!tx->skip)
 		return true;
 	tx->skip--;
 	tx->st.skipped++;
@@ -181,11 +219,30 @@ static bool want_compress(struct wire_tx *tx)
 }
 
 /*
+ * Measure the link now and then while compressing, when nobody gave its
+ * figure: compressed sends that do not fill the link say only that it is
+ * faster than they are.  First after the first compressed batch (so that
+ * the choice has both figures early), then every LINK_REPROBE.
+ */
+static void maybe_probe_link(struct wire_tx *tx)
+{
+	if (tx->cfg.link_bps)
+		return;
+	if (tx->probed && ++tx->since_probe < LINK_REPROBE)
+		return;
+	tx->probed = true;
+	tx->since_probe = 0;
+	tx->link_probe = LINK_PROBE;
+}
+
+/*
  * Update the running ratio and speed of the codec and decide whether the
- * next batches try it.  With a link figure L (bytes/s) and a compressor
- * doing C raw bytes/s at ratio r, a channel thread that compresses, then
- * sends, spends 1/C + r/L per byte against 1/L raw: compression pays when
- * C * (1 - r) > L.  Without one, it pays while it saves MIN_GAIN_RATIO.
+ * next batches try it.  A channel thread compresses a batch while the
+ * kernel transmits the ones before it from the socket buffer, so with a
+ * link of L bytes/s and a compressor doing C raw bytes/s at ratio r, pages
+ * go at min(C, L / r) compressed against L raw: compression pays when the
+ * compressor outruns the link (and saves anything).  Without a link figure
+ * (none given, none measured yet) it pays while it saves MIN_GAIN_RATIO.
  * A probe (the first batch after a raw stretch) replaces the estimate.
  */
 static void learn(struct wire_tx *tx, size_t raw, size_t out, uint64_t ns)
@@ -205,12 +262,13 @@ static void learn(struct wire_tx *tx, size_t raw, size_t out, uint64_t ns)
 	tx->probing = false;
 	if (!tx->cfg.adaptive)
 		return;
-	if (tx->cfg.link_bps)
-		pays = tx->st.speed * (1 - tx->st.ratio) > (double)tx->cfg.link_bps;
+	if (link_bps(tx))
+		pays = tx->st.speed > link_bps(tx) && tx->st.ratio < LINK_MAX_RATIO;
 	else
 		pays = tx->st.ratio < MIN_GAIN_RATIO;
 	if (pays) {
 		tx->backoff = BACKOFF_MIN;
+		maybe_probe_link(tx);
 		return;
 	}
 	tx->skip = tx->backoff;

@@ -31,7 +31,8 @@ struct wire_tx_config {
 	int level;		/* zstd: level, negative = fast (0 = zstd's default 3); lz4: acceleration >= 1 (0 = 1) */
 	bool zerocopy;		/* raw data by reference into guest memory, if WIRE_FEAT_RAW_UNCHECKED */
 	bool adaptive;		/* send raw while compression does not pay, probe again later */
-	uint64_t link_bps;	/* this channel's share of the link, bytes/s; 0 = unknown */
+	uint64_t link_bps;	/* this channel's share of the link, bytes/s, as given;
+				 * 0: measure it (wire_tx_link_sample()) */
 };
 
 struct wire_tx_stats {
@@ -41,9 +42,12 @@ struct wire_tx_stats {
 	uint64_t by_codec[WIRE_NR_CODECS];	/* batches sent with each codec */
 	uint64_t fallbacks;		/* compressed, did not shrink, sent raw */
 	uint64_t skipped;		/* sent raw without trying: compression did not pay */
+	uint64_t link_probes;		/* sent raw to measure the link */
 	uint64_t comp_ns;		/* time spent compressing */
 	double ratio;			/* running compressed/raw estimate of the codec */
 	double speed;			/* running compressor speed, raw bytes/s */
+	uint64_t link_bps;		/* the link figure in use, bytes/s; 0 = none */
+	bool link_measured;		/* ... from wire_tx_link_sample(), not given */
 };
 
 /*
@@ -68,6 +72,12 @@ struct wire_tx;
 int wire_tx_create(const struct wire_tx_config *cfg, struct wire_tx **out);
 void wire_tx_destroy(struct wire_tx *tx);
 void wire_tx_set_link(struct wire_tx *tx, uint64_t bytes_per_sec);
+/*
+ * What the channel's connection delivered lately (TCP's delivery rate,
+ * bytes/s), and whether that was all we gave it (app_limited: the link can
+ * do at least that).  Used while no link figure was given.
+ */
+void wire_tx_link_sample(struct wire_tx *tx, uint64_t bytes_per_sec, bool app_limited);
 /* Most pages one PAGES message can carry (WIRE_MAX_BATCH, or less for big pages). */
 unsigned int wire_tx_max_pages(const struct wire_tx *tx);
 /*

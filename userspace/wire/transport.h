@@ -70,6 +70,7 @@
 #ifndef VMDIRTY_WIRE_TRANSPORT_H
 #define VMDIRTY_WIRE_TRANSPORT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/uio.h>
@@ -236,6 +237,18 @@ int transport_set_timeout(struct transport_chan *ch, uint32_t timeout_ms);
 /* "addr:port" of the other end. */
 const char *transport_peer(const struct transport_chan *ch);
 enum transport_backend transport_chan_backend(const struct transport_chan *ch);
+
+/*
+ * TCP's latest delivery rate sample for the channel (TCP_INFO): bytes/s
+ * the peer acknowledged over about a round trip.  app_limited: we did not
+ * keep the connection busy, so the link can do at least that.
+ */
+struct transport_link {
+	uint64_t delivery_bps;		/* 0: no sample yet */
+	bool app_limited;
+	uint32_t rtt_us;
+};
+int transport_link(struct transport_chan *ch, struct transport_link *out);
 
 void transport_get_stats(const struct transport_chan *ch,
 			 struct transport_stats *st);
