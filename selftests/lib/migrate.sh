@@ -153,10 +153,21 @@ judge_migrated() {
 	return 0
 }
 
+# migrated NAME: 0 if NAME migrated as it should (judge_migrated); else one
+# "not ok" with the reason, and NAME's logs.
+migrated() {
+	local why
+
+	why=$(judge_migrated "$1") && return 0
+	notok "$1: $why"
+	dump "$1"
+	return 1
+}
+
 # mig_case NAME NS_SRC NS_DST DEST_ADDR "DEST ARGS" SOURCE ARGS...: one
 # migration expected to succeed; one KTAP result.
 mig_case() {
-	local name=$1 sns=$2 dns=$3 addr=$4 dargs=$5 why
+	local name=$1 sns=$2 dns=$3 addr=$4 dargs=$5
 	shift 5
 	# shellcheck disable=SC2086
 	if ! start_dest "$name" "$dns" --listen "$addr" $dargs; then
@@ -166,12 +177,8 @@ mig_case() {
 	fi
 	run_source "$name" "$sns" --to "$addr" "$@"
 	wait_dest
-	if why=$(judge_migrated "$name"); then
+	migrated "$name" &&
 		ok "$name: $(json "$tmp/$name.src" '["rounds"].__len__()') rounds, downtime $(json "$tmp/$name.src" '["downtime_ms"]') ms, hash $(json "$tmp/$name.src" '["ram_hash"]') equal, guest $(json "$tmp/$name.dst" '["guest"]["ops_start"]') -> $(json "$tmp/$name.dst" '["guest"]["ops_end"]') ops"
-	else
-		notok "$name: $why"
-		dump "$name"
-	fi
 }
 
 # The VM must still run on the source after a failed migration: the source
