@@ -62,6 +62,10 @@ for codec in raw lz4 zstd:-1; do
 	done
 done
 
+have_netem() {
+	modprobe sch_netem 2>/dev/null || [ -d /sys/module/sch_netem ]
+}
+
 # A field of NAME's codec counters.
 cs() {
 	json "$tmp/$1.src" "[\"codec_stats\"][\"$2\"]"
@@ -92,7 +96,7 @@ if migrated $name; then
 fi
 
 name=adaptive-slow-link
-if ! modprobe sch_netem 2>/dev/null && ! [ -d /sys/module/sch_netem ]; then
+if ! have_netem; then
 	skip "$name" "no sch_netem"
 elif ! mig_netns sl 23; then
 	notok "$name: cannot make network namespaces"
@@ -147,7 +151,7 @@ fi
 # channel and a page of round k on the slow path is sent again in round k+1
 # on the fast one.
 name=out-of-order
-if ! modprobe sch_netem 2>/dev/null && ! [ -d /sys/module/sch_netem ]; then
+if ! have_netem; then
 	skip "$name" "no sch_netem"
 elif ! mig_netns oo 21; then
 	notok "$name: cannot make network namespaces"
