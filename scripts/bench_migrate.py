@@ -104,7 +104,7 @@ def row(workload, cfg, r, base):
     page_bytes = r["pages"] * 4096
     wire = r["wire_bytes"]
     secs = r["total_ms"] / 1000
-    core = c["raw_bytes"] / 2**20 / (c["comp_ms"] / 1000) if c["comp_ms"] else 0
+    core = c["comp_bytes"] / 2**20 / (c["comp_ms"] / 1000) if c["comp_ms"] else 0
     tput = page_bytes / 2**20 / secs if secs else 0
     rel = ""
     if base and not base.get("error"):

@@ -86,10 +86,10 @@ void report_text(FILE *f, const struct migrate_report *r)
 	fprintf(f, "  pages            %" PRIu64 " sent, %" PRIu64 " zero, %.1f MiB on the wire\n",
 		r->pages, r->zero_pages, r->wire_bytes / MIB);
 	if (c->raw_bytes)
-		fprintf(f, "  codec            %s: %.1f MiB of data pages -> %.1f MiB (ratio %.2f), %.0f MiB/s per core, %" PRIu64 " batches sent raw (did not pay)\n",
+		fprintf(f, "  codec            %s: %.1f MiB of data pages -> %.1f MiB (ratio %.2f), %.0f MiB/s per core compressing, %" PRIu64 " batches sent raw\n",
 			r->codec_name, c->raw_bytes / MIB, (c->wire_bytes) / MIB,
 			ratio(c->wire_bytes, c->raw_bytes + c->zero_pages * 16),
-			c->comp_ns ? c->raw_bytes / MIB / (c->comp_ns / 1e9) : 0,
+			c->comp_ns ? c->comp_bytes / MIB / (c->comp_ns / 1e9) : 0,
 			c->fallbacks + c->skipped + c->link_probes);
 	if (c->raw_bytes && strcmp(r->codec_name, "raw"))
 		fprintf(f, "  codec choice     link %.1f MiB/s per channel (%s), compressor %.1f MiB/s per channel at ratio %.2f; raw: %" PRIu64 " did not pay, %" PRIu64 " did not shrink, %" PRIu64 " measured the link\n",
@@ -173,12 +173,13 @@ void report_json(FILE *f, const struct migrate_report *r)
 	fprintf(f, ",\"codec_stats\":{\"batches\":%" PRIu64 ",\"data_pages\":%" PRIu64
 		",\"raw_bytes\":%" PRIu64 ",\"wire_bytes\":%" PRIu64 ",\"raw_batches\":%" PRIu64
 		",\"lz4_batches\":%" PRIu64 ",\"zstd_batches\":%" PRIu64 ",\"fallbacks\":%" PRIu64
-		",\"skipped\":%" PRIu64 ",\"link_probes\":%" PRIu64 ",\"comp_ms\":%.3f"
-		",\"comp_mibps\":%.1f,\"ratio_est\":%.4f,\"link_mibps\":%.1f,\"link_measured\":%s}",
+		",\"skipped\":%" PRIu64 ",\"link_probes\":%" PRIu64 ",\"comp_bytes\":%" PRIu64
+		",\"comp_ms\":%.3f,\"comp_mibps\":%.1f,\"ratio_est\":%.4f,\"link_mibps\":%.1f"
+		",\"link_measured\":%s}",
 		c->batches, c->data_pages, c->raw_bytes, c->wire_bytes,
 		c->by_codec[WIRE_CODEC_RAW], c->by_codec[WIRE_CODEC_LZ4], c->by_codec[WIRE_CODEC_ZSTD],
-		c->fallbacks, c->skipped, c->link_probes, ms(c->comp_ns), c->speed / MIB, c->ratio,
-		c->link_bps / MIB, c->link_measured ? "true" : "false");
+		c->fallbacks, c->skipped, c->link_probes, c->comp_bytes, ms(c->comp_ns),
+		c->speed / MIB, c->ratio, c->link_bps / MIB, c->link_measured ? "true" : "false");
 	fprintf(f, ",\"net\":");
 	transport_stats_json(f, &r->net_total);
 	fprintf(f, ",\"channel_stats\":[");

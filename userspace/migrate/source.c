@@ -648,6 +648,7 @@ static void codec_stats_add(struct wire_tx_stats *sum, const struct wire_tx_stat
 	sum->skipped += st->skipped;
 	sum->link_probes += st->link_probes;
 	sum->comp_ns += st->comp_ns;
+	sum->comp_bytes += st->comp_bytes;
 	/* Each channel's share of the link: together, the whole. */
 	sum->link_bps += st->link_bps;
 	sum->link_measured |= st->link_measured;

@@ -399,6 +399,7 @@ ssize_t wire_tx_pages(struct wire_tx *tx, struct wire_stream *s, struct wire_txm
 			return clen;
 		dt = now_ns() - t0;
 		tx->st.comp_ns += dt;
+		tx->st.comp_bytes += pg.data_len;
 		learn(tx, pg.data_len, clen ? clen : pg.data_len, dt);
 		if (clen) {
 			pg.codec = tx->cfg.codec;

@@ -44,6 +44,7 @@ struct wire_tx_stats {
 	uint64_t skipped;		/* sent raw without trying: compression did not pay */
 	uint64_t link_probes;		/* sent raw to measure the link */
 	uint64_t comp_ns;		/* time spent compressing */
+	uint64_t comp_bytes;		/* data page bytes given to the compressor */
 	double ratio;			/* running compressed/raw estimate of the codec */
 	double speed;			/* running compressor speed, raw bytes/s */
 	uint64_t link_bps;		/* the link figure in use, bytes/s; 0 = none */
