@@ -19,7 +19,8 @@ set -u
 . "$(dirname "$0")/lib/migrate.sh"
 
 # The random writer's pages mix zero, text-like and random content.
-vm="--mem 16 --vcpus 2 --workload random --rate 4 --backend ring"
+wl="--vcpus 2 --workload random --rate 4 --backend ring"
+vm="--mem 16 $wl"
 
 echo "TAP version 13"
 echo "1..16"
@@ -74,11 +75,10 @@ cs() {
 # The codec choice against a measured link: fast (loopback, zstd at level 3
 # under TCG runs at a few MiB/s) and slow (netem rate, lz4).  64 and 32 MiB:
 # enough batches with data to choose for.
-vm_big="--vcpus 2 --workload random --rate 4 --backend ring"
 name=adaptive-fast-link
 start_dest $name "" --listen 127.0.0.1:4791
 # shellcheck disable=SC2086
-run_source $name "" --to 127.0.0.1:4791 --after 0.5 --mem 64 $vm_big --codec zstd:3 --channels 2
+run_source $name "" --to 127.0.0.1:4791 --after 0.5 --mem 64 $wl --codec zstd:3 --channels 2
 wait_dest
 if migrated $name; then
 	link=$(cs $name link_mibps)
@@ -104,7 +104,7 @@ else
 	ip netns exec "$src_ns" tc qdisc add dev vm23s root netem rate 40mbit
 	start_dest $name "$dst_ns" --listen "$dst_ip:4802"
 	# shellcheck disable=SC2086
-	run_source $name "$src_ns" --to "$dst_ip:4802" --after 0.5 --mem 32 $vm_big --codec lz4
+	run_source $name "$src_ns" --to "$dst_ip:4802" --after 0.5 --mem 32 $wl --codec lz4
 	wait_dest
 	if migrated $name; then
 		link=$(cs $name link_mibps)
@@ -128,7 +128,7 @@ fi
 name=zerocopy-stops-on-loopback
 start_dest $name "" --listen 127.0.0.1:4790
 # shellcheck disable=SC2086
-run_source $name "" --to 127.0.0.1:4790 --after 0.5 --mem 128 $vm_big --codec raw \
+run_source $name "" --to 127.0.0.1:4790 --after 0.5 --mem 128 $wl --codec raw \
 	--transport zerocopy --channels 2
 wait_dest
 s=$tmp/$name.src

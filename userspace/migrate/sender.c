@@ -26,15 +26,16 @@
 #include "migrate/source_int.h"
 
 /*
- * Tell the codec what the link delivers, unless --bandwidth said it: TCP's
- * rate sample of the batches sent so far.  A kernel without one (before
- * 4.9) leaves the codec to its rule without a link figure.
+ * Tell the codec what the link delivers, when its choice needs it (no
+ * --bandwidth, a codec to choose): TCP's rate sample of the batches sent so
+ * far.  A kernel without one (before 4.9) leaves the codec to its rule
+ * without a link figure.
  */
 static void link_sample(struct sender *s)
 {
 	struct transport_link lk;
 
-	if (s->src->o->bandwidth || transport_link(s->ch, &lk))
+	if (!wire_tx_wants_link(s->tx) || transport_link(s->ch, &lk))
 		return;
 	wire_tx_link_sample(s->tx, lk.delivery_bps, lk.app_limited);
 }

@@ -252,10 +252,10 @@ TEST(zerocopy_stop_rule)
 	memset(&ch, 0, sizeof(ch));
 	for (int i = 0; i < TRANSPORT_ZC_GIVE_UP - 1; i++)
 		tp_zc_completed(&ch, 1, true);
-	EXPECT_FALSE(ch.zc_off);
+	EXPECT_EQ(0, ch.tx.zc_stopped);
 	EXPECT_EQ(0, ch.tx.zc_stopped);
 	tp_zc_completed(&ch, 1, true);
-	EXPECT_TRUE(ch.zc_off);
+	EXPECT_EQ(1, ch.tx.zc_stopped);
 	EXPECT_EQ(1, ch.tx.zc_stopped);
 	EXPECT_EQ(TRANSPORT_ZC_GIVE_UP, ch.tx.zc_copied);
 	EXPECT_EQ(TRANSPORT_ZC_GIVE_UP, ch.tx.zc_completions);
@@ -263,14 +263,14 @@ TEST(zerocopy_stop_rule)
 	/* A merged range counts whole. */
 	memset(&ch, 0, sizeof(ch));
 	tp_zc_completed(&ch, TRANSPORT_ZC_GIVE_UP, true);
-	EXPECT_TRUE(ch.zc_off);
+	EXPECT_EQ(1, ch.tx.zc_stopped);
 
 	/* One send really zero-copied: occasional copies never stop it. */
 	memset(&ch, 0, sizeof(ch));
 	tp_zc_completed(&ch, 1, false);
 	for (int i = 0; i < 10 * TRANSPORT_ZC_GIVE_UP; i++)
 		tp_zc_completed(&ch, 1, true);
-	EXPECT_FALSE(ch.zc_off);
+	EXPECT_EQ(0, ch.tx.zc_stopped);
 	EXPECT_EQ(0, ch.tx.zc_stopped);
 	EXPECT_EQ(10 * TRANSPORT_ZC_GIVE_UP, ch.tx.zc_copied);
 
@@ -278,7 +278,7 @@ TEST(zerocopy_stop_rule)
 	memset(&ch, 0, sizeof(ch));
 	ch.opts.flags = TRANSPORT_OPT_ZC_ALWAYS;
 	tp_zc_completed(&ch, 10 * TRANSPORT_ZC_GIVE_UP, true);
-	EXPECT_FALSE(ch.zc_off);
+	EXPECT_EQ(0, ch.tx.zc_stopped);
 	EXPECT_EQ(0, ch.tx.zc_stopped);
 }
 

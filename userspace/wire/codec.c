@@ -53,7 +53,6 @@ struct wire_tx {
 	unsigned int skip, backoff;
 	unsigned int link_probe;	/* batches of the link probe still to go raw */
 	unsigned int since_probe;	/* compressed batches since the last one */
-	bool probed;			/* there was a last one */
 	double link_est;		/* measured link, bytes/s; 0 = not yet */
 	struct wire_tx_stats st;
 	const uint8_t *src[WIRE_MAX_BATCH];
@@ -132,6 +131,7 @@ int wire_tx_create(const struct wire_tx_config *cfg, struct wire_tx **out)
 	if (tx->max_pages > WIRE_MAX_BATCH)
 		tx->max_pages = WIRE_MAX_BATCH;
 	tx->backoff = BACKOFF_MIN;
+	tx->since_probe = LINK_REPROBE - 1;	/* the first probe is due */
 	tx->zstd_fresh = true;
 	if (cfg->codec == WIRE_CODEC_LZ4) {
 		tx->lz4 = malloc(LZ4_sizeofState());
@@ -169,6 +169,11 @@ void wire_tx_destroy(struct wire_tx *tx)
 void wire_tx_set_link(struct wire_tx *tx, uint64_t bytes_per_sec)
 {
 	tx->cfg.link_bps = bytes_per_sec;
+}
+
+bool wire_tx_wants_link(const struct wire_tx *tx)
+{
+	return tx->cfg.adaptive && tx->cfg.codec != WIRE_CODEC_RAW && !tx->cfg.link_bps;
 }
 
 void wire_tx_link_sample(struct wire_tx *tx, uint64_t bytes_per_sec, bool app_limited)
@@ -226,11 +231,8 @@ static bool want_compress(struct wire_tx *tx)
  */
 static void maybe_probe_link(struct wire_tx *tx)
 {
-	if (tx->cfg.link_bps)
+	if (!wire_tx_wants_link(tx) || ++tx->since_probe < LINK_REPROBE)
 		return;
-	if (tx->probed && ++tx->since_probe < LINK_REPROBE)
-		return;
-	tx->probed = true;
 	tx->since_probe = 0;
 	tx->link_probe = LINK_PROBE;
 }

@@ -73,6 +73,8 @@ struct wire_tx;
 int wire_tx_create(const struct wire_tx_config *cfg, struct wire_tx **out);
 void wire_tx_destroy(struct wire_tx *tx);
 void wire_tx_set_link(struct wire_tx *tx, uint64_t bytes_per_sec);
+/* True if the choice needs wire_tx_link_sample(): adaptive, a codec, no figure given. */
+bool wire_tx_wants_link(const struct wire_tx *tx);
 /*
  * What the channel's connection delivered lately (TCP's delivery rate,
  * bytes/s), and whether that was all we gave it (app_limited: the link can

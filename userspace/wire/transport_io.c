@@ -97,7 +97,7 @@ int transport_send(struct transport_chan *ch, const struct iovec *iov,
 	msg.msg_iovlen = iovcnt;
 	tp_msg_advance(&msg, 0);
 
-	zc = ch->backend != TRANSPORT_PLAIN && !ch->zc_off &&
+	zc = ch->backend != TRANSPORT_PLAIN && !ch->tx.zc_stopped &&
 	     !(flags & TRANSPORT_SEND_COPY) && len >= ch->opts.zc_min_bytes;
 	first_id = ch->zc.next;
 	sent = ch->tx.bytes_sent;
@@ -117,22 +117,17 @@ int transport_send(struct transport_chan *ch, const struct iovec *iov,
 void tp_zc_completed(struct transport_chan *ch, uint64_t n, bool copied)
 {
 	ch->tx.zc_completions += n;
-	if (!copied) {
-		ch->zc_seen_used = true;
-		return;
-	}
-	ch->tx.zc_copied += n;
+	if (copied)
+		ch->tx.zc_copied += n;
 	/*
-	 * Only a run from the very first completion counts: a route that
-	 * pinned pages once can do it again, and an occasional copy (a
-	 * retransmit, a full skb) is no reason to stop.
+	 * Only a run from the very first completion counts (every one so far
+	 * copied): a route that pinned pages once can do it again, and an
+	 * occasional copy (a retransmit, a full skb) is no reason to stop.
 	 */
-	if (!ch->zc_seen_used && !ch->zc_off &&
-	    !(ch->opts.flags & TRANSPORT_OPT_ZC_ALWAYS) &&
-	    ch->tx.zc_copied >= TRANSPORT_ZC_GIVE_UP) {
-		ch->zc_off = true;
+	if (ch->tx.zc_copied == ch->tx.zc_completions &&
+	    ch->tx.zc_copied >= TRANSPORT_ZC_GIVE_UP &&
+	    !(ch->opts.flags & TRANSPORT_OPT_ZC_ALWAYS))
 		ch->tx.zc_stopped = 1;
-	}
 }
 
 static int check_ticket(struct transport_chan *ch, transport_ticket_t t)

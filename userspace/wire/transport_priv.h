@@ -67,8 +67,6 @@ struct transport_chan {
 
 	/* The sending thread's. */
 	struct tp_zcwin zc;
-	bool zc_off;		/* stopped asking for zero copy */
-	bool zc_seen_used;	/* a completion came back without a copy */
 	struct transport_stats tx __attribute__((aligned(64)));
 	/* The receiving thread's. */
 	struct transport_stats rx __attribute__((aligned(64)));
