@@ -123,6 +123,16 @@ void report_text(FILE *f, const struct migrate_report *r)
 					ms(x->expected_downtime_ns), x->throttle);
 		}
 	}
+	if (r->nr_rounds) {
+		fprintf(f, "  round   where the time went, ms (channels summed): harvest   read pages   compress   send   wait for link\n");
+		for (unsigned int i = 0; i < r->nr_rounds; i++) {
+			const struct migrate_round *x = &r->rounds[i];
+
+			fprintf(f, "  %5u%s %50.1f %12.1f %10.1f %6.1f %15.1f\n", x->round,
+				x->final ? "*" : " ", ms(x->harvest_ns), ms(x->time.read_ns),
+				ms(x->time.comp_ns), ms(x->time.send_ns), ms(x->time.link_ns));
+		}
+	}
 	if (r->channels > 1)
 		for (unsigned int i = 0; i < r->channels && i < MIGRATE_MAX_CHANNELS; i++)
 			fprintf(f, "  channel %-2u       %s: %.1f MiB, %.1f MiB/s\n", i, r->peers[i],
@@ -203,11 +213,13 @@ void report_json(FILE *f, const struct migrate_report *r)
 
 		fprintf(f, "%s{\"round\":%u,\"final\":%s,\"pages\":%" PRIu64 ",\"zero_pages\":%" PRIu64
 			",\"wire_bytes\":%" PRIu64 ",\"ms\":%.3f,\"harvest_ms\":%.3f,\"dirty_after\":%" PRIu64
-			",\"expected_downtime_ms\":%.3f,\"throttle\":%u}",
+			",\"expected_downtime_ms\":%.3f,\"throttle\":%u,\"read_ms\":%.3f"
+			",\"comp_ms\":%.3f,\"send_ms\":%.3f,\"link_ms\":%.3f}",
 			i ? "," : "", x->round, x->final ? "true" : "false", x->pages, x->zero_pages,
 			x->wire_bytes, ms(x->ns), ms(x->harvest_ns), x->dirty_after,
 			x->expected_downtime_ns == UINT64_MAX ? -1.0 : ms(x->expected_downtime_ns),
-			x->throttle);
+			x->throttle, ms(x->time.read_ns), ms(x->time.comp_ns), ms(x->time.send_ns),
+			ms(x->time.link_ns));
 	}
 	fprintf(f, "]}\n");
 	fflush(f);

@@ -578,11 +578,28 @@ err_stop:
 	return -EIO;
 }
 
+/* What the new VM's memory already holds: zero pages elsewhere cost no write. */
+static int mark_backed(struct dest *d)
+{
+	uint64_t *bits = calloc((d->vm->mem_size / 4096 + 63) / 64, sizeof(*bits));
+	int64_t n;
+
+	if (!bits)
+		return -ENOMEM;
+	n = vm_mem_populated(d->vm, bits);
+	if (n >= 0)
+		wire_apply_mark_backed(d->apply, bits);
+	free(bits);
+	return n < 0 ? (int)n : 0;
+}
+
 static int receive(struct dest *d)
 {
 	int ret;
 
 	ret = wire_apply_create(d->vm->mem, 4096, d->peer.regions, d->peer.nr_regions, &d->apply);
+	if (!ret)
+		ret = mark_backed(d);
 	if (!ret) {
 		d->batches = calloc(d->n, sizeof(*d->batches));
 		d->vcpu_st = calloc(d->vm->nr_vcpus, sizeof(*d->vcpu_st));

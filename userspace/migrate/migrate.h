@@ -25,6 +25,18 @@
 #define MIGRATE_MAX_CHANNELS	16
 #define MIGRATE_DEFAULT_TIMEOUT_MS	10000
 
+/*
+ * Where a round's sending time went, summed over its channels (so with
+ * several channels the parts add up to more than the round's wall time).
+ */
+struct migrate_round_time {
+	uint64_t read_ns;		/* reading pages: zero check, hashes, copies */
+	uint64_t comp_ns;		/* compressing */
+	uint64_t send_ns;		/* the kernel taking the bytes (sendmsg copying) */
+	uint64_t link_ns;		/* waiting for the link: full socket buffer,
+					 * --bandwidth, zero-copy completions */
+};
+
 /* One pre-copy round as it happened, for the report. */
 struct migrate_round {
 	uint32_t round;
@@ -33,6 +45,7 @@ struct migrate_round {
 	uint64_t wire_bytes;		/* PAGES bytes on the wire */
 	uint64_t ns;			/* sending the round */
 	uint64_t harvest_ns;		/* the harvest that produced its set */
+	struct migrate_round_time time;	/* the senders' */
 	uint64_t dirty_after;		/* harvested after it: the next set */
 	uint64_t expected_downtime_ns;
 	unsigned int throttle;		/* percent, during the round */

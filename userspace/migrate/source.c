@@ -305,10 +305,17 @@ static int do_round(struct source *src, uint32_t round, const uint64_t *gfns, ui
 	r->round = round;
 	r->ns = vmm_now_ns() - t0;
 	r->pages = r->zero_pages = r->wire_bytes = 0;
+	memset(&r->time, 0, sizeof(r->time));
 	for (unsigned int i = 0; i < src->n; i++) {
+		const struct migrate_round_time *t = &src->snd[i].time;
+
 		r->pages += src->snd[i].pages;
 		r->zero_pages += src->snd[i].zero_pages;
 		r->wire_bytes += src->snd[i].wire_bytes;
+		r->time.read_ns += t->read_ns;
+		r->time.comp_ns += t->comp_ns;
+		r->time.send_ns += t->send_ns;
+		r->time.link_ns += t->link_ns;
 	}
 	return ret;
 }
@@ -357,6 +364,37 @@ static int harvest(struct source *src, struct dirty_log *log)
 	return ret;
 }
 
+/* Between rounds only: the senders read it while they send. */
+static void set_populated(struct source *src, const uint64_t *bits)
+{
+	for (unsigned int i = 0; i < src->n; i++)
+		wire_tx_set_populated(src->snd[i].tx, bits);
+	if (!bits) {
+		free(src->populated);
+		src->populated = NULL;
+	}
+}
+
+static int round0_populated(struct source *src)
+{
+	int64_t n;
+
+	src->populated = calloc((src->vm->mem_size / 4096 + 63) / 64, sizeof(uint64_t));
+	if (!src->populated) {
+		source_fail(src, "out of memory for the populated-page map");
+		return -ENOMEM;
+	}
+	n = vm_mem_populated(src->vm, src->populated);
+	if (n < 0) {
+		/* Not fatal: round 0 then reads every page. */
+		free(src->populated);
+		src->populated = NULL;
+		return 0;
+	}
+	set_populated(src, src->populated);
+	return 0;
+}
+
 /*
  * Pre-copy rounds until the rest fits in the downtime.  On success the pages
  * harvested after the last round (still to be sent) are in gfns[0..*n) and
@@ -377,6 +415,9 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 	t0 = vmm_now_ns();
 	/* The first harvest after start reports every page: round 0 is all RAM. */
 	ret = harvest(src, &log);
+	/* Pages never written go as zero markers unread (after the harvest: a later write is logged). */
+	if (!ret)
+		ret = round0_populated(src);
 	for (; !ret; round++) {
 		struct migrate_round r = { .throttle = throttle, .harvest_ns = log.total_ns };
 		struct converge_round cr;
@@ -386,6 +427,8 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 		if (ret)
 			break;
 		ret = do_round(src, round, *gfns, *n, &r);
+		if (!round)
+			set_populated(src, NULL);
 		if (ret)
 			break;
 		ret = harvest(src, &log);
@@ -699,6 +742,7 @@ static void teardown(struct source *src)
 		wire_tx_destroy(s->tx);
 	}
 	free(src->snd);
+	free(src->populated);
 	ratelimit_destroy(&src->rl);
 	pthread_cond_destroy(&src->cond_confirm);
 	pthread_cond_destroy(&src->cond_done);

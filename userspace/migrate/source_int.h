@@ -42,6 +42,7 @@ struct sender {
 	uint64_t gen;			/* last job taken */
 	/* This round, read by the main thread after the round. */
 	uint64_t pages, zero_pages, wire_bytes;
+	struct migrate_round_time time;
 };
 
 struct source {
@@ -63,6 +64,7 @@ struct source {
 	uint64_t nr_gfns;
 	atomic_uint_fast64_t cursor;
 	unsigned int busy;
+	uint64_t *populated;		/* round 0: vm_mem_populated() */
 	bool quit;
 
 	/* Set once by whoever fails first; every thread checks it. */

@@ -110,6 +110,48 @@ TEST(newer_round_wins_single_thread)
 	free(p0);
 }
 
+/*
+ * A zero page costs a write only where memory may hold data: on a page
+ * never backed (fresh memory) it is not touched, so shmem never allocates
+ * it; on a backed page, or one written here, it is cleared.  Catches an
+ * apply that reads or clears unbacked pages, and one that skips the clear
+ * of a backed page.
+ */
+TEST(zero_page_writes_only_backed_memory)
+{
+	struct wire_region rg = { 0, 4 * PS };
+	uint8_t *mem = malloc(4 * PS), *pg = malloc(PS);
+	struct wire_batch b = { .round = 0, .n = 4, .gfn = { 0, 1, 2, 3 } };
+	uint64_t backed = 1u << 1;			/* only gfn 1 */
+	struct wire_apply_stats st;
+	struct wire_apply *a;
+
+	/* A marker the apply must not touch: proof that it did not write. */
+	memset(mem, 0x5a, 4 * PS);
+	page_of(pg, 2, 0);
+	ASSERT_EQ(0, wire_apply_create(mem, PS, &rg, 1, &a));
+	wire_apply_mark_backed(a, &backed);
+	b.data[2] = pg;
+	ASSERT_EQ(0, wire_apply_batch(a, &b));
+	ASSERT_EQ(0x5a, mem[0]);			/* unbacked: untouched */
+	ASSERT_TRUE(wire_is_zero(mem + PS, PS));	/* backed: cleared */
+	ASSERT_EQ(0, memcmp(mem + 2 * PS, pg, PS));
+	ASSERT_EQ(0x5a, mem[3 * PS]);
+	/* gfn 2 now holds data: a newer zero page clears it. */
+	b.round = 1;
+	b.data[2] = NULL;
+	ASSERT_EQ(0, wire_apply_batch(a, &b));
+	ASSERT_TRUE(wire_is_zero(mem + 2 * PS, PS));
+	ASSERT_EQ(0x5a, mem[0]);
+	wire_apply_stats(a, &st);
+	ASSERT_EQ(1, st.data);
+	ASSERT_EQ(2, st.zero);			/* gfn 1 in round 0, gfn 2 in round 1 */
+	ASSERT_EQ(5, st.zero_clean);
+	wire_apply_destroy(a);
+	free(mem);
+	free(pg);
+}
+
 TEST(bad_batch_applies_nothing)
 {
 	struct wire_region rg[] = { { 0, 4 * PS }, { 8 * PS, 4 * PS } };

@@ -68,6 +68,7 @@ FIXTURE(chan) {
 	struct wire_apply *apply;
 	uint8_t *smem, *dmem, *flat, *tmp;
 	uint64_t seed;
+	uint64_t backed[(NPAGES + 63) / 64];
 };
 
 FIXTURE_SETUP(chan)
@@ -90,6 +91,9 @@ FIXTURE_SETUP(chan)
 	ASSERT_EQ(0, wire_txmsg_init(&self->m));
 	ASSERT_EQ(0, wire_rx_create(PS, &self->rx));
 	ASSERT_EQ(0, wire_apply_create(self->dmem, PS, &rg, 1, &self->apply));
+	/* Garbage, not fresh memory: every page must be written. */
+	memset(self->backed, 0xff, sizeof(self->backed));
+	wire_apply_mark_backed(self->apply, self->backed);
 }
 
 FIXTURE_TEARDOWN(chan)

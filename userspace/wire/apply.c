@@ -3,7 +3,9 @@
  * Round-ordered apply.
  *
  * Every page has a stamp: 0 if never received, else 1 + the round last
- * applied.  Check-copy-stamp must be atomic against another thread applying
+ * applied, and the CONTENT bit when its memory may hold data (written here,
+ * or backed when the apply began): a zero page for a page without it needs
+ * no write, and reading it to find out would make shmem allocate it.  Check-copy-stamp must be atomic against another thread applying
  * the same page: a compare-and-swap on the stamp alone cannot cover a 4 KiB
  * copy (an older round's copy could still be running when a newer one
  * stamps), so each page is covered by one of STRIPES mutexes, chosen by the
@@ -27,6 +29,8 @@
 #include "wire/apply.h"
 
 #define STRIPES		1024
+#define CONTENT		(1u << 31)	/* stamp bit: the page's memory may be non-zero */
+#define ROUND_MASK	(CONTENT - 1)
 
 struct stripe {
 	pthread_mutex_t lock;
@@ -128,7 +132,7 @@ int wire_apply_batch(struct wire_apply *a, const struct wire_batch *b)
 	size_t ps = a->page_size;
 
 	/* Validate everything first: a bad batch applies nothing. */
-	if (b->round == UINT32_MAX || b->n > WIRE_MAX_BATCH)
+	if (b->round >= ROUND_MASK || b->n > WIRE_MAX_BATCH)
 		return -ERANGE;
 	for (unsigned int i = 0; i < b->n; i++)
 		if (!in_layout(a, b->gfn[i]))
@@ -140,19 +144,19 @@ int wire_apply_batch(struct wire_apply *a, const struct wire_batch *b)
 		uint8_t *dst = a->mem + gfn * ps;
 
 		pthread_mutex_lock(&st->lock);
-		if (a->stamps[gfn] >= stamp) {
+		if ((a->stamps[gfn] & ROUND_MASK) >= stamp) {
 			stale++;
+		} else if (b->data[i]) {
+			memcpy(dst, b->data[i], ps);
+			data++;
+			a->stamps[gfn] = stamp | CONTENT;
+		} else if (a->stamps[gfn] & CONTENT) {
+			memset(dst, 0, ps);
+			zero++;
+			a->stamps[gfn] = stamp;
 		} else {
-			if (b->data[i]) {
-				memcpy(dst, b->data[i], ps);
-				data++;
-			} else if (!wire_is_zero(dst, ps)) {
-				/* Only write when needed: untouched memory stays unallocated. */
-				memset(dst, 0, ps);
-				zero++;
-			} else {
-				clean++;
-			}
+			/* Never written: it reads as zero, and stays unallocated. */
+			clean++;
 			a->stamps[gfn] = stamp;
 		}
 		pthread_mutex_unlock(&st->lock);
@@ -164,6 +168,13 @@ int wire_apply_batch(struct wire_apply *a, const struct wire_batch *b)
 	return 0;
 }
 
+void wire_apply_mark_backed(struct wire_apply *a, const uint64_t *bits)
+{
+	for (uint64_t gfn = 0; gfn < a->nr_stamps; gfn++)
+		if (bits[gfn / 64] & (1ull << (gfn % 64)))
+			a->stamps[gfn] |= CONTENT;
+}
+
 int64_t wire_apply_round(const struct wire_apply *a, uint64_t gfn)
 {
 	struct stripe *st;
@@ -173,7 +184,7 @@ int64_t wire_apply_round(const struct wire_apply *a, uint64_t gfn)
 		return -1;
 	st = (struct stripe *)&a->stripes[gfn & (STRIPES - 1)];
 	pthread_mutex_lock(&st->lock);
-	stamp = a->stamps[gfn];
+	stamp = a->stamps[gfn] & ROUND_MASK;
 	pthread_mutex_unlock(&st->lock);
 	return (int64_t)stamp - 1;
 }
@@ -186,7 +197,7 @@ uint64_t wire_apply_missing(const struct wire_apply *a, uint64_t *first)
 	for (unsigned int r = 0; r < a->nr_regions; r++)
 		for (uint64_t gfn = a->regions[r].gpa;
 		     gfn < a->regions[r].gpa + a->regions[r].size; gfn++)
-			if (!a->stamps[gfn]) {
+			if (!(a->stamps[gfn] & ROUND_MASK)) {
 				if (!missing)
 					*first = gfn;
 				missing++;

@@ -17,7 +17,7 @@ struct wire_apply;
 struct wire_apply_stats {
 	uint64_t data;		/* data pages copied */
 	uint64_t zero;		/* zero pages cleared */
-	uint64_t zero_clean;	/* zero pages that already were: not written */
+	uint64_t zero_clean;	/* zero pages that already were (never written): not written */
 	uint64_t stale;		/* pages skipped: a same or newer round was applied */
 };
 
@@ -25,6 +25,13 @@ struct wire_apply_stats {
 int wire_apply_create(uint8_t *mem, uint32_t page_size, const struct wire_region *regions,
 		      unsigned int nr, struct wire_apply **out);
 void wire_apply_destroy(struct wire_apply *a);
+/*
+ * Before any apply: the pages whose memory is backed (vm_mem_populated()
+ * bits, one per page from gpa 0).  Every other page is taken to read as
+ * zero, so a zero page for it costs no write (and no allocation).  Without
+ * this call every page is taken to be zero: right for fresh memory only.
+ */
+void wire_apply_mark_backed(struct wire_apply *a, const uint64_t *bits);
 /*
  * Apply b: each page is written only if no page of the same or a newer
  * round was applied before, so content from round k never overwrites

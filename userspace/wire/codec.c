@@ -55,6 +55,7 @@ struct wire_tx {
 	unsigned int since_probe;	/* compressed batches since the last one */
 	double link_est;		/* measured link, bytes/s; 0 = not yet */
 	struct wire_tx_stats st;
+	const uint64_t *populated;	/* wire_tx_set_populated() */
 	const uint8_t *src[WIRE_MAX_BATCH];
 };
 
@@ -191,6 +192,16 @@ void wire_tx_link_sample(struct wire_tx *tx, uint64_t bytes_per_sec, bool app_li
 static double link_bps(const struct wire_tx *tx)
 {
 	return tx->cfg.link_bps ? (double)tx->cfg.link_bps : tx->link_est;
+}
+
+void wire_tx_set_populated(struct wire_tx *tx, const uint64_t *bits)
+{
+	tx->populated = bits;
+}
+
+static bool unbacked(const struct wire_tx *tx, uint64_t gfn)
+{
+	return tx->populated && !(tx->populated[gfn / 64] & (1ull << (gfn % 64)));
 }
 
 unsigned int wire_tx_max_pages(const struct wire_tx *tx)
@@ -375,7 +386,7 @@ ssize_t wire_tx_pages(struct wire_tx *tx, struct wire_stream *s, struct wire_txm
 		if (gfns[i] >> WIRE_GFN_BITS)
 			return -EINVAL;
 		p = mem + gfns[i] * ps;
-		zero = wire_is_zero(p, ps);
+		zero = unbacked(tx, gfns[i]) || wire_is_zero(p, ps);
 		wire_desc_put(desc + (size_t)i * WIRE_DESC_SIZE, gfns[i],
 			      zero ? WIRE_PAGE_ZERO : WIRE_PAGE_DATA);
 		if (!zero)

@@ -81,6 +81,12 @@ bool wire_tx_wants_link(const struct wire_tx *tx);
  * do at least that).  Used while no link figure was given.
  */
 void wire_tx_link_sample(struct wire_tx *tx, uint64_t bytes_per_sec, bool app_limited);
+/*
+ * Pages known to be zero without reading them: while bits is set, a page
+ * whose bit is clear goes out as a zero marker unread (vm_mem_populated():
+ * reading unbacked guest memory would allocate it).  NULL: read every page.
+ */
+void wire_tx_set_populated(struct wire_tx *tx, const uint64_t *bits);
 /* Most pages one PAGES message can carry (WIRE_MAX_BATCH, or less for big pages). */
 unsigned int wire_tx_max_pages(const struct wire_tx *tx);
 /*
