@@ -109,6 +109,11 @@ static int send_round(struct sender *s, uint32_t round)
 		return ret;
 	if (src->abort)
 		return -ECANCELED;
+	/* Before ROUND_END: the destination's ROUND_ACK can only come after every channel's. */
+	pthread_mutex_lock(&src->lock);
+	if (vmm_now_ns() > src->round_sent_at[round & 1])
+		src->round_sent_at[round & 1] = vmm_now_ns();
+	pthread_mutex_unlock(&src->lock);
 	/* Every channel ends every round, even one that carried nothing. */
 	return msg_send(s->ch, s->ctl, wire_enc_round_end(&s->st, s->ctl, sizeof(s->ctl), round));
 }
@@ -128,7 +133,7 @@ static int send_pages(struct sender *s, uint32_t round)
 				 src->nr_gfns - i < batch ? src->nr_gfns - i : batch);
 		if (ret)
 			return ret;
-		if (src->o->cancel && *src->o->cancel)
+		if (source_cancelled(src))
 			return -ECANCELED;
 	}
 	return 0;
@@ -193,6 +198,7 @@ int senders_run_round(struct source *src, uint32_t round, const uint64_t *gfns, 
 	src->nr_gfns = n;
 	atomic_store(&src->cursor, 0);
 	src->job_round = round;
+	src->round_sent_at[round & 1] = 0;
 	src->job_gen++;
 	src->busy = src->n;
 	pthread_cond_broadcast(&src->cond_work);

@@ -19,6 +19,8 @@ struct wire_apply_stats {
 	uint64_t zero;		/* zero pages cleared */
 	uint64_t zero_clean;	/* zero pages that already were (never written): not written */
 	uint64_t stale;		/* pages skipped: a same or newer round was applied */
+	uint64_t changed;	/* data pages that differed from their hash in a batch
+				 * that was not exact: changed while being sent */
 };
 
 /* mem is the host address of gpa 0; regions as in HELLO (validated). */
@@ -36,9 +38,12 @@ void wire_apply_mark_backed(struct wire_apply *a, const uint64_t *bits);
  * Apply b: each page is written only if no page of the same or a newer
  * round was applied before, so content from round k never overwrites
  * round k+1 whichever channel delivers first.  Thread-safe.  -ERANGE if any
- * gfn is outside the layout or the round is UINT32_MAX: nothing applied.
+ * gfn is outside the layout or the round is out of range, -EBADMSG if b is
+ * exact and a data page does not match its hash: nothing applied.
  */
 int wire_apply_batch(struct wire_apply *a, const struct wire_batch *b);
+/* wire_digest_sum() of every page as applied (wire/digest.h). */
+uint64_t wire_apply_digest(const struct wire_apply *a);
 /* Round last applied to gfn, or -1 if none (or not in the layout). */
 int64_t wire_apply_round(const struct wire_apply *a, uint64_t gfn);
 /* Pages of the layout never received; *first = lowest such gfn.  Appliers must be stopped. */
@@ -48,10 +53,10 @@ void wire_apply_stats(const struct wire_apply *a, struct wire_apply_stats *st);
 /*
  * At COMPLETE, with every channel's receiver stopped: every stream ended
  * rounds 0..last_round and nothing since, the page and byte totals match,
- * no page is missing, and (WIRE_COMPLETE_HASH) the RAM hash matches.
- * *hash gets the hash computed here (0 if none) for CONFIRM.  On failure
- * err is ready to send and -EPROTO (totals, rounds, pages) or -EBADMSG
- * (hash) is returned.
+ * no page is missing, the page digests match (O(1)), and, only with
+ * WIRE_COMPLETE_HASH, the RAM hash (a pass over all RAM).  *hash gets the
+ * hash computed here (0 if none).  On failure err is ready to send and
+ * -EPROTO (totals, rounds, pages) or -EBADMSG (digest, hash) is returned.
  */
 int wire_verify_complete(const struct wire_complete *c, struct wire_stream *const *streams,
 			 unsigned int nr_streams, const struct wire_apply *a,
