@@ -4,9 +4,10 @@
 # Live migration end to end, agent to agent: every dirty-tracking backend
 # over loopback and over a veth pair between two network namespaces; a
 # guest that dirties faster than the link carries (auto-converge, or a
-# clean cancel); and every way it can fail before the destination confirms
+# clean cancel); and every way it can fail before the source commits
 # (destination killed, layout refused, nobody listening, garbage on the
-# wire), each leaving the VM running on the source.
+# wire), each leaving the VM running on the source.  The faults after the
+# pause, at each message of the handover, are switchover_test.sh's.
 set -u
 . "$(dirname "$0")/lib/migrate.sh"
 

@@ -166,7 +166,7 @@ static bool handle(void *ctx, enum control_cmd cmd, FILE *f)
 	switch (cmd) {
 	case CONTROL_STATUS:
 		fprintf(f, "{\"state\":\"%s\",\"phase\":\"%s\",\"ops\":%" PRIu64 ",\"backend\":\"%s\"}\n",
-			s->migrated ? "migrated" : s->in_doubt ? "in-doubt" :
+			s->migrated ? "migrated" : s->in_doubt || p == MIGRATE_IN_DOUBT ? "in-doubt" :
 			p != MIGRATE_IDLE && p != MIGRATE_DONE ? "migrating" : "running",
 			migrate_phase_name(p), vmhost_ops(&s->h), track_backend_name(s->h.backend));
 		return true;
@@ -525,12 +525,14 @@ int cmd_source(int argc, char **argv)
 		migrate_once(&s, stdout);
 		migrate_report_free(&s.rep);
 		if (!s.migrated && !s.in_doubt) {
-			fprintf(s.info, "vmdirty: the VM keeps running here (%s)\n",
+			uint64_t ops = vmhost_ops(&s.h), t0 = vmm_now_ns();
+
+			fprintf(s.info, "vmdirty: the VM runs on here, %s\n",
 				stay < 0 ? "until SIGINT or SIGTERM" : "for --stay");
 			fflush(s.info);
 			linger(&s, stay);
-			fprintf(s.info, "vmdirty: %" PRIu64 " guest operations so far\n",
-				vmhost_ops(&s.h));
+			fprintf(s.info, "vmdirty: the VM keeps running here: %" PRIu64 " guest operations in the last %.1f s\n",
+				vmhost_ops(&s.h) - ops, (vmm_now_ns() - t0) / 1e9);
 		}
 	}
 	if (!s.migrated && !s.in_doubt && guest_check)

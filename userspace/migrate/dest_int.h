@@ -16,8 +16,6 @@
 #include "wire/apply.h"
 
 #define NSEC_PER_MSEC	1000000ull
-/* A receiver gives up on a source that sends nothing for this long. */
-#define IDLE_MIN_MS	30000
 
 struct dest;
 
