@@ -51,5 +51,10 @@ void migrate_failpoint(const char *name)
 	fflush(NULL);
 	if (alen == 4 && !strncmp(action, "exit", 4))
 		_exit(99);
+	if (alen > 6 && !strncmp(action, "sleep=", 6)) {
+		/* This thread only: the control socket and the others go on. */
+		usleep(strtoul(action + 6, NULL, 10) * 1000);
+		return;
+	}
 	raise(SIGSTOP);
 }

@@ -5,8 +5,10 @@
  *
  * VMDIRTY_FAILPOINT="NAME[:ACTION],..." in the environment; ACTION is
  * "stop" (the default: the agent stops itself with SIGSTOP, so that the
- * test can kill it, take the link down or delay it, then continue it) or
- * "exit" (dies on the spot, like SIGKILL).  Unset, a failpoint costs one
+ * test can kill it, take the link down or delay it, then continue it),
+ * "exit" (dies on the spot, like SIGKILL) or "sleep=MS" (the thread that
+ * got there waits; the rest of the agent, its control socket included,
+ * goes on).  Unset, a failpoint costs one
  * load.  The names are in Documentation/migration.rst.
  */
 #ifndef VMDIRTY_FAILPOINT_H

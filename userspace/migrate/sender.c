@@ -166,7 +166,11 @@ static void *sender_main(void *arg)
 				    ret == -EPIPE || ret == -ECONNRESET || ret == -ETIMEDOUT ?
 				    transport_error() : strerror(-ret));
 		else if (ret)
-			source_fail(src, "cancelled");
+			/*
+			 * Stopped between two messages: the channels stay whole, so
+			 * that the main thread can still tell the destination.
+			 */
+			source_abort(src, src->ctl->why[0] ? src->ctl->why : "cancelled");
 
 		pthread_mutex_lock(&src->lock);
 		src->busy--;

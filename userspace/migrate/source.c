@@ -41,7 +41,7 @@ void migrate_report_free(struct migrate_report *r)
 }
 
 /* The first failure's text wins; later ones only find abort set. */
-static void source_abort(struct source *src, const char *text)
+void source_abort(struct source *src, const char *text)
 {
 	pthread_mutex_lock(&src->lock);
 	if (!src->abort) {
@@ -469,6 +469,17 @@ int source_harvest(struct source *src, struct dirty_log *log)
 	return ret;
 }
 
+/* The operator (control socket, signal) asked to cancel. */
+static bool operator_cancelled(struct source *src)
+{
+	bool c;
+
+	pthread_mutex_lock(&src->ctl->lock);
+	c = src->ctl->cancel;
+	pthread_mutex_unlock(&src->ctl->lock);
+	return c;
+}
+
 /* Between rounds only: the senders read it while they send. */
 static void set_populated(struct source *src, const uint64_t *bits)
 {
@@ -560,6 +571,12 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 		ret = source_round(src, round, *gfns, *n, &r);
 		if (!round)
 			set_populated(src, NULL);
+		if (ret && operator_cancelled(src)) {
+			/* Cut short by a cancel: say so to the destination. */
+			src->rep->cancelled = true;
+			tell_dest(src, "%s", src->abort_text);
+			return -ECANCELED;
+		}
 		if (ret)
 			break;
 		ret = settle(src, round, t_round, r.ns);
@@ -613,6 +630,8 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 			if (!src->abort)
 				source_cancel(src, src->ctl->why[0] ? src->ctl->why :
 					      "cancelled on request");
+			else
+				tell_dest(src, "%s", src->abort_text);
 			return -ECANCELED;
 		}
 		if (cs.throttle != throttle) {

@@ -107,6 +107,8 @@ struct source {
 };
 
 void source_fail(struct source *src, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Record why it stops (the first reason wins) without waking anyone. */
+void source_abort(struct source *src, const char *text);
 /* Give up before the commit with why: recorded first, then told to the destination. */
 void source_cancel(struct source *src, const char *why);
 bool source_cancelled(struct source *src);

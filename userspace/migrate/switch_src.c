@@ -445,6 +445,8 @@ int source_switchover(struct source *src, const uint64_t *left, uint64_t nleft, 
 
 	t_pause = vmm_now_ns();
 	source_set_phase(src, MIGRATE_SWITCHING);
+	source_log(src, "switchover: pausing the vCPUs, %llu pages left (expected downtime %.0f ms)",
+		   (unsigned long long)nleft, rep->expected.total_ns / 1e6);
 	ret = vm_runner_pause(src->runner);
 	if (ret)
 		return give_back(src, ret, "pausing the vCPUs: %s", strerror(-ret));
