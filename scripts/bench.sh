@@ -21,7 +21,7 @@ set -u
 # Sections run on this machine first (no KVM needed, native speed), then
 # those that need KVM and the module, inside the test host.
 HOST_SECTIONS=(codec net)
-SECTIONS=(harvest migrate)
+SECTIONS=(harvest migrate profile)
 
 # The page codecs per core on the guest workloads' own content (native).
 bench_codec() {
@@ -43,6 +43,12 @@ bench_harvest() {
 # against raw over one plain channel in the same run.
 bench_migrate() {
 	python3 scripts/bench_migrate.py ${quick:+--quick}
+}
+
+# One migration of the QEMU comparison's profile, sampled with perf: where
+# the time goes, per round and per symbol.
+bench_profile() {
+	scripts/profile_migration.sh ring
 }
 
 run_section() {

@@ -22,7 +22,7 @@ pkgs="build-essential make gcc pkg-config git
       linux-image-amd64 linux-headers-amd64 linux-source-6.1
       qemu-system-x86 busybox-static cpio kmod xz-utils zstd iproute2
       libnl-genl-3-dev libzstd-dev liblz4-dev liburing-dev libxxhash-dev
-      sparse python3 perl"
+      sparse python3 perl linux-perf"
 
 missing=""
 for p in $pkgs; do

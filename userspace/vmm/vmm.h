@@ -110,6 +110,14 @@ uint64_t vm_work_pages(const struct vm *vm);
 int64_t vm_slot_gfn(const struct vm *vm, uint32_t slot, uint64_t offset);
 /* xxh3-64 of guest RAM [gpa, gpa + len). */
 uint64_t vm_mem_hash(const struct vm *vm, uint64_t gpa, uint64_t len);
+/*
+ * Which guest pages have backing memory: bit g of bits (mem_size / 4 KiB
+ * bits, zeroed by the caller) set for every page the memfd holds.  A page
+ * without backing has never been written and reads as zero, and reading it
+ * would make shmem allocate and clear a page: round 0 of a migration and
+ * the destination's apply skip such pages.  Returns the pages set.
+ */
+int64_t vm_mem_populated(const struct vm *vm, uint64_t *bits);
 int vm_reset_dirty_rings(struct vm *vm);	/* KVM_RESET_DIRTY_RINGS, returns the count */
 /* KVM_CHECK_EXTENSION on the VM (or /dev/kvm when vm is NULL): value or -errno. */
 int vm_check_cap(const struct vm *vm, long cap);
