@@ -45,10 +45,11 @@ report() {
 	perf report -i "$out/perf.data" --no-children --stdio -g none "$@" 2>/dev/null |
 		grep -v '^#' | grep -v '^$'
 }
-echo "--- CPU time by process"
-report --sort comm,pid | head -8
-for pid in $(report --sort comm,pid | awk '$2 ~ /^vmdirty/ || $2 ~ /^[0-9]+:vmdirty/ {print $0}' |
-	     sed -n 's/.* \([0-9]*\):vmdirty.*/\1/p' | head -2); do
-	echo "--- hottest symbols of vmdirty pid $pid"
-	report --pid "$pid" --sort sym | head -15
+# The agents name their threads: src-main, src-send*, src-control, vcpu*
+# (the source's guest), dst-main, dst-recv*, dst-answer.
+echo "--- CPU time by thread (the source's vCPU threads run the guest)"
+report --sort comm | head -14
+for t in src-send0 dst-recv0 src-main dst-main; do
+	echo "--- hottest symbols of $t"
+	report --comm "$t" --sort dso,sym | head -12
 done

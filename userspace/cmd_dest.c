@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,6 +226,7 @@ int cmd_dest(int argc, char **argv)
 		}
 	}
 
+	pthread_setname_np(pthread_self(), "dst-main");
 	ret = migrate_dest(&o, &vm, &r, &ans, &rep);
 	if (ret) {
 		if (json)

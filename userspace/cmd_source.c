@@ -472,6 +472,7 @@ int cmd_source(int argc, char **argv)
 	if (pthread_create(&sig_thread, NULL, signal_main, &s) == 0)
 		pthread_detach(sig_thread);
 
+	pthread_setname_np(pthread_self(), "src-main");
 	ret = vmhost_start(&vo, &s.h);
 	if (ret)
 		return 1;

@@ -156,6 +156,8 @@ static void *answerer_main(void *arg)
 {
 	struct migrate_answerer *a = arg;
 
+	pthread_setname_np(pthread_self(), "dst-answer");
+
 	while (!a->stop) {
 		struct transport_chan *ch;
 		unsigned int which;

@@ -165,6 +165,10 @@ static void *receiver_main(void *arg)
 	struct receiver *r = arg;
 	struct dest *d = r->d;
 	struct wire_error err;
+	char name[16];
+
+	snprintf(name, sizeof(name), "dst-recv%u", r->idx);
+	pthread_setname_np(pthread_self(), name);
 
 	r->last_ns = vmm_now_ns();
 	while (!d->stop && !d->abort) {

@@ -143,6 +143,11 @@ static void *sender_main(void *arg)
 {
 	struct sender *s = arg;
 	struct source *src = s->src;
+	char name[16];
+
+	/* Named threads: perf and top tell who does what. */
+	snprintf(name, sizeof(name), "src-send%u", s->idx);
+	pthread_setname_np(pthread_self(), name);
 
 	for (;;) {
 		uint32_t round;

@@ -286,6 +286,7 @@ static void *control_main(void *arg)
 	struct msgbuf mb;
 	int ret;
 
+	pthread_setname_np(pthread_self(), "src-control");
 	if (msgbuf_init(&mb)) {
 		source_fail(src, "out of memory");
 		return NULL;

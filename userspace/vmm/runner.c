@@ -15,6 +15,7 @@
  * KVM_RUN or in a hook.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -187,7 +188,10 @@ static void *vcpu_thread(void *arg)
 	struct vm_runner *r = rv->r;
 	struct vcpu *v = rv->v;
 	sigset_t kick_set;
+	char name[16];
 
+	snprintf(name, sizeof(name), "vcpu%u", v->idx);
+	pthread_setname_np(pthread_self(), name);
 	/* The creator may block it (signalfd etc.); the kick must get through. */
 	sigemptyset(&kick_set);
 	sigaddset(&kick_set, VM_RUNNER_KICK_SIGNAL);
