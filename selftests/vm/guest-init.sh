@@ -34,6 +34,11 @@ case $work in
 	mount --bind "/run/host-tmp/${work#/tmp/}" "$work"
 	;;
 esac
+# A kernel booted from elsewhere (testhost.sh -K) brings its own modules.
+if [ -n "${vmdirty_modules:-}" ]; then
+	mkdir -p "/lib/modules/$(uname -r)"
+	mount --bind "$vmdirty_modules" "/lib/modules/$(uname -r)"
+fi
 ip link set lo up
 hostname vmdirty-testhost
 # Guests may legitimately print to the console; keep it quiet unless bad,
