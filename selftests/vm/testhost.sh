@@ -15,8 +15,13 @@
 # debug kernel's directory), bound over /lib/modules/KVER in the guest.
 # CMD runs as root in the current directory.  Its stdout and stderr stream to
 # ours.  Exit status: CMD's, or 1 if the guest kernel logged a WARNING, BUG,
-# Oops, refcount or GPF report, or a sleep in atomic context; 124 on timeout
-# (after naming the kselftest that was running).
+# Oops, refcount or GPF report, or a sleep in atomic context (with a debug
+# kernel: KASAN, KCSAN and UBSAN reports are BUGs, lockdep's are WARNINGs,
+# kmemleak's "new suspected memory leaks"); 124 on timeout (after naming
+# the kselftest that was running).
+#
+# VMDIRTY_TCG_THREAD=multi gives each guest CPU a host thread (see below);
+# VMDIRTY_KERNEL_ARGS adds to the guest kernel's command line.
 
 set -u
 
@@ -37,7 +42,7 @@ while getopts "K:k:t:m:c:o:h" opt; do
 	m) mem=$OPTARG ;;
 	c) cpus=$OPTARG ;;
 	o) outdir=$OPTARG ;;
-	*) sed -n '3,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	*) sed -n '3,28p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -136,7 +141,7 @@ timeout --foreground -k 10 "$timeout" qemu-system-x86_64 \
 	</dev/null
 qrc=$?
 # What fails a run when the kernel says it (console or log).
-bad='WARNING:|BUG:|BUG kernel|Oops|refcount_t:|general protection fault|sleeping function called from invalid context|Kernel panic|INFO: task .* blocked|possible recursive locking|possible circular locking'
+bad='WARNING:|BUG:|BUG kernel|Oops|refcount_t:|general protection fault|sleeping function called from invalid context|Kernel panic|INFO: task .* blocked|possible recursive locking|possible circular locking|UBSAN:|new suspected memory leaks'
 sleep 0.2
 kill "$tailpid" 2>/dev/null
 wait "$tailpid" 2>/dev/null
