@@ -42,7 +42,7 @@ while getopts "K:k:t:m:c:o:h" opt; do
 	m) mem=$OPTARG ;;
 	c) cpus=$OPTARG ;;
 	o) outdir=$OPTARG ;;
-	*) sed -n '3,28p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	*) sed -n '3,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
