@@ -98,8 +98,9 @@ test-mttcg:
 	@scripts/deps.sh --check $(KERNEL) 2>/dev/null || scripts/deps.sh $(KERNEL)
 	@$(MAKE) --no-print-directory _test-mttcg
 
+MTTCG_RUNS ?= 1
 _test-mttcg: all
-	@scripts/test-mttcg.sh -k $(KVER) $(if $(KROOT),-K $(KROOT))
+	@scripts/test-mttcg.sh -r $(MTTCG_RUNS) -k $(KVER) $(if $(KROOT),-K $(KROOT))
 
 demo:
 	@scripts/deps.sh --check $(KERNEL) 2>/dev/null || scripts/deps.sh $(KERNEL)

@@ -52,7 +52,15 @@ if [ ! -e "$src/.extracted" ]; then
 fi
 
 start=$(date +%s)
-rm -rf "$dir"
+# An interrupted build of the same flavour is picked up where it stopped:
+# kbuild rebuilds only objects whose config symbols changed.
+if [ ! -d "$dir/build" ]; then
+	prev=$(ls -d "$cache/debug-kernel/$flavour"-*/build 2>/dev/null | head -n1)
+	mkdir -p "$dir"
+	if [ -n "$prev" ] && [ ! -e "${prev%/build}/.done" ]; then
+		mv "$prev" "$dir/build" && rm -rf "${prev%/build}"
+	fi
+fi
 mkdir -p "$dir/build"
 kmake() { nice -n 10 make -s -C "$src" O="$dir/build" "$@"; }
 log "configuring $flavour in $dir"

@@ -5,6 +5,8 @@
 # its status and the kernel log there and power off.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root TERM=dumb
+# Tests that change the system (install_test.sh) run only here.
+export VMDIRTY_TESTHOST=1
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
