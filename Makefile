@@ -81,8 +81,17 @@ test:
 	@scripts/deps.sh --check $(KERNEL) 2>/dev/null || scripts/deps.sh $(KERNEL)
 	@$(MAKE) --no-print-directory _test
 
+# The module's own selftests (the rest test the agent in userspace).
+MODULE_TESTS := module_test attach_test compat_test harvest_test drain_test \
+	lifetime_test netlink_test race_test track_test dirty_ring_test install_test.sh
+# TESTS= picks selftests (default: all; on 7.x the module's, see README).
+ifeq ($(KERNEL),7)
+TESTS ?= $(MODULE_TESTS)
+endif
+TESTS ?=
+
 _test: all
-	@scripts/run-tests.sh -k $(KVER) $(if $(KROOT),-K $(KROOT))
+	@scripts/run-tests.sh -k $(KVER) $(if $(KROOT),-K $(KROOT)) $(TESTS)
 
 # A debug kernel built from linux-source-6.1 (cached), the DEBUG module
 # built against it, the module's selftests run under it.
@@ -90,7 +99,7 @@ DEBUG_KERNEL ?= kasan
 test-debug:
 	@scripts/deps.sh --check debug 2>/dev/null || scripts/deps.sh debug
 	@$(MAKE) --no-print-directory userspace selftests
-	@scripts/test-debug.sh $(DEBUG_KERNEL)
+	@scripts/test-debug.sh $(DEBUG_KERNEL) $(or $(TESTS),$(filter-out install_test.sh,$(MODULE_TESTS)))
 
 # The concurrency selftests with multi-threaded TCG (a host thread per
 # guest CPU: real parallelism, the races single-threaded TCG serialises).

@@ -17,10 +17,10 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 2
 flavour=${1:-kasan}
 shift || true
-# The module's own selftests (the VMM, transport and migration ones test
-# userspace, and run far slower under KASAN in TCG).
+# The module's own selftests by default (the VMM, transport and migration
+# ones test userspace, and run far slower under KASAN in TCG).
 [ $# -gt 0 ] || set -- module_test attach_test compat_test harvest_test drain_test \
-	lifetime_test netlink_test race_test track_test
+	lifetime_test netlink_test race_test track_test dirty_ring_test
 
 start=$(date +%s)
 kdir=$(scripts/debug-kernel.sh "$flavour") || exit 2
@@ -37,7 +37,7 @@ start=$(date +%s)
 # VMDIRTY_KO); its self-tests run once more at the first load.
 VMDIRTY_KERNEL_ARGS="kmemleak=on" selftests/vm/testhost.sh -K "$kdir" -k "$kver" \
 	-t "${VMDIRTY_TEST_TIMEOUT:-3000}" -- \
-	env VMDIRTY_KO="$ko" VMDIRTY_DEBUG_KO="$ko" selftests/vm/run-suite.sh "$@" |
+	env VMDIRTY_KO="$ko" VMDIRTY_DEBUG_KO="$ko" selftests/vm/run-suite.sh "$@" 2>&1 |
 	tee "$results/debug-$flavour.ktap"
 hrc=${PIPESTATUS[0]}
 echo "# test host: $(( $(date +%s) - start )) s" | tee -a "$results/debug-$flavour.ktap"

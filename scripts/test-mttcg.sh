@@ -45,7 +45,7 @@ for run in $(seq 1 "$runs"); do
 	echo "== concurrency selftests, multi-threaded TCG, run $run of $runs ($*)"
 	start=$(date +%s)
 	VMDIRTY_TCG_THREAD=multi selftests/vm/testhost.sh ${kroot:+-K "$kroot"} -k "$kver" \
-		-t "$timeout" -- selftests/vm/run-suite.sh "$@" | tee -a "$results/mttcg.ktap"
+		-t "$timeout" -- selftests/vm/run-suite.sh "$@" 2>&1 | tee -a "$results/mttcg.ktap"
 	hrc=${PIPESTATUS[0]}
 	echo "# run $run: $(( $(date +%s) - start )) s" | tee -a "$results/mttcg.ktap"
 	if [ "$hrc" -ne 0 ]; then

@@ -105,6 +105,9 @@ module)
 		'mount -t proc proc "$0/proc" && exec chroot "$0" "$@"' "$root" \
 		make -C "/usr/src/linux-headers-$kver" M=/var/tmp/vmdirty-src W=1 "$@" modules
 	cp "$src/kmod/vmdirty.ko" "$srcdir/kmod/vmdirty.ko"
+	# Kbuild here would take this .ko for its own (newer than its objects,
+	# same command): forget how it was made, so the next build relinks.
+	rm -f "$srcdir/kmod/.vmdirty.ko.cmd"
 	;;
 *)
 	sed -n '3,17p' "$0" | sed 's/^# \{0,1\}//'

@@ -278,6 +278,7 @@ static void run_rounds(struct __test_metadata *_metadata, FIXTURE_DATA(race) *se
 
 struct second_harvester {
 	int fd;
+	unsigned int pause_us;
 	volatile bool stop;
 	unsigned int harvests;
 	int err;
@@ -290,7 +291,8 @@ static void *second_harvester_fn(void *arg)
 	while (!s->stop && !s->err) {
 		s->err = vmdirty_harvest(s->fd, VMDIRTY_HARVEST_NO_SWAP, NULL);
 		s->harvests++;
-		usleep(300);
+		if (s->pause_us)
+			usleep(s->pause_us);
 	}
 	return NULL;
 }
@@ -302,7 +304,7 @@ static void *second_harvester_fn(void *arg)
  */
 TEST_F(race, two_harvesters)
 {
-	struct second_harvester s = { .fd = self->fd };
+	struct second_harvester s = { .fd = self->fd, .pause_us = 300 };
 	pthread_t th;
 
 	ASSERT_EQ(0, pthread_create(&th, NULL, second_harvester_fn, &s));
@@ -313,12 +315,23 @@ TEST_F(race, two_harvesters)
 	EXPECT_LT(0, s.harvests);
 }
 
-/* The drain worker collects at its shortest interval while we swap. */
+/*
+ * The drain worker collects at its shortest interval while we swap and a
+ * second thread collects back to back: the worker's walk meets a harvest's
+ * as often as it can.
+ */
 TEST_F(race, drain_against_harvest)
 {
+	struct second_harvester s = { .fd = self->fd };
+	pthread_t th;
+
 	ASSERT_EQ(0, vmdirty_set_drain(self->fd, VMDIRTY_DRAIN_ENABLE,
 				       VMDIRTY_DRAIN_MIN_US, VMDIRTY_DRAIN_MIN_US, 0));
-	run_rounds(_metadata, self, 30, "drain against harvest");
+	ASSERT_EQ(0, pthread_create(&th, NULL, second_harvester_fn, &s));
+	run_rounds(_metadata, self, 60, "drain against harvest");
+	s.stop = true;
+	pthread_join(th, NULL);
+	EXPECT_EQ(0, s.err);
 	EXPECT_LT(0, self->hdr->drains);
 }
 
