@@ -12,6 +12,7 @@
 #   make test-debug   the module's selftests under a debug build of Debian's
 #                     6.1 (KASAN, lockdep, kmemleak; DEBUG_KERNEL=kcsan: KCSAN)
 #   make test-mttcg   the concurrency selftests with a host thread per CPU
+#   make test-install make install and make dkms-install, in the test host
 #   make demo         a live migration in the test host, module loaded
 #   make bench        the benchmarks, in the test host
 #   make deps         install the Debian packages all of this needs
@@ -83,7 +84,7 @@ test:
 
 # The module's own selftests (the rest test the agent in userspace).
 MODULE_TESTS := module_test attach_test compat_test harvest_test drain_test \
-	lifetime_test netlink_test race_test track_test dirty_ring_test install_test.sh
+	lifetime_test netlink_test race_test track_test dirty_ring_test
 # TESTS= picks selftests (default: all; on 7.x the module's, see README).
 ifeq ($(KERNEL),7)
 TESTS ?= $(MODULE_TESTS)
@@ -99,13 +100,28 @@ DEBUG_KERNEL ?= kasan
 test-debug:
 	@scripts/deps.sh --check debug 2>/dev/null || scripts/deps.sh debug
 	@$(MAKE) --no-print-directory userspace selftests
-	@scripts/test-debug.sh $(DEBUG_KERNEL) $(or $(TESTS),$(filter-out install_test.sh,$(MODULE_TESTS)))
+	@scripts/test-debug.sh $(DEBUG_KERNEL) $(or $(TESTS),$(MODULE_TESTS))
 
 # The concurrency selftests with multi-threaded TCG (a host thread per
 # guest CPU: real parallelism, the races single-threaded TCG serialises).
 test-mttcg:
 	@scripts/deps.sh --check $(KERNEL) 2>/dev/null || scripts/deps.sh $(KERNEL)
 	@$(MAKE) --no-print-directory _test-mttcg
+
+# make install and make dkms-install done for real in the test host, and
+# what they installed loaded (selftests/install_test.sh; minutes of gcc
+# under TCG, so not part of make test).
+test-install:
+	@scripts/deps.sh --check 2>/dev/null || scripts/deps.sh
+	@$(MAKE) --no-print-directory _test-install
+
+_test-install: all
+	@selftests/vm/testhost.sh -k $(KVER) -t 1800 -- \
+		env VMDIRTY_INSTALL_TEST=1 selftests/vm/run-suite.sh install_test.sh | \
+		tee $(BUILD)/test-results/install.ktap; \
+	rc=$${PIPESTATUS[0]}; \
+	awk -f scripts/ktap-summary.awk $(BUILD)/test-results/install.ktap | \
+		{ read p f s; echo "$$s skipped"; echo "$$p passed, $$f failed"; [ $$f -eq 0 ]; } && [ $$rc -eq 0 ]
 
 MTTCG_RUNS ?= 1
 _test-mttcg: all
@@ -140,10 +156,17 @@ check: $(KSFT)/.extracted
 PREFIX ?= /usr/local
 HOST_KVER ?= $(shell uname -r)
 HOST_KDIR ?= /lib/modules/$(HOST_KVER)/build
-install: userspace
-	$(MAKE) -C $(HOST_KDIR) M=$(CURDIR) modules
-	$(MAKE) -C $(HOST_KDIR) M=$(CURDIR) INSTALL_MOD_DIR=updates \
+# What `make` built is installed; the agent is built first if it is missing.
+$(BUILD)/vmdirty:
+	$(MAKE) userspace
+
+# Kbuild skips depmod where the headers have no System.map (Debian's):
+# run it here, or modprobe cannot find the module.
+install: $(BUILD)/vmdirty
+	$(MAKE) -C $(HOST_KDIR) M=$(CURDIR) W=1 modules
+	$(MAKE) -C $(HOST_KDIR) M=$(CURDIR) W=1 INSTALL_MOD_DIR=updates \
 		$(if $(DESTDIR),INSTALL_MOD_PATH=$(DESTDIR)) modules_install
+	depmod $(if $(DESTDIR),-b $(DESTDIR)) $(HOST_KVER)
 	install -D -m 755 $(BUILD)/vmdirty $(DESTDIR)$(PREFIX)/sbin/vmdirty
 	install -D -m 644 include/uapi/linux/vmdirty.h $(DESTDIR)$(PREFIX)/include/linux/vmdirty.h
 
@@ -174,4 +197,5 @@ clean:
 
 # Resolve KVER once deps.sh may have installed a kernel.
 .PHONY: _test _demo _bench all module module-debug debug-src userspace selftests deps test demo bench \
-	check install uninstall dkms-install dkms-uninstall test-debug test-mttcg _test-mttcg clean
+	check install uninstall dkms-install dkms-uninstall test-debug test-mttcg _test-mttcg \
+	test-install _test-install clean

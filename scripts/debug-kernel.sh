@@ -69,11 +69,13 @@ kmake x86_64_defconfig >/dev/null
 	"$frag/base.config" "$frag/debug.config" "$frag/$flavour.config" >/dev/null)
 kmake olddefconfig >/dev/null
 # merge_config only warns when a symbol did not take: refuse instead, so a
-# flavour never silently runs without its sanitizer.
+# flavour never silently runs without its sanitizer.  base.config's trims
+# (=n) are best effort.
 missing=0
 for f in "$frag/base.config" "$frag/debug.config" "$frag/$flavour.config"; do
 	while IFS= read -r line; do
 		case $line in CONFIG_*=n) sym=${line%%=*}
+			[ "$f" = "$frag/base.config" ] && continue
 			grep -q "^$sym=" "$dir/build/.config" && { log "$sym still set"; missing=1; } ;;
 		CONFIG_*) grep -qxF "$line" "$dir/build/.config" || { log "not taken: $line"; missing=1; } ;;
 		esac
