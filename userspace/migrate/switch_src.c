@@ -306,12 +306,7 @@ static int wait_news(struct source *src, bool (*done)(const struct dest_news *, 
 				return -ECANCELED;
 			pthread_mutex_lock(&src->lock);
 		}
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100 * NSEC_PER_MSEC;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		ts = vmm_deadline_ms(100);
 		pthread_cond_timedwait(&src->cond_news, &src->lock, &ts);
 	}
 	pthread_mutex_unlock(&src->lock);
@@ -405,13 +400,7 @@ static int in_doubt(struct source *src, const char *why)
 		struct timespec ts;
 
 		pthread_mutex_lock(&c->lock);
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += o->resolve_every_ms / 1000;
-		ts.tv_nsec += (o->resolve_every_ms % 1000) * NSEC_PER_MSEC;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		ts = vmm_deadline_ms(o->resolve_every_ms);
 		while (asked && !c->resolve_now && !c->force_resume && !c->give_up)
 			if (pthread_cond_timedwait(&c->cond, &c->lock, &ts))
 				break;
