@@ -249,15 +249,7 @@ static bool linger(struct source_cmd *s, double seconds)
 	struct timespec ts;
 	bool quit;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	if (seconds >= 0) {
-		ts.tv_sec += (time_t)seconds;
-		ts.tv_nsec += (long)((seconds - (time_t)seconds) * 1e9);
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-	}
+	ts = vmm_deadline_ms(seconds >= 0 ? (uint64_t)(seconds * 1000) : 0);
 	pthread_mutex_lock(&s->lock);
 	while (!s->quit)
 		if (seconds < 0 ? pthread_cond_wait(&s->cond, &s->lock) :

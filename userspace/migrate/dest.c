@@ -396,12 +396,7 @@ bool dest_wait_for(struct dest *d, bool (*cond)(struct dest *), uint64_t ms)
 	while (!(ok = cond(d)) && !d->abort && vmm_now_ns() < deadline) {
 		struct timespec ts;
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100 * NSEC_PER_MSEC;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		ts = vmm_deadline_ms(100);
 		pthread_cond_timedwait(&d->cond, &d->lock, &ts);
 	}
 	pthread_mutex_unlock(&d->lock);

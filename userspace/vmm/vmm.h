@@ -215,6 +215,8 @@ int vm_runner_stop(struct vm_runner *r);
 void vm_runner_free(struct vm_runner *r);	/* stops (as if paused) if needed */
 void vm_runner_stats(struct vm_runner *r, struct vm_runner_stats *st);
 uint64_t vmm_now_ns(void);	/* CLOCK_MONOTONIC, the runner's clock */
+/* CLOCK_REALTIME ms from now, for pthread_cond_timedwait(). */
+struct timespec vmm_deadline_ms(uint64_t ms);
 
 /*
  * vCPU and VM state (state.c), for migration.  On the destination, in this
