@@ -77,9 +77,10 @@ static void print_json(const char *path, const struct dump *d, const struct memc
 		const struct memcheck_vcpu *v = &r->vcpu[i];
 
 		printf("%s{\"data_pages\":%" PRIu64 ",\"written\":%" PRIu64 ",\"writes\":%" PRIu64
-		       ",\"ops\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"bad\":%" PRIu64
-		       ",\"inflight\":%" PRIu64 "}", i ? "," : "", v->data_pages, v->written,
-		       v->writes, v->ops, v->errors, v->bad, v->inflight);
+		       ",\"ops\":%" PRIu64 ",\"reports\":%" PRIu64 ",\"errors\":%" PRIu64
+		       ",\"bad\":%" PRIu64 ",\"inflight\":%" PRIu64 "}", i ? "," : "",
+		       v->data_pages, v->written, v->writes, v->ops, v->reports, v->errors, v->bad,
+		       v->inflight);
 	}
 	printf("]}\n");
 }

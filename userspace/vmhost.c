@@ -65,6 +65,7 @@ void vmhost_opts_init(struct vmhost_opts *o)
 int vmhost_parse_opt(struct vmhost_opts *o, int opt, const char *arg)
 {
 	uint64_t v;
+	double d;
 
 	switch (opt) {
 	case OPT_MEM:
@@ -89,10 +90,10 @@ int vmhost_parse_opt(struct vmhost_opts *o, int opt, const char *arg)
 		fprintf(stderr, "vmdirty: --workload: '%s': idle, seq, random or hotset\n", arg);
 		return -1;
 	case OPT_RATE:
-		/* MB/s as the issue and QEMU's dirty-limit name it: 10^6 bytes. */
-		if (cli_u64("rate", arg, 0, 1000000, &v))
+		/* MB/s as the issue and QEMU's dirty-limit name it: 10^6 bytes, to 1 kB/s. */
+		if (cli_num("rate", arg, 0, 1000000, &d))
 			return -1;
-		o->rate = v * 1000000;
+		o->rate = (uint64_t)(d * 1000 + 0.5) * 1000;
 		return 1;
 	case OPT_HOT:
 		return cli_u64("hot-pages", arg, 1, UINT32_MAX, &o->hot_pages) ? -1 : 1;
@@ -150,11 +151,14 @@ int vmhost_cmdline(const struct vmhost_opts *o, uint64_t tsc_khz, char *buf, siz
 {
 	size_t n;
 
-	n = snprintf(buf, len, "workload=%s rate=%" PRIu64 " seed=%" PRIu64 " hot=%" PRIu64
-		     " vcpus=%u", guest_workload_name(o->workload), o->rate / 1000000, o->seed,
-		     o->hot_pages, o->vcpus);
+	n = snprintf(buf, len, "workload=%s rate=%" PRIu64 ".%03" PRIu64 " seed=%" PRIu64
+		     " hot=%" PRIu64 " vcpus=%u", guest_workload_name(o->workload),
+		     o->rate / 1000000, o->rate / 1000 % 1000, o->seed, o->hot_pages, o->vcpus);
 	if (n < len && tsc_khz && !(o->append && has_key(o->append, "tsc_khz=")))
 		n += snprintf(buf + n, len - n, " tsc_khz=%" PRIu64, tsc_khz);
+	/* Each byte on the debug console is an exit: records only if --debugcon reads them. */
+	if (n < len && !(o->append && has_key(o->append, "debugcon=")))
+		n += snprintf(buf + n, len - n, " debugcon=%d", !!o->debugcon);
 	if (n < len && o->append)
 		n += snprintf(buf + n, len - n, " %s", o->append);
 	return n < len ? 0 : -E2BIG;
@@ -371,6 +375,11 @@ int vmhost_start(const struct vmhost_opts *o, struct vmhost *h)
 	}
 	return 0;
 err:
+	/* A guest that did not boot has APs that never will: no waiting for them to finish. */
+	if (h->runner) {
+		vm_runner_free(h->runner);
+		h->runner = NULL;
+	}
 	vmhost_free(h);
 	return ret;
 }

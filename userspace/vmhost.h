@@ -50,7 +50,7 @@ extern const struct option vmhost_long_options[];
 	"  --mem MiB            guest RAM (default 256)\n" \
 	"  --vcpus N            vCPUs, one thread each (default 2)\n" \
 	"  --workload KIND      idle, seq, random or hotset (default random)\n" \
-	"  --rate MB/s          the guest's dirty-rate limit, 0 for none (default 0)\n" \
+	"  --rate MB/s          the guest's dirty-rate limit, e.g. 2.5, 0 for none (default 0)\n" \
 	"  --hot-pages N        hotset: pages most writes go to (default 256)\n" \
 	"  --seed N             workload seed\n" \
 	"  --backend NAME       dirty tracking: auto, bitmap, ring or kmod (default auto)\n" \

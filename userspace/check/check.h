@@ -49,6 +49,7 @@ const char *dump_format_name(enum dump_format f);
 struct memcheck_vcpu {
 	uint64_t data_pages, written;	/* pages in its slice, pages with a version */
 	uint64_t writes, ops, errors;	/* its mailbox counters */
+	uint64_t reports;		/* progress reports sent (debug-console ticks) */
 	uint64_t bad, inflight;		/* pages that failed, pages caught mid-rewrite */
 };
 

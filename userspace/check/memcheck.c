@@ -72,6 +72,7 @@ static int check_vcpu(const struct dump *d, const struct guest_mailbox *mb, uint
 	bool in_stored = false;
 
 	v->ops = m->ops;
+	v->reports = m->reports;
 	v->writes = m->wl_writes;
 	v->errors = m->errors;
 	r->ops += m->ops;

@@ -288,7 +288,8 @@ int vm_load_guest(struct vm *vm)
 	mb->magic = GUEST_MAILBOX_MAGIC;
 	mb->abi_version = GUEST_ABI_VERSION;
 	mb->nr_vcpus = vm->nr_vcpus;
-	mb->features = vm->features;
+	/* Progress on the debug console only where someone reads it: each byte is an exit. */
+	mb->features = vm->features | (vm->debugcon_fd >= 0 ? GUEST_F_DEBUGCON : 0);
 	mb->boot = GUEST_BOOT_DIRECT;
 	mb->tsc_khz = vm->tsc_khz;
 	mb->mem_size = vm->mem_size;

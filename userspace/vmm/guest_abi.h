@@ -99,19 +99,23 @@
 #define GUEST_PORT_IDLE		0xec
 
 /*
- * The debug console (QEMU's isa-debugcon, the agent's --debugcon): text
- * records of one line each, every one written by a single rep outsb under
- * a lock, so that records of different vCPUs never interleave (KVM still
- * exits to the VMM once a byte: guest/debugcon.c):
+ * The debug console (QEMU's isa-debugcon, the agent's --debugcon).  KVM
+ * exits to the VMM once for every byte written there (it emulates rep outs
+ * one element at a time), so progress is one byte:
  *
- *   P <vcpu> <ops>\n        a progress report (every GUEST_REPORT_MS)
- *   B <key>=<value> ...\n   multiboot: booted; the configuration in effect
- *   E <vcpu> <text>\n       an error (bad command line, exception, self-check)
+ *   <tick>                   a progress report (every GUEST_REPORT_MS) with
+ *                            GUEST_F_DEBUGCON, instead of GUEST_PORT_PROGRESS:
+ *                            the vCPU index as a base-32 digit, 0-9 a-v
+ *   B <key>=<value> ...\n    multiboot: booted; the configuration in effect
+ *   E <vcpu> <text>\n        an error (bad command line, exception, self-check)
  *
- * Numbers are decimal.  <ops> is the vCPU's mailbox ops counter.
+ * Lines start with an upper-case letter and end with a newline; each is
+ * written by a single rep outsb under a guest lock, so no other vCPU's
+ * bytes come between.  Outside lines, every byte is a tick.  Numbers are
+ * decimal.  The progress counter itself is in the mailbox (GUEST_OPS_GPA).
  */
 #define GUEST_PORT_DEBUGCON	0xe9
-#define GUEST_DEBUGCON_MAX	160	/* bytes in one record, newline included */
+#define GUEST_DEBUGCON_MAX	160	/* bytes in one line, newline included */
 
 /*
  * GUEST_PORT_ERROR codes.  Self-check failures are reported and the guest
@@ -153,6 +157,7 @@
 /* Mailbox features (host -> guest, or found by the guest in a multiboot boot). */
 #define GUEST_F_AVX		(1U << 0)	/* XCR0 has YMM: keep the counter in ymm15 too */
 #define GUEST_F_TSC_DEADLINE	(1U << 1)	/* sleep with the x2APIC TSC-deadline timer */
+#define GUEST_F_DEBUGCON	(1U << 2)	/* progress as ticks on GUEST_PORT_DEBUGCON */
 
 #define GUEST_MAILBOX_MAGIC	0x786f626c69616d76ULL	/* "vmailbox" */
 #define GUEST_PAYLOAD_MAGIC	0x64726976u		/* "vird" */
@@ -339,6 +344,21 @@ static inline int guest_build_page_tables(volatile uint64_t *pml4, volatile uint
 		pd[i] = i < pages ? i * GUEST_LARGE_PAGE_SIZE | GUEST_PTE_P | GUEST_PTE_RW |
 				    GUEST_PTE_PS | GUEST_PTE_A | GUEST_PTE_D : 0;
 	return 0;
+}
+
+/* The debug console's progress tick for vCPU idx, and back (-1: not a tick). */
+static inline char guest_debugcon_tick(uint32_t idx)
+{
+	return (char)(idx < 10 ? '0' + idx : 'a' + idx - 10);
+}
+
+static inline int guest_debugcon_tick_vcpu(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c < 'a' + GUEST_MAX_VCPUS - 10)
+		return c - 'a' + 10;
+	return -1;
 }
 
 /* Values WRITE_LIST / WRITE_RANGE / WRITE_RANDOM store (never 0). */

@@ -6,7 +6,7 @@
 #include "vmm/guest_abi.h"
 #include "vmm/guest_cmdline.h"
 
-enum { KEY_WORKLOAD, KEY_RATE, KEY_SEED, KEY_HOT, KEY_VCPUS, KEY_TSC_KHZ, NR_KEYS };
+enum { KEY_WORKLOAD, KEY_RATE, KEY_SEED, KEY_HOT, KEY_VCPUS, KEY_TSC_KHZ, KEY_DEBUGCON, NR_KEYS };
 
 static const struct {
 	const char *name;
@@ -18,6 +18,7 @@ static const struct {
 	[KEY_HOT] = { "hot", 1, 0xffffffffULL },
 	[KEY_VCPUS] = { "vcpus", 1, GUEST_MAX_VCPUS },
 	[KEY_TSC_KHZ] = { "tsc_khz", 1000, 100000000 },	/* 1 MHz .. 100 GHz */
+	[KEY_DEBUGCON] = { "debugcon", 0, 1 },
 };
 
 static const char *const workloads[] = {
@@ -40,6 +41,7 @@ void guest_config_init(struct guest_config *c)
 	c->hot = 256;
 	c->seed = 1;
 	c->tsc_khz = 0;
+	c->debugcon = 1;
 }
 
 unsigned int guest_put_u64(char *dst, uint64_t v)
@@ -137,11 +139,44 @@ static int parse_u64(const char *s, unsigned int n, uint64_t *out)
 	return 0;
 }
 
+/* Decimal digits only, at least one: s[0..n) as a number. */
+static int parse_digits(const char *s, unsigned int n, uint64_t *out)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+	return n ? parse_u64(s, n, out) : -1;
+}
+
+/* MB/s with up to three decimals ("12", "0.5", "1.125"), in thousandths. */
+static int parse_milli(const char *s, unsigned int n, uint64_t *out)
+{
+	unsigned int dot = 0, frac;
+	uint64_t ip, fp = 0;
+
+	while (dot < n && s[dot] != '.')
+		dot++;
+	if (parse_digits(s, dot, &ip) || ip > ~0ULL / 1000)
+		return -1;
+	if (dot < n) {
+		frac = n - dot - 1;
+		if (frac > 3 || parse_digits(s + dot + 1, frac, &fp))
+			return -1;
+		while (frac++ < 3)
+			fp *= 10;
+	}
+	*out = ip * 1000 + fp;
+	return 0;
+}
+
 static int set_key(struct guest_config *c, unsigned int k, const char *val, unsigned int n,
 		   struct msg *m)
 {
 	uint64_t v = 0;
 	unsigned int i;
+	int bad;
 
 	if (k == KEY_WORKLOAD) {
 		for (i = 0; i <= GUEST_WL_MAX; i++)
@@ -154,7 +189,11 @@ static int set_key(struct guest_config *c, unsigned int k, const char *val, unsi
 		msg_str(m, ": idle, seq, random or hotset");
 		return -1;
 	}
-	if (parse_u64(val, n, &v) || v < keys[k].min || v > keys[k].max) {
+	if (k == KEY_RATE)
+		bad = parse_milli(val, n, &v) || v > keys[k].max * 1000;
+	else
+		bad = parse_u64(val, n, &v) || v < keys[k].min || v > keys[k].max;
+	if (bad) {
 		msg_str(m, keys[k].name);
 		msg_str(m, "=");
 		msg_word(m, val, n);
@@ -162,11 +201,13 @@ static int set_key(struct guest_config *c, unsigned int k, const char *val, unsi
 		msg_u64(m, keys[k].min);
 		msg_str(m, "..");
 		msg_u64(m, keys[k].max);
+		if (k == KEY_RATE)
+			msg_str(m, ", at most 3 decimals");
 		return -1;
 	}
 	switch (k) {
 	case KEY_RATE:
-		c->rate = v * 1000000;
+		c->rate = v * 1000;	/* thousandths of MB/s: bytes/s */
 		break;
 	case KEY_SEED:
 		c->seed = v;
@@ -179,6 +220,9 @@ static int set_key(struct guest_config *c, unsigned int k, const char *val, unsi
 		break;
 	case KEY_TSC_KHZ:
 		c->tsc_khz = v;
+		break;
+	case KEY_DEBUGCON:
+		c->debugcon = (uint32_t)v;
 		break;
 	}
 	return 0;
@@ -223,7 +267,7 @@ int guest_cmdline_parse(const char *s, struct guest_config *c, char *err, unsign
 		if (k == NR_KEYS) {
 			msg_str(&m, "unknown key ");
 			msg_word(&m, w, (unsigned int)(eq - w));
-			msg_str(&m, " (workload, rate, seed, hot, vcpus, tsc_khz)");
+			msg_str(&m, " (workload, rate, seed, hot, vcpus, tsc_khz, debugcon)");
 			return GUEST_EINVAL;
 		}
 		if (seen & (1U << k)) {

@@ -6,7 +6,7 @@
  * guest_abi.h: guest_cmdline.c is compiled into the payload and into
  * libvmdirty.a.
  *
- *   [NAME] workload=random rate=66 seed=1 hot=256 vcpus=1 tsc_khz=2500000
+ *   [NAME] workload=random rate=66 seed=1 hot=256 vcpus=1 tsc_khz=2500000 debugcon=1
  *
  * A first word without '=' is the loader's name for the image (QEMU and
  * GRUB pass the file name) and is skipped.  Every key is optional, none may
@@ -23,10 +23,11 @@
 struct guest_config {
 	uint32_t workload;	/* workload=idle|seq|random|hotset (GUEST_WL_*); random */
 	uint32_t vcpus;		/* vcpus=N: vCPUs it starts and expects, 1..GUEST_MAX_VCPUS; 1 */
-	uint64_t rate;		/* rate=MB/s (10^6 bytes, as vmdirty --rate), kept in bytes/s; 0: none */
+	uint64_t rate;		/* rate=MB/s (10^6 bytes, 3 decimals, as vmdirty --rate) in bytes/s; 0: none */
 	uint64_t hot;		/* hot=PAGES: the hotset's pages, shared by all vCPUs; 256 */
 	uint64_t seed;		/* seed=N: vCPU i's workload gets seed + i, as the agent posts it; 1 */
 	uint64_t tsc_khz;	/* tsc_khz=KHZ: the TSC rate; 0 (not given): calibrate on the PIT */
+	uint32_t debugcon;	/* debugcon=0|1: progress records on the debug console; 1 */
 };
 
 void guest_config_init(struct guest_config *c);

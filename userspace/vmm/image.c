@@ -208,16 +208,35 @@ static int bsp_protected_mode(struct vcpu *v, uint32_t entry)
 	return 0;
 }
 
+int vmm_multiboot_info(uint8_t *mem, uint64_t mem_size, const char *cmdline)
+{
+	struct mb_info *mbi = (struct mb_info *)(mem + MBI_GPA);
+	size_t len = strlen(cmdline);
+
+	if (len >= GUEST_LOADER_END - MBI_CMDLINE_GPA)
+		return -E2BIG;
+	memset(mbi, 0, sizeof(*mbi));
+	mbi->flags = MBI_F_MEM | MBI_F_CMDLINE | MBI_F_MMAP | MBI_F_LOADER_NAME;
+	/* KiB below 640 KiB and from 1 MiB; the map has RAM beyond 4 GiB. */
+	mbi->mem_lower = 640;
+	mbi->mem_upper = (uint32_t)((mem_size > (4ULL << 30) ? 4ULL << 30 : mem_size) / 1024 - 1024);
+	mbi->mmap_addr = MBI_MMAP_GPA;
+	mbi->mmap_length = build_mmap((struct mb_mmap *)(mem + MBI_MMAP_GPA), mem_size);
+	memcpy(mem + MBI_NAME_GPA, "vmdirty", sizeof("vmdirty"));
+	mbi->boot_loader_name = MBI_NAME_GPA;
+	memcpy(mem + MBI_CMDLINE_GPA, cmdline, len + 1);
+	mbi->cmdline = MBI_CMDLINE_GPA;
+	return MBI_GPA;
+}
+
 int vm_boot_multiboot(struct vm *vm, const void *elf, size_t size, const char *cmdline,
 		      const char **why)
 {
-	struct mb_info *mbi = (struct mb_info *)(vm->mem + MBI_GPA);
-	size_t len = strlen(cmdline);
 	struct vmm_image img;
 	unsigned int i;
 	int r;
 
-	if (len >= GUEST_LOADER_END - MBI_CMDLINE_GPA)
+	if (strlen(cmdline) >= GUEST_LOADER_END - MBI_CMDLINE_GPA)
 		return bad(why, "command line too long", -E2BIG);
 	/* A fresh start for everything below the work area, as in a direct boot. */
 	memset(vm->mem, 0, GUEST_WORK_BASE);
@@ -226,17 +245,7 @@ int vm_boot_multiboot(struct vm *vm, const void *elf, size_t size, const char *c
 		return r;
 	if (img.lo < GUEST_CODE_BASE || img.hi > GUEST_WORK_BASE)
 		return bad(why, "the image does not fit below the work area", -E2BIG);
-	memset(mbi, 0, sizeof(*mbi));
-	mbi->flags = MBI_F_MEM | MBI_F_CMDLINE | MBI_F_MMAP | MBI_F_LOADER_NAME;
-	mbi->mem_lower = 640;
-	mbi->mem_upper = (uint32_t)(vm->mem_size > (4ULL << 30) ? (4ULL << 20) - 1024 :
-				    vm->mem_size / 1024 - 1024);
-	mbi->mmap_addr = MBI_MMAP_GPA;
-	mbi->mmap_length = build_mmap((struct mb_mmap *)(vm->mem + MBI_MMAP_GPA), vm->mem_size);
-	memcpy(vm->mem + MBI_NAME_GPA, "vmdirty", sizeof("vmdirty"));
-	mbi->boot_loader_name = MBI_NAME_GPA;
-	memcpy(vm->mem + MBI_CMDLINE_GPA, cmdline, len + 1);
-	mbi->cmdline = MBI_CMDLINE_GPA;
+	vmm_multiboot_info(vm->mem, vm->mem_size, cmdline);
 
 	/* Only the BSP runs; with the in-kernel LAPIC, KVM keeps the APs waiting for SIPI. */
 	r = bsp_protected_mode(vm->vcpus[0], img.entry);

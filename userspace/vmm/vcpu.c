@@ -185,16 +185,26 @@ int vcpu_io_value(const struct vcpu *v, uint32_t *value)
 
 /*
  * Debug-console bytes as they come (KVM passes rep outsb on one byte at a
- * time), unbuffered: a reader sees each record when the guest writes it.
- * A reader gone or slow is the reader's loss; the guest goes on.
+ * time), unbuffered: a reader sees each tick when the guest writes it.  A
+ * reader gone or slow is the reader's loss; the guest goes on.  A tick
+ * outside a line is the guest's progress report (guest_abi.h): true.
  */
-static void debugcon_out(struct vcpu *v)
+static bool debugcon_out(struct vcpu *v)
 {
 	const struct kvm_run *run = v->run;
 	const uint8_t *p = (const uint8_t *)run + run->io.data_offset;
-	size_t n = (size_t)run->io.count * run->io.size;
+	size_t n = (size_t)run->io.count * run->io.size, i;
 	int fd = __atomic_load_n(&v->vm->debugcon_fd, __ATOMIC_RELAXED);
+	bool tick = false;
 
+	for (i = 0; i < n; i++) {
+		if (v->debugcon_line)
+			v->debugcon_line = p[i] != '\n';
+		else if (p[i] >= 'A' && p[i] <= 'Z')
+			v->debugcon_line = true;
+		else if (guest_debugcon_tick_vcpu((char)p[i]) == (int)v->idx)
+			tick = true;
+	}
 	__atomic_fetch_add(&v->vm->debugcon_bytes, n, __ATOMIC_RELAXED);
 	while (fd >= 0 && n) {
 		ssize_t w = write(fd, p, n);
@@ -203,11 +213,12 @@ static void debugcon_out(struct vcpu *v)
 			continue;
 		if (w <= 0) {
 			__atomic_fetch_add(&v->vm->debugcon_errors, 1, __ATOMIC_RELAXED);
-			return;
+			break;
 		}
 		p += w;
 		n -= (size_t)w;
 	}
+	return tick;
 }
 
 /* GUEST_ERR_BOOT: the reason, NUL-terminated within its field or cut there. */
@@ -231,8 +242,7 @@ int vcpu_handle_exit(struct vcpu *v, int (*ring_full)(struct vcpu *v, void *ctx)
 		if (run->io.port == GUEST_PORT_DEBUGCON) {
 			if (run->io.direction != KVM_EXIT_IO_OUT || run->io.size != 1)
 				break;
-			debugcon_out(v);
-			return VCPU_EXIT_DEBUGCON;
+			return debugcon_out(v) ? VCPU_EXIT_PROGRESS : VCPU_EXIT_DEBUGCON;
 		}
 		if (vcpu_io_value(v, &value))
 			break;

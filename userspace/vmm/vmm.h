@@ -77,6 +77,7 @@ struct vcpu {
 	struct guest_vcpu_mailbox *mb;	/* this vCPU's mailbox slot (host pointer) */
 	uint64_t posted_seq;	/* cmd_seq of the last vcpu_post */
 	uint64_t last_exit_rip;	/* RIP at the last unexpected exit, for reports */
+	bool debugcon_line;	/* inside a line on the debug console (not ticks) */
 	size_t run_size;
 };
 
@@ -172,6 +173,11 @@ int vm_load_guest(struct vm *vm);
  */
 int vm_boot_multiboot(struct vm *vm, const void *elf, size_t size, const char *cmdline,
 		      const char **why);
+/*
+ * The multiboot information vm_boot_multiboot() writes into guest RAM mem
+ * (gpa == offset, at least GUEST_WORK_BASE bytes): its gpa, or -E2BIG.
+ */
+int vmm_multiboot_info(uint8_t *mem, uint64_t mem_size, const char *cmdline);
 /* Where GUEST_PORT_DEBUGCON bytes go from now on (-1: nowhere); not closed by the VM. */
 void vm_set_debugcon(struct vm *vm, int fd);
 /* Guest RAM to fd from offset 0, raw (gpa == offset), like QEMU's pmemsave. */

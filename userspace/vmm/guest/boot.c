@@ -53,7 +53,7 @@
 /* PIT channel 2, gated by port 0x61, counts down at 1193182 Hz. */
 #define PIT_HZ			1193182ULL
 #define PIT_CAL_TICKS		11932ULL	/* about 10 ms */
-#define PIT_CAL_RUNS		3
+#define PIT_CAL_RUNS		8	/* a run the vCPU lost the CPU in only reads long */
 
 /* The loader's multiboot v1 information: the fields used here. */
 struct mb_info {
@@ -349,6 +349,10 @@ static void boot_record(const struct guest_config *c, int calibrated)
 	dbg_str(&r, guest_workload_name(c->workload));
 	dbg_str(&r, " rate=");
 	dbg_u64(&r, c->rate / 1000000);
+	dbg_str(&r, ".");
+	dbg_u64(&r, c->rate / 100000 % 10);
+	dbg_u64(&r, c->rate / 10000 % 10);
+	dbg_u64(&r, c->rate / 1000 % 10);
 	dbg_str(&r, " hot=");
 	dbg_u64(&r, c->hot);
 	dbg_str(&r, " seed=");
@@ -357,6 +361,8 @@ static void boot_record(const struct guest_config *c, int calibrated)
 	dbg_u64(&r, !!(MB->features & GUEST_F_AVX));
 	dbg_str(&r, " tsc_deadline=");
 	dbg_u64(&r, !!(MB->features & GUEST_F_TSC_DEADLINE));
+	dbg_str(&r, " debugcon=");
+	dbg_u64(&r, !!(MB->features & GUEST_F_DEBUGCON));
 	dbg_str(&r, " xcr0=");
 	dbg_u64(&r, xcr0_now);
 	dbg_send(&r);
@@ -402,7 +408,7 @@ void guest_mb_main(void)
 	post_workloads(&c);
 	MB->abi_version = GUEST_ABI_VERSION;
 	MB->nr_vcpus = c.vcpus;
-	MB->features = features;
+	MB->features = features | (c.debugcon ? GUEST_F_DEBUGCON : 0);
 	MB->boot = GUEST_BOOT_MULTIBOOT;
 	MB->tsc_khz = khz;
 	MB->mem_size = mem;

@@ -117,7 +117,7 @@ void dbg_init(struct dbg_rec *r, char kind, uint32_t idx);
 void dbg_str(struct dbg_rec *r, const char *s);
 void dbg_u64(struct dbg_rec *r, uint64_t v);
 void dbg_send(struct dbg_rec *r);
-void guest_dbg_progress(uint32_t idx, uint64_t ops);
+void guest_dbg_tick(uint32_t idx);
 /* workload.c */
 int64_t guest_cmd_workload(uint32_t idx, vmb_t *m);
 int64_t guest_cmd_verify(uint32_t idx, vmb_t *m);
