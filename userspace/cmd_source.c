@@ -470,6 +470,9 @@ int cmd_source(int argc, char **argv)
 		return 1;
 	fprintf(s.info, "vmdirty: VM of %" PRIu64 " MiB, %u vCPUs running; dirty tracking: %s\n",
 		vo.mem_mib, vo.vcpus, s.h.why);
+	if (!vo.direct)
+		fprintf(s.info, "vmdirty: guest %s booted (multiboot): %s\n",
+			vo.kernel ? vo.kernel : "vmdirty-guest.elf (built in)", s.h.cmdline);
 	fflush(s.info);
 
 	if (control) {

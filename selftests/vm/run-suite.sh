@@ -74,7 +74,7 @@ else
 fi
 
 if [ $# -eq 0 ]; then
-	set -- $(cd "$base/vmdirty" && ls -- *_test *_test.sh 2>/dev/null | sort -u)
+	set -- $(cd "$base/vmdirty" && ls -- *_test *_test.sh *_test.py 2>/dev/null | sort -u)
 fi
 (
 	cd "$base/vmdirty" || exit 1

@@ -58,6 +58,7 @@ void migrate_dest_opts_init(struct migrate_dest_opts *o)
 	transport_opts_init(&o->net);
 	o->backend = TRACK_AUTO;
 	o->hold_ms = MIGRATE_DEFAULT_HOLD_MS;
+	o->debugcon_fd = -1;
 }
 
 uint32_t dest_idle_ms(const struct dest *d)
@@ -251,6 +252,8 @@ static int create_vm(struct dest *d, const struct wire_hello *h)
 			  (unsigned long long)(end >> 20), strerror(-ret));
 		return ret;
 	}
+	/* Before it can run: its first records after the switch mark the resume. */
+	vm_set_debugcon(d->vm, d->o->debugcon_fd);
 	snprintf(d->rep->backend, sizeof(d->rep->backend), "%s", track_backend_name(b));
 	d->rep->mem_bytes = d->vm->mem_size;
 	d->rep->nr_vcpus = d->vm->nr_vcpus;

@@ -235,6 +235,7 @@ struct migrate_dest_opts {
 	uint64_t mem_size;		/* 0: take the source's; else must match */
 	unsigned int nr_vcpus;		/* likewise */
 	const struct vm_runner_hooks *hooks; /* for the runner started here */
+	int debugcon_fd;		/* the guest's debug console (vm_set_debugcon), -1: none */
 	void (*listening)(void *ctx, const char *addr, int port);
 	void *listening_ctx;
 	void (*log)(void *ctx, const char *line);

@@ -233,6 +233,12 @@ static void *vcpu_thread(void *arg)
 			rv->st.kicks++;
 			continue;
 		}
+		/*
+		 * An AP waiting for INIT/SIPI (multiboot boot) blocks in
+		 * KVM_RUN and returns -EAGAIN when its state changed: again.
+		 */
+		if (ret == -EAGAIN)
+			continue;
 		if (v->run->exit_reason < VM_RUNNER_EXIT_REASONS)
 			rv->st.exits[v->run->exit_reason]++;
 		switch (ret) {
@@ -245,6 +251,7 @@ static void *vcpu_thread(void *arg)
 			break;
 		case VCPU_EXIT_ERROR:
 		case VCPU_EXIT_RING_FULL:
+		case VCPU_EXIT_DEBUGCON:
 			break;
 		default:
 			finish(rv, ret);	/* -errno, incl. -ENOMSG: nothing posted */
