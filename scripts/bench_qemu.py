@@ -345,6 +345,8 @@ def vmdirty_migrate(row, tmp, mem, rate, bw_mib, port):
         # The estimate that ended pre-copy, for the switchover issue's "within 25%".
         r['estimate_ms'] = (j.get('downtime_expected') or {}).get('total_ms')
         r['fixed_over'] = j.get('fixed_over', False)
+        r['downtime_parts'] = j.get('downtime_parts')
+        r['downtime_expected'] = j.get('downtime_expected')
         t_end = t_start + r['total_ms'] / 1000
         ops_end = j.get('guest', {}).get('ops_end') if r['converged'] else None
         if not r['converged']:

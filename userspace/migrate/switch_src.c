@@ -141,32 +141,12 @@ static uint64_t state_bytes(const struct vm *vm)
  *    destination's backlog for these pages: the last acknowledged round's
  *    ROUND_ACK came late by its round trip plus a backlog per page;
  *  - commit: COMPLETE, READY and COMMIT: one and a half round trips, as the
- *    quickest round to ROUND_ACK took (thread wakeups included, which under
- *    load cost more than the wire);
+ *    quickest round to ROUND_ACK took (thread wakeups included).  Not the
+ *    median of the small rounds': those ran beside the guest, which
+ *    competes with both agents for the CPU, and the pause has no guest (on
+ *    the test host the median made this part 5-15 times what it took);
  *  - resume: starting the vCPU threads there (half the probe's pause).
  */
-/* The median of the last small rounds' ROUND_ACK delays, else the quickest seen. */
-static uint64_t small_ack_rtt(struct source *src, uint64_t quickest)
-{
-	uint64_t v[ACK_SMALL];
-	unsigned int n;
-
-	pthread_mutex_lock(&src->lock);
-	n = src->nr_ack_small < ACK_SMALL ? src->nr_ack_small : ACK_SMALL;
-	memcpy(v, src->ack_small, sizeof(v));
-	pthread_mutex_unlock(&src->lock);
-	if (!n)
-		return quickest;
-	for (unsigned int i = 1; i < n; i++)
-		for (unsigned int j = i; j && v[j - 1] > v[j]; j--) {
-			uint64_t t = v[j];
-
-			v[j] = v[j - 1];
-			v[j - 1] = t;
-		}
-	return v[n / 2];
-}
-
 void source_estimate(struct source *src, uint64_t pages, uint64_t page_ns,
 		     struct migrate_downtime *e)
 {
@@ -203,7 +183,7 @@ void source_estimate(struct source *src, uint64_t pages, uint64_t page_ns,
 	e->apply_ns = src->probe_state_ns;
 	if (drain > ack_rtt && acked_pages)
 		e->apply_ns += (drain - ack_rtt) * pages / acked_pages;
-	e->commit_ns = 3 * small_ack_rtt(src, ack_rtt) / 2;
+	e->commit_ns = 3 * ack_rtt / 2;
 	e->resume_ns = src->probe_pause_ns / 2;
 	e->total_ns = e->harvest_ns + e->pages_ns + e->state_ns + e->ram_hash_ns + e->apply_ns +
 		      e->commit_ns + e->resume_ns;
