@@ -184,6 +184,14 @@ static int connect_channels(struct source *src)
 		}
 		snprintf(src->rep->peers[i], sizeof(src->rep->peers[i]), "%s",
 			 transport_peer(s->ch));
+		if (!i) {
+			/* As the channel chose it: TLS may have turned zero copy off. */
+			snprintf(src->rep->transport, sizeof(src->rep->transport), "%s",
+				 transport_backend_name(transport_chan_backend(s->ch)));
+			snprintf(src->rep->security, sizeof(src->rep->security), "%s",
+				 transport_chan_security(s->ch));
+			src->rep->crypto = transport_chan_crypto(s->ch);
+		}
 		ret = handshake(src, s, session, &mb);
 		if (ret)
 			goto out;
