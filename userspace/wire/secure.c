@@ -114,7 +114,11 @@ static ssize_t chan_push(void *ctx, const void *buf, size_t len)
 	}
 }
 
-/* Blocking, bounded by SO_RCVTIMEO as transport_recvv() is. */
+/*
+ * Blocking, bounded by SO_RCVTIMEO as transport_recvv() is.  A timeout is
+ * EAGAIN to GnuTLS, which keeps the session usable (its other failures are
+ * fatal to it), as a plaintext channel stays usable after one.
+ */
 static ssize_t chan_pull(void *ctx, void *buf, size_t len)
 {
 	struct transport_chan *ch = ctx;
@@ -125,15 +129,14 @@ static ssize_t chan_pull(void *ctx, void *buf, size_t len)
 		ch->rx.recv_calls++;
 		if (n > 0)
 			return n;
-		if (atomic_load(&ch->cancelled)) {
+		if (atomic_load(&ch->cancelled))
 			errno = ECANCELED;
-		} else if (n == 0) {
+		else if (n == 0)
 			return 0;
-		} else if (errno == EINTR) {
+		else if (errno == EINTR)
 			continue;
-		} else if (errno == EAGAIN) {
-			errno = ETIMEDOUT;
-		}
+		else if (errno == EAGAIN)
+			return -1;
 		ch->sec_rx_errno = errno;
 		return -1;
 	}
@@ -237,7 +240,7 @@ int tp_tls_recvv(struct transport_chan *ch, struct msghdr *msg, size_t len)
 		if (n == -EBADMSG)
 			return tp_err(-EBADMSG, "recv from %s: a TLS record failed its authentication (altered on the way)",
 				      ch->peer);
-		if (n == -EPIPE && e == ETIMEDOUT)
+		if (n == -EAGAIN)
 			return tp_err(-ETIMEDOUT, "recv from %s: nothing for %u ms (%zu of %zu bytes)",
 				      ch->peer, ch->opts.timeout_ms, got, len);
 		if (n == -EPIPE && e)
