@@ -18,6 +18,7 @@
 #include <gnutls/gnutls.h>
 
 #include "auth/tls.h"
+#include "wire/record.h"
 
 #ifndef SOL_TLS
 #define SOL_TLS		282
@@ -30,6 +31,9 @@
  */
 #define AUTH_PRIORITY	"NONE:+VERS-TLS1.3:+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:" \
 			"+AEAD:+ECDHE-PSK:+GROUP-X25519:+GROUP-SECP256R1:+SIGN-ALL:+COMP-NULL"
+
+/* VMDIRTY_RECORD: the first bytes of a handshake kept as a fuzzer's seed. */
+#define AUTH_REC_KEEP	16384
 
 struct auth_creds {
 	struct auth_key key;
@@ -47,6 +51,8 @@ struct auth_session {
 	int io_errno;
 	bool eof;
 	bool done;
+	uint8_t *rec;			/* VMDIRTY_RECORD: the handshake as read */
+	size_t nrec;
 	char peer_id[AUTH_KEY_ID_LEN + 8];	/* the identity the client presented */
 	char err[256];
 	char desc[128];
@@ -208,6 +214,10 @@ static ssize_t pull_record(gnutls_transport_ptr_t p, void *buf, size_t len)
 		n = s->io.pull(s->io.ctx, buf, auth_rec_limit(&s->rx, len));
 		if (n == 0)
 			s->eof = true;
+		if (n > 0 && s->rec && !s->done && s->nrec + n <= AUTH_REC_KEEP) {
+			memcpy(s->rec + s->nrec, buf, n);
+			s->nrec += n;
+		}
 		if (n >= 0 && auth_rec_advance(&s->rx, buf, n))
 			return n;
 		if (n >= 0)
@@ -259,6 +269,8 @@ int auth_session_new(const struct auth_creds *c, enum auth_role role, const stru
 		auth_session_free(s);
 		return -EINVAL;
 	}
+	if (record_on())
+		s->rec = malloc(AUTH_REC_KEEP);
 	gnutls_session_set_ptr(s->g, s);
 	gnutls_transport_set_ptr(s->g, s);
 	gnutls_transport_set_pull_function(s->g, pull_record);
@@ -267,10 +279,21 @@ int auth_session_new(const struct auth_creds *c, enum auth_role role, const stru
 	return 0;
 }
 
+/* The handshake as this side read it: a seed for the fuzzer. */
+static void keep_handshake(struct auth_session *s)
+{
+	if (s->rec && s->nrec)
+		record_input(s->role == AUTH_SERVER ? RECORD_TLS_SERVER : RECORD_TLS_CLIENT,
+			     s->rec, s->nrec);
+	free(s->rec);
+	s->rec = NULL;
+}
+
 void auth_session_free(struct auth_session *s)
 {
 	if (!s)
 		return;
+	keep_handshake(s);
 	gnutls_deinit(s->g);
 	free(s);
 }
@@ -383,6 +406,7 @@ int auth_handshake(struct auth_session *s, bool *want_write)
 	snprintf(s->desc, sizeof(s->desc), "TLS 1.3, key %s with ECDHE (%s), %s", s->c->key.id,
 		 group ? group : "?", gnutls_cipher_get_name(cipher));
 	s->done = true;
+	keep_handshake(s);
 	return 0;
 }
 

@@ -503,7 +503,8 @@ static int accept_channels(struct dest *d)
 			break;
 		}
 		got++;
-	} while (got < d->n);
+	/* Until a HELLO made the session (d->n), every refusal waits on. */
+	} while (!d->n || got < d->n);
 	msgbuf_release(&mb);
 	return ret;
 }
