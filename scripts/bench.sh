@@ -9,8 +9,10 @@
 # usage: bench.sh [-k KVER] [-q] [-t SECONDS] [-s SECTION]...
 #   -q          quick mode (smaller guests, fewer points and repetitions);
 #               also BENCH_QUICK=1 in the environment
-#   -s SECTION  run only these sections (default: all, in the order below)
-#   -t SECONDS  test-host timeout (default 2400, quick 900)
+#   -s SECTION  run only these sections (default: all, in the order below),
+#               e.g. -s qemu: only QEMU against vmdirty (scripts/bench_qemu.py)
+#   -t SECONDS  test-host timeout (default 9000, quick 3600: the QEMU
+#               comparison alone migrates a 512 MiB guest 30 times)
 #
 # Adding a benchmark: write a function bench_<name> (it runs from the top of
 # the tree, with $quick set to 1 or empty) and add <name> to HOST_SECTIONS
@@ -21,7 +23,7 @@ set -u
 # Sections run on this machine first (no KVM needed, native speed), then
 # those that need KVM and the module, inside the test host.
 HOST_SECTIONS=(codec net)
-SECTIONS=(harvest migrate profile)
+SECTIONS=(harvest migrate profile qemu)
 
 # The page codecs per core on the guest workloads' own content (native).
 bench_codec() {
@@ -49,6 +51,12 @@ bench_migrate() {
 # the time goes, per round and per symbol.
 bench_profile() {
 	scripts/profile_migration.sh ring
+}
+
+# QEMU's own migration against vmdirty's, one guest file, three dirty rates
+# (Documentation/guest.rst; the table also goes to build/bench-results/).
+bench_qemu() {
+	python3 scripts/bench_qemu.py ${quick:+--quick}
 }
 
 run_section() {
@@ -102,7 +110,7 @@ while getopts "k:qt:s:h" opt; do
 	q) quick=1 ;;
 	t) timeout=$OPTARG ;;
 	s) sel+=("$OPTARG") ;;
-	*) sed -n '3,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	*) sed -n '3,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 	esac
 done
 [ ${#sel[@]} -gt 0 ] || sel=("${HOST_SECTIONS[@]}" "${SECTIONS[@]}")
@@ -118,7 +126,7 @@ for s in "${sel[@]}"; do
 	fi
 done
 [ -n "$kver" ] || kver=$(scripts/kver.sh) || exit 2
-[ -n "$timeout" ] || timeout=$([ -n "$quick" ] && echo 900 || echo 2400)
+[ -n "$timeout" ] || timeout=$([ -n "$quick" ] && echo 3600 || echo 9000)
 
 mkdir -p build/bench-results
 out=build/bench-results/bench-$(date +%Y%m%d-%H%M%S).txt
@@ -135,6 +143,14 @@ if [ ${#vm_sel[@]} -gt 0 ]; then
 	selftests/vm/testhost.sh -k "$kver" -t "$timeout" -- \
 		scripts/bench.sh --inside ${quick:+-q} "${vm_sel[@]}" | tee -a "$out"
 	[ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+fi
+# The QEMU comparison's table and JSON, apart (the guest's files do not outlive it).
+if grep -q '^=== qemu-vs-vmdirty table begin' "$out"; then
+	base=${out%.txt}
+	sed -n '/^=== qemu-vs-vmdirty table begin/,/^=== qemu-vs-vmdirty table end/p' "$out" |
+		sed '1d;$d' >"$base-qemu.txt"
+	sed -n 's/^=== qemu-vs-vmdirty json //p' "$out" >"$base-qemu.json"
+	echo "bench: QEMU against vmdirty in $base-qemu.txt and $base-qemu.json"
 fi
 echo "bench: results in $out (status $rc)"
 exit "$rc"

@@ -15,140 +15,79 @@ set -u
 echo "TAP version 13"
 echo "1..10"
 
-i=40
-for phase in final-round state; do
-	# The source stopped with the vCPUs paused, before the message goes out.
-	name=$phase-kill-dest
-	i=$((i + 1))
-	sw_why=""
-	if ! sw_start $name $i src src-$phase; then
-		notok "$name: agents did not reach the failpoint"; dump $name; continue
-	fi
+# Before the commit, the destination dies: the source resumes.
+dest_dies_source_resumes() {
 	kill9 "$sw_dpid"
 	sw_continue
 	sw_check wait_for 60 src_is running
-	sw_check grep -q "resumes here" "$tmp/$name.srclog"
-	sw_said="destination killed before COMMIT: the VM resumed on the source"
-	sw_end $name "$sw_why"
+	sw_check grep -q "resumes here" "$tmp/$1.srclog"
+}
 
-	name=$phase-kill-src
-	i=$((i + 1))
-	sw_why=""
-	if ! sw_start $name $i src src-$phase; then
-		notok "$name: agents did not reach the failpoint"; dump $name; continue
-	fi
+# Before READY, the source dies, and the guest with it: the destination
+# must not run its partial copy, and discards it.
+source_dies_dest_discards() {
 	kill9 "$sw_spid"
-	# The guest lived in the killed agent: the destination must not run its
-	# partial copy, and discards it.
 	sw_check wait_for 60 dst_is gone
-	sw_check grep -q '"ok":false' "$tmp/$name.dst"
-	sw_check sh -c "! grep -q 'the guest runs here' '$tmp/$name.dstlog'"
-	sw_said="source killed before READY: the guest died with its agent, the destination discarded the partial copy and ran nothing"
-	sw_end $name "$sw_why"
-done
+	sw_check grep -q '"ok":false' "$tmp/$1.dst"
+	sw_check not grep -q "the guest runs here" "$tmp/$1.dstlog"
+}
 
-# READY: the destination stopped with everything loaded, before it says so.
-name=ready-kill-dest
-i=$((i + 1))
-sw_why=""
-if sw_start $name $i dst dst-ready; then
-	kill9 "$sw_dpid"
-	sw_check wait_for 60 src_is running
-	sw_said="destination killed before READY: the VM resumed on the source"
-	sw_end $name "$sw_why"
-else
-	notok "$name: agents did not reach the failpoint"; dump $name
-fi
-
-name=ready-kill-src
-i=$((i + 1))
-sw_why=""
-if sw_start $name $i dst dst-ready; then
+# A verified copy whose source vanished before committing: it holds, runs
+# nothing, and the operator's start (the source is known dead) runs it.
+source_dies_at_ready() {
 	kill9 "$sw_spid"
 	sw_continue
-	# A verified copy whose source vanished before committing: it holds,
-	# runs nothing, and the operator's start (the source is known dead)
-	# brings exactly one up.
-	sw_check wait_for 30 sh -c "[ \"\$(awk '{print \$3}' /proc/$sw_dpid/stat)\" != T ]"
-	sw_check wait_for 30 grep -q "went silent after READY" "$tmp/$name.dstlog"
-	sw_check sh -c "! grep -q 'the guest runs here' '$tmp/$name.dstlog'"
-	"$agent" migrate "$sw_dctl" start >"$tmp/$name.start" 2>&1
-	sw_check grep -q "^ok" "$tmp/$name.start"
+	sw_check wait_for 30 grep -q "went silent after READY" "$tmp/$1.dstlog"
+	sw_check not grep -q "the guest runs here" "$tmp/$1.dstlog"
+	"$agent" migrate "$sw_dctl" start >"$tmp/$1.start" 2>&1
+	sw_check grep -q "^ok" "$tmp/$1.start"
 	sw_check wait_for 30 dst_is running
-	sw_said="source killed at READY: nothing ran until 'vmdirty migrate DEST start' ran the held copy there"
-	sw_end $name "$sw_why"
-else
-	notok "$name: agents did not reach the failpoint"; dump $name
-fi
+}
 
-# COMMIT: the destination got it and stopped before acting on it.
-name=commit-kill-dest
-i=$((i + 1))
-sw_why=""
-if sw_start $name $i dst dst-commit; then
+# After the commit, the destination dies: in doubt, nothing runs; resolve
+# cannot reach it; the operator's force-resume runs the source's copy.
+dest_dies_in_doubt() {
 	kill9 "$sw_dpid"
 	sw_check wait_for 60 src_is in-doubt
-	sw_check grep -q "IN DOUBT" "$tmp/$name.srclog"
-	# Nothing runs: the source is paused, the destination is gone.
-	sw_check sh -c "! kill -0 $sw_dpid 2>/dev/null"
-	"$agent" migrate "$sw_sctl" resolve >"$tmp/$name.resolve" 2>&1
-	sw_check grep -q "^ok" "$tmp/$name.resolve"
+	sw_check grep -q "IN DOUBT" "$tmp/$1.srclog"
+	sw_check not kill -0 "$sw_dpid"
+	"$agent" migrate "$sw_sctl" resolve >"$tmp/$1.resolve" 2>&1
+	sw_check grep -q "^ok" "$tmp/$1.resolve"
 	sleep 2
 	sw_check src_is in-doubt
-	"$agent" migrate "$sw_sctl" force-resume >"$tmp/$name.force" 2>&1
-	sw_check grep -q "^ok" "$tmp/$name.force"
+	"$agent" migrate "$sw_sctl" force-resume >"$tmp/$1.force" 2>&1
+	sw_check grep -q "^ok" "$tmp/$1.force"
 	sw_check wait_for 30 src_is running
-	sw_said="destination killed on COMMIT: in doubt, nothing ran; resolve could not reach it, force-resume ran the source's copy"
-	sw_end $name "$sw_why"
-else
-	notok "$name: agents did not reach the failpoint"; dump $name
-fi
+}
 
-# COMMIT sent: the source killed right after it.
-name=commit-kill-src
-i=$((i + 1))
-sw_why=""
-sw_run_for=6
-if sw_start $name $i src src-commit; then
-	kill9 "$sw_spid"
-	sw_check wait_for 30 dst_is running
-	sw_check grep -q "committed (COMMIT from the source)" "$tmp/$name.dstlog"
-	sw_said="source killed after COMMIT: the destination runs the guest"
-	sw_end $name "$sw_why"
-else
-	notok "$name: agents did not reach the failpoint"; dump $name
-fi
-
-# STARTED: the guest runs on the destination, which stops before saying so.
-name=started-kill-dest
-i=$((i + 1))
-sw_why=""
-sw_run_for=3
-if sw_start $name $i dst dst-started; then
-	kill9 "$sw_dpid"
-	sw_check wait_for 60 src_is in-doubt
-	sw_check sh -c "! kill -0 $sw_dpid 2>/dev/null"
-	"$agent" migrate "$sw_sctl" force-resume >"$tmp/$name.force" 2>&1
-	sw_check grep -q "^ok" "$tmp/$name.force"
-	sw_check wait_for 30 src_is running
-	sw_said="destination killed after resuming: in doubt, nothing ran; force-resume ran the source's copy"
-	sw_end $name "$sw_why"
-else
-	notok "$name: agents did not reach the failpoint"; dump $name
-fi
-
-name=started-kill-src
-i=$((i + 1))
-sw_why=""
-sw_run_for=6
-if sw_start $name $i dst dst-started; then
+# After COMMIT went out, the source dies: the destination runs the guest.
+source_dies_dest_runs() {
 	kill9 "$sw_spid"
 	sw_continue
 	sw_check wait_for 30 dst_is running
-	sw_said="source killed while the destination resumed: the destination runs the guest"
-	sw_end $name "$sw_why"
-else
-	notok "$name: agents did not reach the failpoint"; dump $name
-fi
+	sw_check grep -q "committed (COMMIT from the source)" "$tmp/$1.dstlog"
+}
+
+for phase in final-round state; do
+	sw_case $phase-kill-dest src src-$phase dest_dies_source_resumes \
+		"destination killed before COMMIT: the VM resumed on the source"
+	sw_case $phase-kill-src src src-$phase source_dies_dest_discards \
+		"source killed before READY: the guest died with its agent, the destination discarded the partial copy and ran nothing"
+done
+sw_case ready-kill-dest dst dst-ready dest_dies_source_resumes \
+	"destination killed before READY: the VM resumed on the source"
+sw_case ready-kill-src dst dst-ready source_dies_at_ready \
+	"source killed at READY: nothing ran until 'vmdirty migrate DEST start' ran the held copy there"
+sw_case commit-kill-dest dst dst-commit dest_dies_in_doubt \
+	"destination killed on COMMIT: in doubt, nothing ran; resolve could not reach it, force-resume ran the source's copy"
+sw_run_for=6
+sw_case commit-kill-src src src-commit source_dies_dest_runs \
+	"source killed after COMMIT: the destination runs the guest"
+sw_run_for=3
+sw_case started-kill-dest dst dst-started dest_dies_in_doubt \
+	"destination killed after resuming: in doubt, nothing ran; force-resume ran the source's copy"
+sw_run_for=6
+sw_case started-kill-src dst dst-started source_dies_dest_runs \
+	"source killed while the destination resumed: the destination runs the guest"
 
 mig_done

@@ -12,5 +12,6 @@ int cmd_genkey(int argc, char **argv);
 int cmd_netbench(int argc, char **argv);
 /* status.c */
 int cmd_status(int argc, char **argv);
+int cmd_checkmem(int argc, char **argv);
 
 #endif

@@ -4,6 +4,7 @@
  * run, and check that it goes on where it stopped.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -22,7 +23,8 @@
 
 enum {
 	OPT_LISTEN = 0x3000, OPT_BACKEND, OPT_MEM, OPT_VCPUS, OPT_RUN_FOR, OPT_TIMEOUT,
-	OPT_WAIT, OPT_NO_VERIFY_GUEST, OPT_JSON, OPT_HOLD, OPT_ANSWER_FOR, OPT_CONTROL, OPT_HELP,
+	OPT_WAIT, OPT_NO_VERIFY_GUEST, OPT_JSON, OPT_HOLD, OPT_ANSWER_FOR, OPT_CONTROL,
+	OPT_DEBUGCON, OPT_DUMP_MEM, OPT_HELP,
 };
 
 /* After a discard nobody was told of: how long the answer waits for its question. */
@@ -41,6 +43,8 @@ static const struct option dest_options[] = {
 	{ "hold", required_argument, NULL, OPT_HOLD },
 	{ "answer-for", required_argument, NULL, OPT_ANSWER_FOR },
 	{ "control", required_argument, NULL, OPT_CONTROL },
+	{ "debugcon", required_argument, NULL, OPT_DEBUGCON },
+	{ "dump-mem", required_argument, NULL, OPT_DUMP_MEM },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -65,6 +69,9 @@ static void usage(FILE *f)
 		"                       answering the source's QUERY this long (default %d; 0: forever)\n"
 		"  --control PATH       status, and for a held copy whose source is gone for\n"
 		"                       good: start or discard (`vmdirty migrate PATH start`)\n"
+		"  --debugcon PATH      the guest's debug console (progress ticks) to a file or FIFO\n"
+		"  --dump-mem PATH      guest RAM, raw from gpa 0, once the guest has stopped at the\n"
+		"                       end (for vmdirty checkmem)\n"
 		"  --json               the final report as JSON on stdout\n"
 		"\nTrust:\n" TRUST_USAGE TRUST_DEST_USAGE
 		"\nThe guest runs here only on the source's COMMIT (or the operator's start).\n"
@@ -108,6 +115,31 @@ static bool handle(void *ctx, enum control_cmd cmd, FILE *f)
 	}
 }
 
+/* --dump-mem: the guest has stopped (its check ran, or the runner is gone). */
+static void dump_mem(struct vmhost *h, const char *path, struct migrate_report *rep, FILE *info)
+{
+	int fd, ret;
+
+	if (h->runner) {
+		ret = vm_runner_stop(h->runner);
+		vm_runner_free(h->runner);
+		h->runner = NULL;
+		if (ret)
+			fprintf(info, "vmdirty: the guest did not stop: %s\n", strerror(-ret));
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ret = fd < 0 ? -errno : vm_dump_memory(h->vm, fd);
+	if (fd >= 0 && close(fd) && !ret)
+		ret = -errno;
+	if (ret) {
+		rep->ok = false;
+		snprintf(rep->error, sizeof(rep->error), "--dump-mem %s: %s", path, strerror(-ret));
+		return;
+	}
+	fprintf(info, "vmdirty: guest RAM (%" PRIu64 " MiB, raw) in %s\n", h->vm->mem_size >> 20,
+		path);
+}
+
 static void listening(void *ctx, const char *addr, int port)
 {
 	FILE *f = ctx;
@@ -129,6 +161,7 @@ int cmd_dest(int argc, char **argv)
 	struct vm_runner *r;
 	double run_for = 3, answer_for = DEST_ANSWER_FOR_S, v;
 	bool json = false, guest_check = true;
+	const char *debugcon = NULL, *dump = NULL;
 	FILE *info;
 	uint64_t ops_resume, ops_end;
 	int64_t bad = 0;
@@ -214,6 +247,12 @@ int cmd_dest(int argc, char **argv)
 		case OPT_CONTROL:
 			control = optarg;
 			break;
+		case OPT_DEBUGCON:
+			debugcon = optarg;
+			break;
+		case OPT_DUMP_MEM:
+			dump = optarg;
+			break;
 		case OPT_HELP:
 		case 'h':
 			usage(stdout);
@@ -240,6 +279,14 @@ int cmd_dest(int argc, char **argv)
 	o.listening_ctx = info;
 	o.log = say;
 	o.log_ctx = info;
+	if (debugcon) {
+		o.debugcon_fd = vmhost_open_debugcon(debugcon);
+		if (o.debugcon_fd < 0) {
+			fprintf(stderr, "vmdirty: --debugcon %s: %s\n", debugcon,
+				strerror(-o.debugcon_fd));
+			return 1;
+		}
+	}
 	migrate_dest_ctl_init(&dctl);
 	o.ctl = &dctl;
 	if (control) {
@@ -270,6 +317,8 @@ int cmd_dest(int argc, char **argv)
 		migrate_answerer_close(ans);
 		control_close(ctl);
 		migrate_dest_ctl_destroy(&dctl);
+		if (o.debugcon_fd >= 0)
+			close(o.debugcon_fd);
 		trust_cli_release(&trust);
 		return 1;
 	}
@@ -297,6 +346,8 @@ int cmd_dest(int argc, char **argv)
 			fprintf(info, "vmdirty: the guest's memory check: %" PRId64 " bad pages\n", bad);
 		rep.guest_bad_pages = bad;
 	}
+	if (dump)
+		dump_mem(&h, dump, &rep, info);
 	if (ops_end <= ops_resume) {
 		rep.ok = false;
 		snprintf(rep.error, sizeof(rep.error),
@@ -317,6 +368,8 @@ int cmd_dest(int argc, char **argv)
 	migrate_answerer_close(ans);
 	control_close(ctl);
 	migrate_dest_ctl_destroy(&dctl);
+	if (o.debugcon_fd >= 0)
+		close(o.debugcon_fd);
 	trust_cli_release(&trust);
 	return rep.ok ? 0 : 1;
 }

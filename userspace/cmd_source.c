@@ -251,15 +251,7 @@ static bool linger(struct source_cmd *s, double seconds)
 	struct timespec ts;
 	bool quit;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	if (seconds >= 0) {
-		ts.tv_sec += (time_t)seconds;
-		ts.tv_nsec += (long)((seconds - (time_t)seconds) * 1e9);
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-	}
+	ts = vmm_deadline_ms(seconds >= 0 ? (uint64_t)(seconds * 1000) : 0);
 	pthread_mutex_lock(&s->lock);
 	while (!s->quit)
 		if (seconds < 0 ? pthread_cond_wait(&s->cond, &s->lock) :
@@ -486,6 +478,9 @@ int cmd_source(int argc, char **argv)
 		return 1;
 	fprintf(s.info, "vmdirty: VM of %" PRIu64 " MiB, %u vCPUs running; dirty tracking: %s\n",
 		vo.mem_mib, vo.vcpus, s.h.why);
+	if (!vo.direct)
+		fprintf(s.info, "vmdirty: guest %s booted (multiboot): %s\n",
+			vo.kernel ? vo.kernel : "vmdirty-guest.elf (built in)", s.h.cmdline);
 	fflush(s.info);
 
 	if (control) {

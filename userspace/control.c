@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "vmm/vmm.h"
 
 struct control {
 	int fd;
@@ -204,13 +205,7 @@ enum control_cmd control_wait(struct control *c, unsigned int timeout_ms)
 	struct timespec ts;
 	enum control_cmd cmd;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (timeout_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	ts = vmm_deadline_ms(timeout_ms);
 	pthread_mutex_lock(&c->lock);
 	while (c->pending == CONTROL_NONE && !c->woken) {
 		if (!timeout_ms)

@@ -179,7 +179,25 @@ sw_end() {
 	fi
 }
 
-# sw_expect NAME CHECK MESSAGE: fold a check into the case's verdict.
+# sw_case NAME SIDE FAILPOINT BODY SAID: one case.  BODY (a function) acts
+# on the stopped agents and folds its checks in with sw_check; SAID is the
+# result line when they all hold.
+sw_idx=${sw_idx:-40}
+sw_case() {
+	local name=$1 side=$2 fp=$3 body=$4
+	sw_idx=$((sw_idx + 1))
+	sw_why=""
+	if ! sw_start "$name" "$sw_idx" "$side" "$fp"; then
+		notok "$name: agents did not reach the failpoint"
+		dump "$name"
+		return
+	fi
+	"$body" "$name"
+	sw_said=$5
+	sw_end "$name" "$sw_why"
+}
+
+# sw_check CMD...: fold a check into the case's verdict.
 sw_check() {
 	if ! "$@"; then
 		sw_why="${sw_why:+$sw_why; }failed: $*"

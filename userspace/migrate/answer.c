@@ -104,8 +104,7 @@ static uint32_t decide(struct answer_state *s, const struct wire_query *q)
 		/* The main thread commits (or has just discarded): wait for its word. */
 		s->commit_request = true;
 		pthread_cond_broadcast(&s->cond);
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += ANSWER_COMMIT_MS / 1000;
+		ts = vmm_deadline_ms(ANSWER_COMMIT_MS);
 		while (s->phase == ANSWER_READY)
 			if (pthread_cond_timedwait(&s->cond, &s->lock, &ts))
 				break;
@@ -202,13 +201,7 @@ bool migrate_answerer_wait(struct migrate_answerer *a, uint64_t ms)
 	struct timespec ts;
 	bool asked;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	ts = vmm_deadline_ms(ms);
 	pthread_mutex_lock(&s->lock);
 	while (!s->asked)
 		if (ms ? pthread_cond_timedwait(&s->cond, &s->lock, &ts) :

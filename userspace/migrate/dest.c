@@ -59,6 +59,7 @@ void migrate_dest_opts_init(struct migrate_dest_opts *o)
 	transport_opts_init(&o->net);
 	o->backend = TRACK_AUTO;
 	o->hold_ms = MIGRATE_DEFAULT_HOLD_MS;
+	o->debugcon_fd = -1;
 }
 
 uint32_t dest_idle_ms(const struct dest *d)
@@ -300,6 +301,8 @@ static int create_vm(struct dest *d, const struct wire_hello *h, struct wire_err
 			       (unsigned long long)(end >> 20), strerror(-ret));
 		return ret;
 	}
+	/* Before it can run: its first records after the switch mark the resume. */
+	vm_set_debugcon(d->vm, d->o->debugcon_fd);
 	snprintf(d->rep->backend, sizeof(d->rep->backend), "%s", track_backend_name(b));
 	d->rep->mem_bytes = d->vm->mem_size;
 	d->rep->nr_vcpus = d->vm->nr_vcpus;
@@ -519,12 +522,7 @@ bool dest_wait_for(struct dest *d, bool (*cond)(struct dest *), uint64_t ms)
 	while (!(ok = cond(d)) && !d->abort && vmm_now_ns() < deadline) {
 		struct timespec ts;
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100 * NSEC_PER_MSEC;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		ts = vmm_deadline_ms(100);
 		pthread_cond_timedwait(&d->cond, &d->lock, &ts);
 	}
 	pthread_mutex_unlock(&d->lock);

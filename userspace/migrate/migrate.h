@@ -244,6 +244,7 @@ struct migrate_dest_opts {
 	uint64_t max_mem;
 	unsigned int max_vcpus;
 	const struct vm_runner_hooks *hooks; /* for the runner started here */
+	int debugcon_fd;		/* the guest's debug console (vm_set_debugcon), -1: none */
 	void (*listening)(void *ctx, const char *addr, int port);
 	void *listening_ctx;
 	void (*log)(void *ctx, const char *line);

@@ -208,6 +208,7 @@ int senders_run_round(struct source *src, uint32_t round, const uint64_t *gfns, 
 	atomic_store(&src->cursor, 0);
 	src->job_round = round;
 	src->round_sent_at[round & 1] = 0;
+	src->round_pages[round & 1] = n;
 	src->job_gen++;
 	src->busy = src->n;
 	pthread_cond_broadcast(&src->cond_work);

@@ -252,6 +252,10 @@ static void took_ack(struct source *src, const struct wire_round_ack *a)
 		sent = src->round_sent_at[a->round & 1];
 		if (sent && now > sent && (!src->rtt_ns || now - sent < src->rtt_ns))
 			src->rtt_ns = now - sent;
+		/* Small rounds: their ack's delay is mostly the round trip itself. */
+		if (sent && now > sent && a->round < src->rep->nr_rounds + 1 &&
+		    src->round_pages[a->round & 1] <= ACK_SMALL_PAGES)
+			src->ack_small[src->nr_ack_small++ % ACK_SMALL] = now - sent;
 	}
 	pthread_cond_broadcast(&src->cond_news);
 	pthread_mutex_unlock(&src->lock);

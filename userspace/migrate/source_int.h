@@ -104,6 +104,11 @@ struct source {
 	pthread_cond_t cond_news;
 	struct dest_news news;
 	uint64_t round_sent_at[2];	/* when the last sender ended each of the last two rounds */
+	uint64_t round_pages[2];	/* and how many pages they had */
+#define ACK_SMALL	5
+#define ACK_SMALL_PAGES	1024
+	uint64_t ack_small[ACK_SMALL];	/* ROUND_ACK delays of the last small rounds */
+	unsigned int nr_ack_small;
 };
 
 void source_fail(struct source *src, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -156,7 +156,7 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
 		return -ENOMEM;
 	vm->cfg = *cfg;
 	vm->mem_size = cfg->mem_size;
-	vm->fd = vm->mem_fd = -1;
+	vm->fd = vm->mem_fd = vm->debugcon_fd = -1;
 
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0) {
@@ -330,4 +330,25 @@ int vm_reset_dirty_rings(struct vm *vm)
 		return -ENODEV;
 	r = ioctl_retry(vm->fd, KVM_RESET_DIRTY_RINGS, 0);
 	return r < 0 ? -errno : r;
+}
+
+void vm_set_debugcon(struct vm *vm, int fd)
+{
+	__atomic_store_n(&vm->debugcon_fd, fd, __ATOMIC_RELAXED);
+}
+
+int vm_dump_memory(const struct vm *vm, int fd)
+{
+	uint64_t off = 0;
+
+	while (off < vm->mem_size) {
+		ssize_t n = pwrite(fd, vm->mem + off, vm->mem_size - off, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n ? -errno : -EIO;
+		off += n;
+	}
+	return 0;
 }
