@@ -10,7 +10,8 @@
 # handshake, too many connections at once, a guest too large, too many
 # vCPUs.  Each of those proves that nothing was created (no KVM VM in the
 # destination process, no "a VM of" line in its log) and that the same
-# destination process then takes the right source.
+# destination process then takes the right source.  Last, the answerer
+# (QUERY, a stray HELLO once a session is known) behind the same gate.
 set -u
 . "$(dirname "$0")/lib/migrate.sh"
 
@@ -20,7 +21,7 @@ kmod_ok=1
 grep -q '^vmdirty ' /proc/modules || kmod_ok=0
 
 echo "TAP version 13"
-echo "1..13"
+echo "1..14"
 
 # no_vm_yet NAME: the destination of NAME holds no VM and said it made none.
 no_vm_yet() {
@@ -270,6 +271,33 @@ if no_vm_yet $name && [ $refused_rc -eq 1 ] &&
 else
 	notok "$name: exit $refused_rc \"$err\", VMs $(vms "$dest_pid"): ${why:-}"
 	dump $name
+fi
+
+# Once the session is known the answerer takes the listeners (QUERY from a
+# source in doubt; a second source is told busy): the same gate stands in
+# front of it (catches an answerer reading plaintext QUERYs from anyone).
+why=""
+name=answerer
+port=4946
+start_dest $name "" --listen 127.0.0.1:$port --run-for 8
+run_source $name "" --to 127.0.0.1:$port --after 0.3 $vm --backend ring
+first_rc=$src_rc
+# A QUERY's header in the clear, as a source without the key would send it.
+printf 'VMDW\x02\x00\x0c\x00' >/dev/tcp/127.0.0.1/$port
+sleep 0.5
+run_source $name-2 "" --to 127.0.0.1:$port --after 0.3 $vm --backend ring --stay 0
+err2=$(json "$tmp/$name-2.src" '["error"]')
+rc2=$src_rc
+src_rc=$first_rc
+wait_dest
+if why=$(judge_migrated $name) &&
+   grep -q "refused 127.0.0.1:[0-9]*: the peer speaks the migration protocol in the clear" "$tmp/$name.dstlog" &&
+   [ $rc2 -eq 1 ] && [[ $err2 == *busy* ]]; then
+	ok "$name: after the handover a QUERY in the clear was refused at the gate; a key holder was answered: \"$err2\""
+else
+	notok "$name: ${why:-second source exit $rc2: \"$err2\"; refusal logged: $(grep -c refused "$tmp/$name.dstlog")}"
+	dump $name
+	dump $name-2
 fi
 
 mig_done
