@@ -41,7 +41,7 @@ echo "== selftests (test host: Debian $kver under qemu, nested KVM)"
 hostout=$top/$results/testhost
 rm -rf "$hostout"
 mkdir -p "$hostout"
-selftests/vm/testhost.sh ${kroot:+-K "$kroot"} -k "$kver" -t "${VMDIRTY_TEST_TIMEOUT:-1500}" -o "$hostout" -- \
+selftests/vm/testhost.sh ${kroot:+-K "$kroot"} -k "$kver" -t "${VMDIRTY_TEST_TIMEOUT:-3600}" -o "$hostout" -- \
 	selftests/vm/run-suite.sh "$@" | tee "$results/selftests.ktap"
 hrc=${PIPESTATUS[0]}
 if [ "$hrc" -ne 0 ]; then
