@@ -23,7 +23,7 @@ set -u
 # Sections run on this machine first (no KVM needed, native speed), then
 # those that need KVM and the module, inside the test host.
 HOST_SECTIONS=(codec net)
-SECTIONS=(harvest migrate profile qemu)
+SECTIONS=(harvest nettls migrate profile qemu)
 
 # The page codecs per core on the guest workloads' own content (native).
 bench_codec() {
@@ -32,8 +32,21 @@ bench_codec() {
 
 # Plain send against MSG_ZEROCOPY and io_uring send_zc, 1 and 4 channels,
 # loopback (native).  On loopback the kernel copies zero-copy sends anyway.
+# Each also with TLS 1.3 (--crypto): records by the kernel (kTLS; this
+# machine's kernel may have none, then the row says so) and by GnuTLS, each
+# against the unencrypted run of the same backend and channels.
 bench_net() {
-	build/vmdirty netbench ${quick:+--mib 256}
+	build/vmdirty netbench ${quick:+--mib 256} --crypto none,ktls,gnutls
+}
+
+# The kernel's TLS where it surely is: the test host's stock kernel (its
+# tls module).  TCG emulates AES-NI and PCLMUL, so encryption costs far more
+# there against a copy than on hardware: the native rows above are the
+# better guide for GnuTLS; these show kTLS against GnuTLS in one kernel.
+bench_nettls() {
+	ip link set lo up
+	build/vmdirty netbench --mib ${quick:+64}${quick:-256} --backend plain,zerocopy \
+		--channels 1,4 --crypto none,ktls,gnutls
 }
 
 # Harvest plus reset per pre-copy round: bitmap, ring reaper, vmdirty.ko.

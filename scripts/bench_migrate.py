@@ -8,12 +8,20 @@ single-channel plain-send migration of the same workload is the baseline,
 run in the same session: ratios against it are what to compare (TCG
 inflates absolute times).
 
+The codec and transport rows run without encryption (--insecure): zero copy
+exists only there (the kernel's TLS takes no MSG_ZEROCOPY), and they compare
+codecs and sends.  The encryption rows then migrate the same workload with
+TLS 1.3 records by the kernel (kTLS) and by GnuTLS in userspace, each against
+the same configuration unencrypted in the same run: that is encryption's
+cost on a whole migration.
+
 Runs inside the test host (scripts/bench.sh), from the top of the tree, as
-root, with /dev/kvm.  Usage: bench_migrate.py [--quick] [--json FILE]
+root, with /dev/kvm.  Usage: bench_migrate.py [--quick] [--crypto-only] [--json FILE]
 """
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,6 +54,19 @@ CONFIGS = [
 ]
 QUICK_CONFIGS = [CONFIGS[0], CONFIGS[1], CONFIGS[6], CONFIGS[9], CONFIGS[11]]
 WORKLOADS = ["random", "hotset", "seq"]
+# Encryption rows: (codec, channels, transport, choice) x trust, workload random.
+CRYPTO_CONFIGS = [("raw", 1, "plain", "-"), ("raw", 4, "plain", "-"),
+                  ("zstd:-1", 1, "plain", "adaptive")]
+QUICK_CRYPTO_CONFIGS = CRYPTO_CONFIGS[:1]
+TRUSTS = ["none", "ktls", "gnutls"]
+KEY = None
+
+
+def trust_args(trust):
+    """Both agents' options: no key (explicit), or the run's key and where records are made."""
+    if trust == "none":
+        return ["--insecure"]
+    return ["--key", KEY, "--tls", "kernel" if trust == "ktls" else "user"]
 
 
 def transport_args(transport):
@@ -54,12 +75,12 @@ def transport_args(transport):
     return ["--transport", transport]
 
 
-def migrate(workload, codec, channels, transport, choice, mem, rate, port):
+def migrate(workload, codec, channels, transport, choice, mem, rate, port, trust="none"):
     with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
         dlog = open(os.path.join(tmp, "dest.log"), "w+")
         dest = subprocess.Popen(
             [AGENT, "dest", "--json", "--run-for", "0.5", "--no-guest-check",
-             "--listen", "127.0.0.1:%d" % port],
+             "--listen", "127.0.0.1:%d" % port] + trust_args(trust),
             stdout=subprocess.PIPE, stderr=dlog, text=True)
         for _ in range(300):
             dlog.seek(0)
@@ -70,7 +91,7 @@ def migrate(workload, codec, channels, transport, choice, mem, rate, port):
             [AGENT, "source", "--json", "--quiet", "--to", "127.0.0.1:%d" % port,
              "--after", "1", "--mem", str(mem), "--vcpus", "2", "--workload", workload,
              "--rate", str(rate), "--hot-pages", "512", "--codec", codec,
-             "--channels", str(channels)] + transport_args(transport) +
+             "--channels", str(channels)] + transport_args(transport) + trust_args(trust) +
             (["--no-adaptive"] if choice == "forced" else []),
             capture_output=True, text=True, timeout=900)
         dout, _ = dest.communicate(timeout=300)
@@ -83,7 +104,27 @@ def migrate(workload, codec, channels, transport, choice, mem, rate, port):
         return {"error": "source: " + (s["error"] or "not ok")}
     if not d["ok"]:
         return {"error": "destination: " + (d["error"] or "not ok")}
+    want = {"none": "none", "ktls": "ktls", "gnutls": "userspace"}[trust]
+    if s.get("encryption") != want or d.get("encryption") != want:
+        return {"error": "asked %s, got %s/%s" % (trust, s.get("encryption"), d.get("encryption"))}
     return s
+
+
+def crypto_row(cfg, trust, r, base):
+    codec, ch, tr, choice = cfg
+    name = "%-8s %-8s %2d %-6s" % (codec, choice, ch, trust)
+    if r.get("error"):
+        return name + "  FAILED: " + r["error"]
+    secs = r["total_ms"] / 1000
+    tput = r["pages"] * 4096 / 2**20 / secs if secs else 0
+    rel = ""
+    if trust != "none" and base and not base.get("error"):
+        btput = base["pages"] * 4096 / 2**20 / (base["total_ms"] / 1000)
+        rel = "%5.2f %5.2f %5.2f" % (r["total_ms"] / base["total_ms"],
+                                     r["downtime_ms"] / base["downtime_ms"] if base["downtime_ms"] else 0,
+                                     tput / btput if btput else 0)
+    return "%s %7.1f %7.1f %4d %8.1f %8.1f  %s" % (
+        name, r["total_ms"], r["downtime_ms"], len(r["rounds"]), r["wire_bytes"] / 2**20, tput, rel)
 
 
 def per_data_page(r):
@@ -158,9 +199,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json")
+    ap.add_argument("--crypto-only", action="store_true",
+                    help="only the encryption rows (with their unencrypted baselines)")
     ap.add_argument("--repeat", type=int, default=0,
                     help="migrations per row, the median by total time shown (default 3, quick 1)")
     a = ap.parse_args()
+    global KEY
+    keydir = tempfile.mkdtemp(prefix="vmdirty-bench-key-", dir="/var/tmp")
+    KEY = os.path.join(keydir, "key")
+    subprocess.run([AGENT, "genkey", KEY], check=True, capture_output=True)
     reps = a.repeat or (1 if a.quick else 3)
     configs = QUICK_CONFIGS if a.quick else CONFIGS
     workloads = WORKLOADS[:1] if a.quick else WORKLOADS
@@ -179,7 +226,7 @@ def main():
         "codec/c", "MiB/s", " data  wire  time  tput"))
     results = []
     port = 5100
-    for w in workloads:
+    for w in [] if a.crypto_only else workloads:
         base = None
         for cfg in configs:
             runs = []
@@ -192,10 +239,35 @@ def main():
             print(row(w, cfg, r, base), flush=True)
             results.append({"workload": w, "codec": cfg[0], "channels": cfg[1],
                             "transport": cfg[2], "choice": cfg[3], "report": r})
-    summary(results)
+    if results:
+        summary(results)
+
+    # Encryption: the same migration with and without TLS, same run.
+    print("# encryption: TLS 1.3 records by the kernel (ktls) or by GnuTLS (gnutls), against the")
+    print("#   same configuration without (none, --insecure), workload random, same run")
+    print("%-8s %-8s %2s %-6s %7s %7s %4s %8s %8s  %s" % (
+        "codec", "choice", "ch", "crypto", "total", "down", "rnds", "wire MiB", "MiB/s",
+        " x none: time  down  tput"))
+    crypto = []
+    for cfg in QUICK_CRYPTO_CONFIGS if a.quick else CRYPTO_CONFIGS:
+        base = None
+        for trust in TRUSTS:
+            runs = []
+            for _ in range(reps):
+                port += 1
+                runs.append(migrate("random", cfg[0], cfg[1], cfg[2], cfg[3], mem, rate, port,
+                                    trust))
+            r = median_run(runs)
+            if trust == "none":
+                base = r
+            print(crypto_row(cfg, trust, r, base), flush=True)
+            crypto.append({"workload": "random", "codec": cfg[0], "channels": cfg[1],
+                           "transport": cfg[2], "choice": cfg[3], "crypto": trust, "report": r})
+    results.extend(crypto)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f)
+    shutil.rmtree(keydir, ignore_errors=True)
     return 0 if not any(x["report"].get("error") for x in results) else 1
 
 

@@ -27,6 +27,11 @@ before the pause; the destination's checkmem; and ratios against QEMU's best
 (fastest converged) row at the same rate.  TCG inflates every absolute time:
 compare the ratios.
 
+QEMU migrates in the clear here (no tls-creds), so the vmdirty rows run with
+--insecure too, like for like: the agent authenticates and encrypts by
+default and migrates without a key only when told so explicitly (it warns).
+Encryption's own cost is measured by bench_migrate.py and netbench --crypto.
+
 Runs inside the test host (scripts/bench.sh -s qemu), from the top of the
 tree, as root.  Usage: bench_qemu.py [--quick] [--mem MiB] [--json FILE]
 The table and its JSON also go to stdout between markers, which bench.sh
@@ -76,6 +81,8 @@ VMDIRTY_ROWS = [
     Row('vmdirty', 'vmdirty kmod --drain x2 zstd:-1',
         args=['--backend', 'kmod', '--drain', '--channels', '2', '--codec', 'zstd:-1']),
 ]
+# QEMU's rows are plaintext TCP: the agent's must be told (it needs a key otherwise).
+VMDIRTY_TRUST = ['--insecure']
 QUICK = ['qemu dirty ring 4096', 'qemu multifd x2 zstd', 'vmdirty kmod --drain',
          'vmdirty kmod --drain x2 zstd:-1']
 
@@ -167,7 +174,8 @@ def undisturbed_vmdirty(tmp, mem, rate):
     ctl = os.path.join(tmp, 'u.ctl')
     p = subprocess.Popen([vg.AGENT, 'source', '--to', '127.0.0.1:1', '--control', ctl,
                           '--quiet', '--mem', str(mem), '--vcpus', '1', '--workload', 'random',
-                          '--rate', '%.3f' % rate, '--seed', str(SEED), '--debugcon', dbg.path],
+                          '--rate', '%.3f' % rate, '--seed', str(SEED), '--debugcon', dbg.path]
+                         + VMDIRTY_TRUST,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         wait_booted(dbg, 'vmdirty')
@@ -306,13 +314,14 @@ def vmdirty_migrate(row, tmp, mem, rate, bw_mib, port):
     slog = open(os.path.join(tmp, 'source.log'), 'w')
     dest = subprocess.Popen([vg.AGENT, 'dest', '--listen', addr, '--json', '--run-for',
                              str(DEST_RUN_S), '--wait', '300', '--debugcon', ddbg.path,
-                             '--dump-mem', raw], stdout=subprocess.PIPE, stderr=dlog, text=True)
+                             '--dump-mem', raw] + VMDIRTY_TRUST,
+                            stdout=subprocess.PIPE, stderr=dlog, text=True)
     src = subprocess.Popen([vg.AGENT, 'source', '--to', addr, '--control', ctl, '--quiet',
                             '--mem', str(mem), '--vcpus', '1', '--workload', 'random',
                             '--rate', '%.3f' % rate, '--seed', str(SEED),
                             '--bandwidth', '%.2f' % bw_mib,
                             '--downtime', str(DOWNTIME_MS), '--max-time', str(GIVE_UP_S),
-                            '--debugcon', sdbg.path] + row.kw['args'],
+                            '--debugcon', sdbg.path] + VMDIRTY_TRUST + row.kw['args'],
                            stdout=slog, stderr=slog, text=True)
     r = {}
     try:

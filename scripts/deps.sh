@@ -25,7 +25,8 @@ pkgs="build-essential make gcc pkg-config git
       linux-image-amd64 linux-headers-amd64 linux-source-6.1
       qemu-system-x86 busybox-static cpio kmod xz-utils zstd iproute2
       libnl-genl-3-dev libzstd-dev liblz4-dev liburing-dev libxxhash-dev
-      sparse python3 perl linux-perf dkms"
+      sparse python3 perl linux-perf dkms
+      libgnutls28-dev clang libclang-rt-14-dev"
 case $series in
 7) pkgs="$pkgs debootstrap" ;;
 debug) pkgs="$pkgs flex bison bc libelf-dev libssl-dev" ;;

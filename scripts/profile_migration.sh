@@ -6,7 +6,9 @@
 # loopback) with the whole test host sampled by perf, then the agent's own
 # per-round breakdown (harvest, reading pages, compressing, sending,
 # waiting for the link) and the hottest symbols of the source and the
-# destination agents.  Run inside the test host, from the top of the tree
+# destination agents.  Both agents hold a fresh key, as by default: the
+# channels are TLS 1.3, their records encrypted by the kernel (kTLS), and
+# that shows in the kernel's symbols.  Run inside the test host, from the top of the tree
 # (make bench runs it as its "profile" section).
 #
 # usage: profile_migration.sh [BACKEND] [SOURCE OPTIONS...]
@@ -21,12 +23,14 @@ trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$out"' EXIT
 
 command -v perf >/dev/null || { echo "profile: perf is missing (make deps)"; exit 1; }
 ip link set lo up
-"$agent" dest --listen 127.0.0.1:4999 --run-for 1 --no-guest-check >"$out/dest.txt" 2>&1 &
+"$agent" genkey "$out/key" >/dev/null || exit 1
+"$agent" dest --listen 127.0.0.1:4999 --run-for 1 --no-guest-check --key "$out/key" \
+	>"$out/dest.txt" 2>&1 &
 dpid=$!
 for _ in $(seq 100); do grep -q waiting "$out/dest.txt" && break; sleep 0.1; done
 perf record -a -F 499 -g -o "$out/perf.data" -- \
 	"$agent" source --to 127.0.0.1:4999 --after 2 --mem 512 --vcpus 1 --workload random \
-	--rate 66 --bandwidth 128 --downtime 300 --backend "$be" --stay 0 --json "$@" \
+	--rate 66 --bandwidth 128 --downtime 300 --backend "$be" --stay 0 --key "$out/key" --json "$@" \
 	>"$out/src.json" 2>"$out/src.log"
 wait $dpid
 python3 - "$out/src.json" <<'PY'

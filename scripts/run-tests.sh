@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # The test command's body (make test): the host unit tests here, then the
-# selftest suite in the test host, then one summary.  The last line is
+# selftest suite in the test host, then the fuzzers here, then one summary.  The last line is
 # "N passed, N failed"; skips are counted on the line before it.
 #
 # usage: run-tests.sh [-k KVER] [-K KROOT] [SELFTEST...]
@@ -36,7 +36,12 @@ for t in build/userspace/tests/*_test; do
 done
 
 echo "== selftests (test host: Debian $kver under qemu, nested KVM)"
-selftests/vm/testhost.sh ${kroot:+-K "$kroot"} -k "$kver" -t "${VMDIRTY_TEST_TIMEOUT:-1500}" -- \
+# The test host's result share: its agents record what real migrations
+# sent them there (seeds/, VMDIRTY_RECORD) for the fuzzers below.
+hostout=$top/$results/testhost
+rm -rf "$hostout"
+mkdir -p "$hostout"
+selftests/vm/testhost.sh ${kroot:+-K "$kroot"} -k "$kver" -t "${VMDIRTY_TEST_TIMEOUT:-3600}" -o "$hostout" -- \
 	selftests/vm/run-suite.sh "$@" | tee "$results/selftests.ktap"
 hrc=${PIPESTATUS[0]}
 if [ "$hrc" -ne 0 ]; then
@@ -47,7 +52,17 @@ if [ "$hrc" -ne 0 ]; then
 	echo "not ok 1 testhost: run ended with status $hrc"
 fi
 
-read -r p f s < <(cat "$results/unit.ktap" "$results/selftests.ktap" |
+# The fuzzers, natively, each for a bounded time (scripts/fuzz.sh).
+echo "== fuzzers (this machine, ${VMDIRTY_FUZZ_SECONDS:-20} s each)"
+rm -rf build/fuzz/recorded
+mkdir -p build/fuzz/recorded
+cp -r "$hostout/seeds/." build/fuzz/recorded/ 2>/dev/null
+# The whole suite records inputs for every harness; a selection may not.
+VMDIRTY_FUZZ_REQUIRE_RECORDED=$([ $# -eq 0 ] && echo 1 || echo 0) scripts/fuzz.sh |
+	tee "$results/fuzz.ktap"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+
+read -r p f s < <(cat "$results/unit.ktap" "$results/selftests.ktap" "$results/fuzz.ktap" |
 	awk -f scripts/ktap-summary.awk)
 [ "$f" -eq 0 ] || status=1
 echo "$s skipped"

@@ -246,15 +246,18 @@ def agent_migration(tmp, vcpus, port):
     raw = os.path.join(tmp, 'ad%d.raw' % vcpus)
     dlog = open(os.path.join(tmp, 'ad%d.log' % vcpus), 'w')
     addr = '127.0.0.1:%d' % port
+    key = vg.agent_key(tmp)
     dst = subprocess.Popen([vg.AGENT, 'dest', '--listen', addr, '--json', '--run-for', '1',
-                            '--wait', '120', '--debugcon', ddbg.path, '--dump-mem', raw],
+                            '--wait', '120', '--debugcon', ddbg.path, '--dump-mem', raw,
+                            '--key', key],
                            stdout=subprocess.PIPE, stderr=dlog, text=True)
     try:
         time.sleep(0.5)
         src = subprocess.run([vg.AGENT, 'source', '--to', addr, '--after', '2', '--json',
                               '--quiet', '--mem', '64', '--vcpus', str(vcpus), '--workload',
                               'random', '--rate', str(RATE), '--kernel', vg.IMAGE,
-                              '--debugcon', sdbg.path], capture_output=True, text=True,
+                              '--debugcon', sdbg.path, '--key', key],
+                             capture_output=True, text=True,
                              timeout=300)
         out, _ = dst.communicate(timeout=120)
         check(src.returncode == 0, 'source exit %d: %s' % (src.returncode, src.stderr[-600:]))

@@ -7,6 +7,7 @@ int cmd_source(int argc, char **argv);
 int cmd_dest(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_genkey(int argc, char **argv);
 /* wire/transport_bench.c */
 int cmd_netbench(int argc, char **argv);
 /* status.c */

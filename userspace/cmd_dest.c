@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_trust.h"
 #include "cmd.h"
 #include "control.h"
 #include "migrate/migrate.h"
@@ -72,9 +73,11 @@ static void usage(FILE *f)
 		"  --dump-mem PATH      guest RAM, raw from gpa 0, once the guest has stopped at the\n"
 		"                       end (for vmdirty checkmem)\n"
 		"  --json               the final report as JSON on stdout\n"
+		"\nTrust:\n" TRUST_USAGE TRUST_DEST_USAGE
 		"\nThe guest runs here only on the source's COMMIT (or the operator's start).\n"
 		"\nExit status: 0 the guest runs here and passed its checks, 1 otherwise, 2 usage.\n",
-		TRANSPORT_DEFAULT_TIMEOUT_MS, MIGRATE_DEFAULT_HOLD_MS / 1000, DEST_ANSWER_FOR_S);
+		TRANSPORT_DEFAULT_TIMEOUT_MS, MIGRATE_DEFAULT_HOLD_MS / 1000, DEST_ANSWER_FOR_S,
+		TRANSPORT_DEFAULT_MAX_HANDSHAKES, TRANSPORT_DEFAULT_HANDSHAKE_MS);
 }
 
 static void say(void *ctx, const char *line)
@@ -162,11 +165,30 @@ int cmd_dest(int argc, char **argv)
 	FILE *info;
 	uint64_t ops_resume, ops_end;
 	int64_t bad = 0;
+	struct trust_cli trust;
+	struct option opts[48];
+	unsigned int n = 0;
 	int c, ret;
 
 	migrate_dest_opts_init(&o);
+	for (const struct option *p = dest_options; p->name; p++)
+		opts[n++] = *p;
+	for (const struct option *p = trust_long_options; p->name; p++)
+		opts[n++] = *p;
+	for (const struct option *p = trust_dest_options; p->name; p++)
+		opts[n++] = *p;
+	opts[n] = (struct option){ 0 };
+	trust_cli_init(&trust);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", dest_options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		int ours = trust_cli_parse(&trust, c, optarg);
+
+		if (!ours)
+			ours = trust_dest_parse(&o, c, optarg);
+		if (ours < 0)
+			return 2;
+		if (ours > 0)
+			continue;
 		switch (c) {
 		case OPT_LISTEN:
 			if (o.nr_listen == MIGRATE_MAX_DESTS) {
@@ -248,7 +270,11 @@ int cmd_dest(int argc, char **argv)
 		fprintf(stderr, "vmdirty dest: --listen [HOST]:PORT is required (see --help)\n");
 		return 2;
 	}
+	if (trust_cli_apply(&trust, &o.net, "dest"))
+		return 2;
 	info = json ? stderr : stdout;
+	o.net.log = say;
+	o.net.log_ctx = info;
 	o.listening = listening;
 	o.listening_ctx = info;
 	o.log = say;
@@ -293,6 +319,7 @@ int cmd_dest(int argc, char **argv)
 		migrate_dest_ctl_destroy(&dctl);
 		if (o.debugcon_fd >= 0)
 			close(o.debugcon_fd);
+		trust_cli_release(&trust);
 		return 1;
 	}
 	vmhost_adopt(&h, vm, r, o.backend);
@@ -343,5 +370,6 @@ int cmd_dest(int argc, char **argv)
 	migrate_dest_ctl_destroy(&dctl);
 	if (o.debugcon_fd >= 0)
 		close(o.debugcon_fd);
+	trust_cli_release(&trust);
 	return rep.ok ? 0 : 1;
 }

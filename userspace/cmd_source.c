@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_trust.h"
 #include "cmd.h"
 #include "control.h"
 #include "migrate/migrate.h"
@@ -87,6 +88,7 @@ static void usage(FILE *f)
 		"  --ready-timeout MS   COMPLETE sent until READY, before resuming here (default 3 x --timeout)\n"
 		"  --commit-timeout MS  COMMIT sent until STARTED, before asking again (default 3 x --timeout)\n"
 		"  --resolve-every MS   in doubt, ask the destination this often (default %d)\n"
+		"\nTrust:\n" TRUST_USAGE
 		"\nAfterwards:\n"
 		"  --stay SECONDS       after a failed migration (--after), keep the VM running this\n"
 		"                       long (default: until SIGINT, SIGTERM)\n"
@@ -292,6 +294,7 @@ static void check_guest(struct source_cmd *s)
 int cmd_source(int argc, char **argv)
 {
 	struct source_cmd s = { .json = false };
+	struct trust_cli trust;
 	struct vmhost_opts vo;
 	struct option opts[64];
 	const char *control = NULL;
@@ -308,12 +311,17 @@ int cmd_source(int argc, char **argv)
 		opts[n++] = *o;
 	for (size_t i = 0; i < sizeof(source_options) / sizeof(source_options[0]); i++)
 		opts[n++] = source_options[i];
+	for (const struct option *o = trust_long_options; o->name; o++)
+		opts[n++] = *o;
 	opts[n] = (struct option){ 0 };
+	trust_cli_init(&trust);
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		int r = vmhost_parse_opt(&vo, c, optarg);
 
+		if (!r)
+			r = trust_cli_parse(&trust, c, optarg);
 		if (r < 0)
 			return 2;
 		if (r > 0)
@@ -442,7 +450,7 @@ int cmd_source(int argc, char **argv)
 		fprintf(stderr, "vmdirty source: --zerocopy-always needs --transport zerocopy or uring\n");
 		return 2;
 	}
-	if (vmhost_check(&vo))
+	if (vmhost_check(&vo) || trust_cli_apply(&trust, &s.m.net, "source"))
 		return 2;
 	s.info = s.json ? stderr : stdout;
 	if (!quiet) {
@@ -535,5 +543,6 @@ int cmd_source(int argc, char **argv)
 		check_guest(&s);
 	vmhost_free(&s.h);
 	migrate_ctl_destroy(&s.ctl);
+	trust_cli_release(&trust);
 	return s.migrated ? 0 : s.in_doubt ? 3 : 1;
 }

@@ -64,4 +64,14 @@ int vmdirty_genl_event_fd(const struct vmdirty_genl *nl);
 int vmdirty_genl_read_events(struct vmdirty_genl *nl, vmdirty_genl_event_fn fn, void *ctx);
 const char *vmdirty_genl_event_name(enum vmdirty_genl_event ev);
 
+/*
+ * The reply and event parsers on a buffer of netlink messages, as the
+ * socket would deliver them (the fuzzer's entry; the live paths use the
+ * same callbacks).  Replies: *out as vmdirty_genl_list() gives it, also on
+ * failure (free it); the first error.
+ */
+int vmdirty_genl_parse_replies(const void *buf, size_t len,
+			       struct vmdirty_genl_session **out, size_t *n);
+int vmdirty_genl_parse_events(const void *buf, size_t len, vmdirty_genl_event_fn fn, void *ctx);
+
 #endif

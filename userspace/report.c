@@ -68,6 +68,8 @@ void report_text(FILE *f, const struct migrate_report *r)
 		if (r->peers[i][0])
 			fprintf(f, "%s%s", i ? ", " : ": ", r->peers[i]);
 	fprintf(f, "\n");
+	if (r->security[0])
+		fprintf(f, "  security         %s\n", r->security);
 	fprintf(f, "  total time       %.1f ms", ms(r->total_ns));
 	if (r->precopy_ns)
 		fprintf(f, " (pre-copy %.1f ms in %u rounds)", ms(r->precopy_ns),
@@ -210,6 +212,10 @@ void report_json(FILE *f, const struct migrate_report *r)
 	report_json_str(f, r->codec_name);
 	fprintf(f, ",\"transport\":");
 	report_json_str(f, r->transport);
+	fprintf(f, ",\"encryption\":\"%s\",\"security\":",
+		r->crypto == TRANSPORT_CRYPTO_KERNEL ? "ktls" :
+		r->crypto == TRANSPORT_CRYPTO_USER ? "userspace" : "none");
+	report_json_str(f, r->security);
 	fprintf(f, ",\"mem_bytes\":%" PRIu64 ",\"vcpus\":%u,\"channels\":%u", r->mem_bytes,
 		r->nr_vcpus, r->channels);
 	fprintf(f, ",\"outcome\":\"%s\",\"outcome_why\":",

@@ -16,6 +16,7 @@ static const struct subcommand {
 	{ "source", cmd_source, "run a VM and live-migrate it to a destination agent" },
 	{ "dest", cmd_dest, "wait for a live migration and run the guest that arrives" },
 	{ "migrate", cmd_migrate, "ask a running source (--control) to migrate, report or quit" },
+	{ "genkey", cmd_genkey, "write a new pre-shared key for a pair of agents to a file" },
 	{ "version", cmd_version, "print the agent's and the module's versions" },
 	{ "netbench", cmd_netbench, "transport throughput and CPU cost, loopback or two hosts" },
 	{ "status", cmd_status, "the module's sessions and per-vCPU counters (netlink)" },

@@ -32,6 +32,14 @@ failed=0
 netns_made=""
 trap 'mig_cleanup' EXIT
 
+# Every agent proves it holds this key (TLS 1.3, every channel encrypted)
+# unless a case gives its own --key or --insecure.
+if ! "$agent" genkey "$tmp/key" >/dev/null; then
+	echo "# vmdirty genkey failed"
+	exit 1
+fi
+export VMDIRTY_KEY=$tmp/key
+
 mig_cleanup() {
 	jobs -p | xargs -r kill -9 2>/dev/null
 	for ns in $netns_made; do
@@ -156,6 +164,11 @@ judge_migrated() {
 		{ echo "guest did not progress on the destination ($start -> $end)"; return 1; }
 	[ "$(json "$d" '["guest"]["errors"]')" = 0 ] || { echo "guest self-check errors"; return 1; }
 	[ "$(json "$d" '["guest"]["bad_pages"]')" = 0 ] || { echo "guest memory check failed"; return 1; }
+	# Encrypted unless the case asked for --insecure (and was warned).
+	if [ "$(json "$s" '["encryption"]')" = none ] || [ "$(json "$d" '["encryption"]')" = none ]; then
+		grep -q "WARNING: --insecure" "$tmp/$1.srclog" ||
+			{ echo "no encryption, and no --insecure"; return 1; }
+	fi
 	return 0
 }
 
@@ -184,7 +197,14 @@ mig_case() {
 	run_source "$name" "$sns" --to "$addr" "$@"
 	wait_dest
 	migrated "$name" &&
-		ok "$name: $(json "$tmp/$name.src" '["rounds"].__len__()') rounds, downtime $(json "$tmp/$name.src" '["downtime_ms"]') ms, digest $(json "$tmp/$name.src" '["digest"]') equal, guest $(json "$tmp/$name.dst" '["guest"]["ops_start"]') -> $(json "$tmp/$name.dst" '["guest"]["ops_end"]') ops"
+		ok "$name: encryption $(json "$tmp/$name.src" '["encryption"]'), $(json "$tmp/$name.src" '["rounds"].__len__()') rounds, downtime $(json "$tmp/$name.src" '["downtime_ms"]') ms, digest $(json "$tmp/$name.src" '["digest"]') equal, guest $(json "$tmp/$name.dst" '["guest"]["ops_start"]') -> $(json "$tmp/$name.dst" '["guest"]["ops_end"]') ops"
+}
+
+# vms PID: the KVM VMs process PID holds (its anon_inode:kvm-vm descriptors).
+vms() {
+	local n
+	n=$(ls -l "/proc/$1/fd" 2>/dev/null | grep -c 'anon_inode:kvm-vm')
+	echo "${n:-0}"
 }
 
 # The VM must still run on the source after a failed migration: the source

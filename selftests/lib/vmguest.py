@@ -38,6 +38,14 @@ AGENT = find_file('VMDIRTY', ['../../../vmdirty', '../../build/vmdirty'])
 IMAGE = find_file('VMDIRTY_GUEST', ['../../../vmdirty-guest.elf', '../../build/vmdirty-guest.elf'])
 
 
+def agent_key(d):
+    """A new key file in directory d (vmdirty genkey), for --key on both agents."""
+    path = os.path.join(d, 'key')
+    if not os.path.exists(path):
+        subprocess.run([AGENT, 'genkey', path], check=True, capture_output=True, timeout=30)
+    return path
+
+
 class QMPError(Exception):
     pass
 

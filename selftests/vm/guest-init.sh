@@ -29,6 +29,8 @@ mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 out=/run/vmdirty-out
 mkdir -p $out
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 vmdirty_out $out
+# Where the command may leave files for the host (testhost.sh -o keeps them).
+export VMDIRTY_TESTHOST_OUT=$out
 work=$(cat $out/workdir 2>/dev/null)
 case $work in
 /tmp/?*)

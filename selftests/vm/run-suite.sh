@@ -76,6 +76,11 @@ fi
 if [ $# -eq 0 ]; then
 	set -- $(cd "$base/vmdirty" && ls -- *_test *_test.sh *_test.py 2>/dev/null | sort -u)
 fi
+# Every agent keeps a few inputs of each kind it accepted from real peers,
+# seeds for the fuzzers (userspace/wire/record.h, scripts/fuzz.sh).
+if [ -n "${VMDIRTY_TESTHOST_OUT:-}" ] && mkdir -p "$VMDIRTY_TESTHOST_OUT/seeds"; then
+	export VMDIRTY_RECORD=$VMDIRTY_TESTHOST_OUT/seeds
+fi
 (
 	cd "$base/vmdirty" || exit 1
 	BASE_DIR=$(cd .. && pwd)

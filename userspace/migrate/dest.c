@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "migrate/dest_int.h"
 
@@ -209,8 +210,55 @@ static void *receiver_main(void *arg)
 	return NULL;
 }
 
+/* MemAvailable from /proc/meminfo, in bytes; 0 if unknown. */
+static uint64_t mem_available(void)
+{
+	unsigned long long kib = 0;
+	char line[128];
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1)
+			break;
+	fclose(f);
+	return (uint64_t)kib << 10;
+}
+
+/*
+ * This destination's own limits, before anything is sized: a source (even
+ * one holding the key) gets no more RAM or vCPUs than we allow.
+ */
+static int check_limits(struct dest *d, const struct wire_hello *h, struct wire_error *e)
+{
+	const struct migrate_dest_opts *o = d->o;
+	uint64_t mem = 0, max_mem = o->max_mem;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned int max_vcpus = o->max_vcpus ? o->max_vcpus : cpus > 0 ? (unsigned int)cpus : 1;
+
+	for (unsigned int i = 0; i < h->nr_regions; i++)
+		mem += h->regions[i].size;
+	if (h->nr_vcpus > max_vcpus) {
+		wire_error_set(e, WIRE_ERR_VCPUS, EFBIG,
+			       "%u vCPUs: this destination takes at most %u (%s)", h->nr_vcpus,
+			       max_vcpus, o->max_vcpus ? "--max-vcpus" : "its CPUs; see --max-vcpus");
+		return -EFBIG;
+	}
+	if (!max_mem)
+		max_mem = mem_available();
+	if (mem > max_mem) {
+		wire_error_set(e, WIRE_ERR_LAYOUT, EFBIG,
+			       "a guest of %llu MiB: this destination takes at most %llu MiB (%s)",
+			       (unsigned long long)(mem >> 20), (unsigned long long)(max_mem >> 20),
+			       o->max_mem ? "--max-mem" : "its available memory; see --max-mem");
+		return -EFBIG;
+	}
+	return 0;
+}
+
 /* The VM the source's HELLO describes: RAM from gpa 0 in contiguous slots. */
-static int create_vm(struct dest *d, const struct wire_hello *h)
+static int create_vm(struct dest *d, const struct wire_hello *h, struct wire_error *e)
 {
 	const struct migrate_dest_opts *o = d->o;
 	struct vm_config cfg = { .nr_vcpus = h->nr_vcpus };
@@ -220,9 +268,10 @@ static int create_vm(struct dest *d, const struct wire_hello *h)
 
 	for (unsigned int i = 0; i < h->nr_regions; i++) {
 		if (h->regions[i].gpa != end) {
-			dest_fail(d, WIRE_ERR_LAYOUT, EINVAL,
-				  "memory region %u starts at %#llx, expected %#llx: only RAM from gpa 0 in contiguous slots is supported",
-				  i, (unsigned long long)h->regions[i].gpa, (unsigned long long)end);
+			wire_error_set(e, WIRE_ERR_LAYOUT, EINVAL,
+				       "memory region %u starts at %#llx, expected %#llx: only RAM from gpa 0 in contiguous slots is supported",
+				       i, (unsigned long long)h->regions[i].gpa,
+				       (unsigned long long)end);
 			return -EINVAL;
 		}
 		end += h->regions[i].size;
@@ -231,13 +280,13 @@ static int create_vm(struct dest *d, const struct wire_hello *h)
 	if (h->nr_regions > 1)
 		cfg.slot_size = h->regions[0].size;
 	if (o->mem_size && o->mem_size != cfg.mem_size) {
-		dest_fail(d, WIRE_ERR_LAYOUT, EINVAL, "guest RAM: %llu MiB here, %llu MiB from the source",
-			  (unsigned long long)(o->mem_size >> 20), (unsigned long long)(end >> 20));
+		wire_error_set(e, WIRE_ERR_LAYOUT, EINVAL, "guest RAM: %llu MiB here, %llu MiB from the source",
+			       (unsigned long long)(o->mem_size >> 20), (unsigned long long)(end >> 20));
 		return -EINVAL;
 	}
 	if (o->nr_vcpus && o->nr_vcpus != h->nr_vcpus) {
-		dest_fail(d, WIRE_ERR_VCPUS, EINVAL, "vCPUs: %u here, %u from the source",
-			  o->nr_vcpus, h->nr_vcpus);
+		wire_error_set(e, WIRE_ERR_VCPUS, EINVAL, "vCPUs: %u here, %u from the source",
+			       o->nr_vcpus, h->nr_vcpus);
 		return -EINVAL;
 	}
 	/* Ready to be tracked here too, for a migration onwards. */
@@ -247,9 +296,9 @@ static int create_vm(struct dest *d, const struct wire_hello *h)
 	if (!ret)
 		ret = vm_create(&cfg, &d->vm);
 	if (ret) {
-		dest_fail(d, ret == -EINVAL ? WIRE_ERR_LAYOUT : WIRE_ERR_INTERNAL, -ret,
-			  "cannot create a VM of %u vCPUs and %llu MiB: %s", cfg.nr_vcpus,
-			  (unsigned long long)(end >> 20), strerror(-ret));
+		wire_error_set(e, ret == -EINVAL ? WIRE_ERR_LAYOUT : WIRE_ERR_INTERNAL, -ret,
+			       "cannot create a VM of %u vCPUs and %llu MiB: %s", cfg.nr_vcpus,
+			       (unsigned long long)(end >> 20), strerror(-ret));
 		return ret;
 	}
 	/* Before it can run: its first records after the switch mark the resume. */
@@ -260,17 +309,52 @@ static int create_vm(struct dest *d, const struct wire_hello *h)
 	return 0;
 }
 
-/* Receive one channel's HELLO and answer it. */
+/*
+ * Before the first channel's HELLO is accepted nothing exists here: a
+ * connection refused then is told why, logged and closed, and the
+ * destination goes on waiting for the source it expects.
+ */
+static int turn_away(struct dest *d, struct transport_chan *ch, struct wire_stream *st,
+		     const struct wire_error *e)
+{
+	dest_log(d, "refused %s: %s (nothing created; still waiting for a source)",
+		 transport_peer(ch), e->text);
+	msg_send_error(ch, st, e);
+	transport_drain(ch, 1000);
+	return -EAGAIN;
+}
+
+/* Has any channel of the session been accepted yet? */
+static bool got_channels(const struct dest *d)
+{
+	for (unsigned int i = 0; i < d->n; i++)
+		if (d->rcv[i].ch)
+			return true;
+	return false;
+}
+
+/* The first bytes of a channel that were no message of ours, in words. */
+static const char *not_hello(int ret, const struct msgbuf *mb)
+{
+	/* 0x16 0x03: a TLS handshake record, from a source that has a key. */
+	if (ret == -EBADMSG && mb->buf[0] == 0x16 && mb->buf[1] == 0x03)
+		return "a TLS handshake: the source has a key, and this destination runs --insecure";
+	return why(ret);
+}
+
+/* Receive one channel's HELLO and answer it; -EAGAIN: turned away, go on waiting. */
 static int handshake(struct dest *d, struct transport_chan *ch, struct msgbuf *mb)
 {
 	struct wire_stream st;
 	struct wire_hello peer, local;
 	struct wire_hello_ack ack;
+	struct wire_error e;
 	struct receiver *r;
 	uint8_t buf[512];
 	int ret;
 
 	wire_stream_init(&st, WIRE_ROLE_DEST, 4096);
+	mb->buf[0] = 0;
 	ret = msg_recv(ch, &st, mb, d->o->net.timeout_ms, NULL);
 	if (!ret && mb->hdr.type == WIRE_QUERY) {
 		struct wire_query q;
@@ -287,21 +371,29 @@ static int handshake(struct dest *d, struct transport_chan *ch, struct msgbuf *m
 	if (!ret)
 		ret = wire_dec_hello(&mb->hdr, mb->payload, &peer);
 	if (ret) {
-		dest_fail(d, WIRE_ERR_PROTOCOL, -ret, "no valid HELLO from %s: %s",
-			  transport_peer(ch), why(ret));
+		wire_error_set(&e, WIRE_ERR_PROTOCOL, -ret, "no valid HELLO from %s: %s",
+			       transport_peer(ch), not_hello(ret, mb));
+		if (!d->vm)
+			return turn_away(d, ch, &st, &e);
+		dest_fail(d, WIRE_ERR_PROTOCOL, -ret, "%s", e.text);
 		goto refuse;
 	}
 	if (!d->vm) {
+		if (!peer.nr_channels || peer.nr_channels > MIGRATE_MAX_CHANNELS) {
+			wire_error_set(&e, WIRE_ERR_SESSION, EINVAL, "%u channels: we take 1..%d",
+				       peer.nr_channels, MIGRATE_MAX_CHANNELS);
+			return turn_away(d, ch, &st, &e);
+		}
+		if (check_limits(d, &peer, &e))
+			return turn_away(d, ch, &st, &e);
+		if (create_vm(d, &peer, &e))
+			return turn_away(d, ch, &st, &e);
+		dest_log(d, "%s: a VM of %u vCPUs and %llu MiB for session %016llx",
+			 transport_peer(ch), d->vm->nr_vcpus,
+			 (unsigned long long)(d->vm->mem_size >> 20),
+			 (unsigned long long)peer.session_id);
 		d->peer = peer;
 		d->n = peer.nr_channels;
-		if (!d->n || d->n > MIGRATE_MAX_CHANNELS) {
-			dest_fail(d, WIRE_ERR_SESSION, EINVAL, "%u channels: we take 1..%d",
-				  d->n, MIGRATE_MAX_CHANNELS);
-			goto refuse;
-		}
-		ret = create_vm(d, &peer);
-		if (ret)
-			goto refuse;
 	} else if (peer.session_id != d->peer.session_id ||
 		   peer.nr_channels != d->peer.nr_channels) {
 		dest_fail(d, WIRE_ERR_SESSION, EPROTO,
@@ -321,14 +413,21 @@ static int handshake(struct dest *d, struct transport_chan *ch, struct msgbuf *m
 	local.channel_idx = peer.channel_idx;
 	local.features = WIRE_FEAT_ALL;
 	local.codecs = WIRE_CODECS_ALL;
-	ret = wire_negotiate(&local, &peer, &ack, &d->err);
+	ret = wire_negotiate(&local, &peer, &ack, &e);
+	if (ret && !got_channels(d)) {
+		/* The first channel: the VM made for it goes, and we wait on. */
+		vm_destroy(d->vm);
+		d->vm = NULL;
+		d->n = 0;
+		return turn_away(d, ch, &st, &e);
+	}
 	if (ret) {
 		pthread_mutex_lock(&d->lock);
-		snprintf(d->abort_text, sizeof(d->abort_text), "refused the source: %s",
-			 d->err.text);
+		d->err = e;
+		snprintf(d->abort_text, sizeof(d->abort_text), "refused the source: %s", e.text);
 		d->abort = 1;
 		pthread_mutex_unlock(&d->lock);
-		msg_send_error(ch, &st, &d->err);
+		msg_send_error(ch, &st, &e);
 		transport_drain(ch, 1000);
 		return ret;
 	}
@@ -344,6 +443,11 @@ static int handshake(struct dest *d, struct transport_chan *ch, struct msgbuf *m
 	r->ch = ch;
 	r->st = st;
 	snprintf(d->rep->peers[r->idx], sizeof(d->rep->peers[r->idx]), "%s", transport_peer(ch));
+	if (r->idx == 0) {
+		snprintf(d->rep->security, sizeof(d->rep->security), "%s",
+			 transport_chan_security(ch));
+		d->rep->crypto = transport_chan_crypto(ch);
+	}
 	return 0;
 refuse:
 	msg_send_error(ch, &st, &d->err);
@@ -353,6 +457,8 @@ refuse:
 
 static int accept_channels(struct dest *d)
 {
+	uint64_t first_by = d->o->accept_timeout_ms ?
+			    vmm_now_ns() + d->o->accept_timeout_ms * NSEC_PER_MSEC : 0;
 	struct msgbuf mb;
 	unsigned int got = 0;
 	int ret;
@@ -363,9 +469,25 @@ static int accept_channels(struct dest *d)
 	do {
 		struct transport_chan *ch;
 		unsigned int which;
-		/* The first channel may take forever; the others come right after it. */
-		uint32_t t = got ? d->o->net.timeout_ms : d->o->accept_timeout_ms;
+		/*
+		 * The first channel may take forever (or --wait in all, however
+		 * many connections were turned away); the others come right
+		 * after it.
+		 */
+		uint32_t t = got ? d->o->net.timeout_ms : 0;
 
+		if (!got && first_by) {
+			uint64_t now = vmm_now_ns();
+
+			t = now < first_by ? (first_by - now + NSEC_PER_MSEC - 1) / NSEC_PER_MSEC : 0;
+			if (!t) {
+				dest_fail(d, WIRE_ERR_SESSION, ETIMEDOUT,
+					  "waiting for a source: nobody connected within %u ms",
+					  d->o->accept_timeout_ms);
+				ret = -ETIMEDOUT;
+				break;
+			}
+		}
 		ret = transport_accept_any(d->ls, d->nls, t, &ch, &which);
 		if (ret) {
 			dest_fail(d, WIRE_ERR_SESSION, -ret, "%s: %s",
@@ -384,7 +506,8 @@ static int accept_channels(struct dest *d)
 			break;
 		}
 		got++;
-	} while (got < d->n);
+	/* Until a HELLO made the session (d->n), every refusal waits on. */
+	} while (!d->n || got < d->n);
 	msgbuf_release(&mb);
 	return ret;
 }

@@ -140,7 +140,9 @@ struct migrate_report {
 	char backend[16];
 	char backend_why[160];
 	char codec_name[32];
-	char transport[16];
+	char transport[16];		/* the send backend channel 0 uses */
+	char security[256];		/* what protects the channels, in words */
+	enum transport_crypto crypto;
 	unsigned int channels;
 	char peers[MIGRATE_MAX_CHANNELS][64];
 	uint64_t mem_bytes;
@@ -234,6 +236,13 @@ struct migrate_dest_opts {
 	enum track_backend backend;	/* for the VM created here */
 	uint64_t mem_size;		/* 0: take the source's; else must match */
 	unsigned int nr_vcpus;		/* likewise */
+	/*
+	 * This destination's own limits, checked before anything is sized:
+	 * guest RAM (0: the host's MemAvailable when the HELLO comes) and
+	 * vCPUs (0: the host's online CPUs).
+	 */
+	uint64_t max_mem;
+	unsigned int max_vcpus;
 	const struct vm_runner_hooks *hooks; /* for the runner started here */
 	int debugcon_fd;		/* the guest's debug console (vm_set_debugcon), -1: none */
 	void (*listening)(void *ctx, const char *addr, int port);

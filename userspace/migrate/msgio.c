@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "migrate/msgio.h"
+#include "wire/record.h"
 
 int msgbuf_init(struct msgbuf *m)
 {
@@ -52,6 +53,7 @@ int msg_recv(struct transport_chan *ch, struct wire_stream *s, struct msgbuf *m,
 	ret = wire_recv_check(s, &m->hdr, m->payload);
 	if (ret)
 		return ret;
+	record_input(m->hdr.type, m->buf, WIRE_HDR_SIZE + m->hdr.len);
 	if (m->hdr.type == WIRE_ERROR) {
 		struct wire_error tmp;
 

@@ -134,8 +134,13 @@ static int handshake(struct source *src, struct sender *s, uint64_t session, str
 	if (!ret)
 		ret = wire_dec_hello_ack(&mb->hdr, mb->payload, &ack);
 	if (ret) {
-		source_fail(src, "channel %u: no valid HELLO_ACK from %s: %s", s->idx,
-			    transport_peer(s->ch), strerror(-ret));
+		/* A destination with a key closes a connection that has none at once. */
+		bool hint = !src->o->net.auth &&
+			    (ret == -ENODATA || ret == -ECONNRESET || ret == -EBADMSG);
+
+		source_fail(src, "channel %u: no valid HELLO_ACK from %s: %s%s", s->idx,
+			    transport_peer(s->ch), strerror(-ret),
+			    hint ? " (this source runs --insecure: does the destination require a key?)" : "");
 		return ret;
 	}
 	ret = wire_check_ack(&hello, &ack, &err);
@@ -184,6 +189,14 @@ static int connect_channels(struct source *src)
 		}
 		snprintf(src->rep->peers[i], sizeof(src->rep->peers[i]), "%s",
 			 transport_peer(s->ch));
+		if (!i) {
+			/* As the channel chose it: TLS may have turned zero copy off. */
+			snprintf(src->rep->transport, sizeof(src->rep->transport), "%s",
+				 transport_backend_name(transport_chan_backend(s->ch)));
+			snprintf(src->rep->security, sizeof(src->rep->security), "%s",
+				 transport_chan_security(s->ch));
+			src->rep->crypto = transport_chan_crypto(s->ch);
+		}
 		ret = handshake(src, s, session, &mb);
 		if (ret)
 			goto out;

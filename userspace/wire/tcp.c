@@ -139,7 +139,7 @@ static int plain_reap(struct transport_chan *ch, int timeout_ms)
 }
 
 /* The socket buffer is full: wait for room, at most one timeout. */
-static int wait_writable(struct transport_chan *ch)
+int tp_wait_writable(struct transport_chan *ch)
 {
 	struct pollfd p = { .fd = ch->fd, .events = POLLOUT };
 	uint64_t t0 = tp_now_ns();
@@ -186,7 +186,7 @@ int tp_tcp_send(struct transport_chan *ch, struct msghdr *msg, size_t len, bool 
 		n = sendmsg(ch->fd, msg, MSG_NOSIGNAL | MSG_DONTWAIT | (zc ? MSG_ZEROCOPY : 0));
 		if (n < 0 && errno == EAGAIN) {
 			/* Not a send: nothing moved (and zero copy took no id). */
-			ret = wait_writable(ch);
+			ret = tp_wait_writable(ch);
 			if (ret)
 				return ret;
 			continue;

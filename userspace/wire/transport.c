@@ -18,16 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/tls.h"
 #include "wire/transport_priv.h"
 
 #define TP_ADDR_MAX	256
-
-struct transport_listener {
-	int fd;
-	int port;
-	atomic_bool cancelled;
-	struct transport_opts opts;
-};
 
 static const struct {
 	const char *name;
@@ -73,6 +67,8 @@ void transport_opts_init(struct transport_opts *o)
 	o->connect_attempts = TRANSPORT_DEFAULT_ATTEMPTS;
 	o->retry_delay_ms = TRANSPORT_DEFAULT_RETRY_MS;
 	o->zc_min_bytes = TRANSPORT_DEFAULT_ZC_MIN;
+	o->handshake_ms = TRANSPORT_DEFAULT_HANDSHAKE_MS;
+	o->max_handshakes = TRANSPORT_DEFAULT_MAX_HANDSHAKES;
 }
 
 const char *transport_backend_name(enum transport_backend b)
@@ -111,6 +107,14 @@ static int opts_resolve(const struct transport_opts *in, struct transport_opts *
 		return tp_err(-EINVAL, "timeout %u ms is too long", o->timeout_ms);
 	if (o->sndbuf > INT_MAX / 2 || o->rcvbuf > INT_MAX / 2)
 		return tp_err(-EINVAL, "socket buffer sizes above %d bytes", INT_MAX / 2);
+	if ((unsigned int)o->tls >= TRANSPORT_TLS_NR)
+		return tp_err(-EINVAL, "TLS mode %u out of range", o->tls);
+	if (o->tls != TRANSPORT_TLS_AUTO && !o->auth)
+		return tp_err(-EINVAL, "a TLS mode without a key");
+	if (o->handshake_ms > INT_MAX / 4)
+		return tp_err(-EINVAL, "handshake bound %u ms is too long", o->handshake_ms);
+	if (o->max_handshakes > 1024)
+		return tp_err(-EINVAL, "%u handshakes at once: at most 1024", o->max_handshakes);
 	if (!o->timeout_ms)
 		o->timeout_ms = TRANSPORT_DEFAULT_TIMEOUT_MS;
 	if (!o->connect_attempts)
@@ -119,6 +123,10 @@ static int opts_resolve(const struct transport_opts *in, struct transport_opts *
 		o->retry_delay_ms = TRANSPORT_DEFAULT_RETRY_MS;
 	if (!o->zc_min_bytes)
 		o->zc_min_bytes = TRANSPORT_DEFAULT_ZC_MIN;
+	if (!o->handshake_ms)
+		o->handshake_ms = TRANSPORT_DEFAULT_HANDSHAKE_MS;
+	if (!o->max_handshakes)
+		o->max_handshakes = TRANSPORT_DEFAULT_MAX_HANDSHAKES;
 	return 0;
 }
 
@@ -197,7 +205,7 @@ static int addr_resolve(const char *addr, bool passive, struct addrinfo **res)
 	}
 }
 
-static void addr_format(const struct sockaddr *sa, char *buf, size_t len)
+void tp_addr_format(const struct sockaddr *sa, char *buf, size_t len)
 {
 	char host[INET6_ADDRSTRLEN] = "?";
 	unsigned int port = 0;
@@ -293,7 +301,7 @@ static int set_channel_opts(int fd, const struct transport_opts *o)
 	return ret;
 }
 
-static int set_blocking(int fd, bool blocking)
+int tp_set_blocking(int fd, bool blocking)
 {
 	int fl = fcntl(fd, F_GETFL);
 
@@ -305,9 +313,8 @@ static int set_blocking(int fd, bool blocking)
 	return 0;
 }
 
-/* Wrap a connected socket; takes fd in every case. */
-static int chan_create(int fd, const struct transport_opts *o,
-		       struct transport_chan **out)
+int tp_chan_create(int fd, const struct transport_opts *o, struct auth_session *sec,
+		   struct transport_chan **out)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
@@ -322,7 +329,7 @@ static int chan_create(int fd, const struct transport_opts *o,
 		ret = tp_err(-errno, "getpeername: %s", strerror(errno));
 		goto err_close;
 	}
-	addr_format((struct sockaddr *)&ss, peer, sizeof(peer));
+	tp_addr_format((struct sockaddr *)&ss, peer, sizeof(peer));
 	ch = aligned_alloc(64, (sizeof(*ch) + 63) & ~(size_t)63);
 	if (!ch) {
 		ret = tp_err(-ENOMEM, "channel to %s: out of memory", peer);
@@ -335,16 +342,27 @@ static int chan_create(int fd, const struct transport_opts *o,
 	ch->ops = tp_backends[o->backend].ops;
 	atomic_init(&ch->cancelled, false);
 	memcpy(ch->peer, peer, sizeof(peer));
+	snprintf(ch->security, sizeof(ch->security), "none");
+	if (sec) {
+		/* May change the backend: zero copy does not go with TLS records. */
+		ret = tp_tls_attach(ch, sec);
+		sec = NULL;
+		if (ret)
+			goto err_free;
+	}
 	ret = ch->ops->setup(ch);
 	if (ret) {
 		ch->ops->release(ch);
-		free(ch);
-		goto err_close;
+		goto err_free;
 	}
 	*out = ch;
 	return 0;
 
+err_free:
+	auth_session_free(ch->sec);
+	free(ch);
 err_close:
+	auth_session_free(sec);
 	close(fd);
 	return ret;
 }
@@ -414,6 +432,13 @@ int transport_listen(const char *addr, const struct transport_opts *opts,
 	l->fd = fd;
 	l->opts = o;
 	atomic_init(&l->cancelled, false);
+	if (o.auth) {
+		ret = tp_gate_new(l);
+		if (ret) {
+			free(l);
+			goto err_close;
+		}
+	}
 	l->port = ntohs(ss.ss_family == AF_INET6 ?
 			((struct sockaddr_in6 *)&ss)->sin6_port :
 			((struct sockaddr_in *)&ss)->sin_port);
@@ -456,8 +481,12 @@ int transport_accept_any(struct transport_listener *const *ls, unsigned int n,
 	for (unsigned int i = 0; i < n; i++) {
 		if (!ls[i])
 			return tp_err(-EINVAL, "transport_accept: listener %u is NULL", i);
+		if ((ls[i]->gate != NULL) != (ls[0]->gate != NULL))
+			return tp_err(-EINVAL, "transport_accept: listeners with and without TLS");
 		pfd[i] = (struct pollfd){ .fd = ls[i]->fd, .events = POLLIN };
 	}
+	if (ls[0]->gate)
+		return tp_gate_accept(ls, n, timeout_ms, out, which);
 	for (;;) {
 		int wait = tp_poll_remaining(deadline), ret;
 
@@ -485,7 +514,7 @@ int transport_accept_any(struct transport_listener *const *ls, unsigned int n,
 			}
 			if (which)
 				*which = i;
-			return chan_create(fd, &ls[i]->opts, out);
+			return tp_chan_create(fd, &ls[i]->opts, NULL, out);
 		}
 	}
 }
@@ -509,6 +538,7 @@ void transport_listener_close(struct transport_listener *l)
 {
 	if (!l)
 		return;
+	tp_gate_free(l->gate);
 	close(l->fd);
 	free(l);
 }
@@ -566,7 +596,7 @@ static int connect_one(const struct addrinfo *ai, const struct transport_opts *o
 			goto err_close;
 		}
 	}
-	ret = set_blocking(fd, true);
+	ret = tp_set_blocking(fd, true);
 	if (ret)
 		goto err_close;
 	return fd;
@@ -611,7 +641,17 @@ int transport_connect(const char *addr, const struct transport_opts *opts,
 	if (fd < 0)
 		return tp_err(fd, "connect to %s: %s (%u attempt%s)", addr, strerror(-fd),
 			      attempt, attempt == 1 ? "" : "s");
-	return chan_create(fd, &o, out);
+	if (o.auth) {
+		struct auth_session *sec;
+
+		ret = tp_tls_connect(fd, &o, addr, &sec);
+		if (ret) {
+			close(fd);
+			return ret;
+		}
+		return tp_chan_create(fd, &o, sec, out);
+	}
+	return tp_chan_create(fd, &o, NULL, out);
 }
 
 /* Life cycle. */
@@ -634,6 +674,7 @@ void transport_close(struct transport_chan *ch)
 		return;
 	ch->ops->release(ch);
 	close(ch->fd);
+	auth_session_free(ch->sec);
 	tp_zcwin_free(&ch->zc);
 	free(ch);
 }
@@ -656,4 +697,36 @@ const char *transport_peer(const struct transport_chan *ch)
 enum transport_backend transport_chan_backend(const struct transport_chan *ch)
 {
 	return ch->backend;
+}
+
+enum transport_crypto transport_chan_crypto(const struct transport_chan *ch)
+{
+	return ch->crypto;
+}
+
+const char *transport_chan_security(const struct transport_chan *ch)
+{
+	return ch->security;
+}
+
+static const char *const tp_tls_names[TRANSPORT_TLS_NR] = {
+	[TRANSPORT_TLS_AUTO] = "auto",
+	[TRANSPORT_TLS_KERNEL] = "kernel",
+	[TRANSPORT_TLS_USER] = "user",
+};
+
+const char *transport_tls_name(enum transport_tls t)
+{
+	return (unsigned int)t < TRANSPORT_TLS_NR ? tp_tls_names[t] : "invalid";
+}
+
+int transport_tls_parse(const char *name, enum transport_tls *t)
+{
+	for (unsigned int i = 0; name && i < TRANSPORT_TLS_NR; i++) {
+		if (!strcmp(name, tp_tls_names[i])) {
+			*t = i;
+			return 0;
+		}
+	}
+	return tp_err(-EINVAL, "unknown TLS mode '%s' (auto, kernel, user)", name ? name : "(null)");
 }

@@ -64,6 +64,21 @@
  * blocked and later call on the channel that has to wait or move data return
  * -ECANCELED (a flush with nothing pending still returns 0).
  *
+ * Security (secure.c): with transport_opts.auth set, every channel is TLS
+ * 1.3 with the pre-shared key (auth/tls.h) before it carries a byte of
+ * ours.  transport_connect() runs the handshake (bounded by handshake_ms);
+ * a listener runs up to max_handshakes of them at once, per address,
+ * without blocking on any, and transport_accept*() return only channels
+ * whose peer proved it holds the key.  Connections that fail (a wrong key,
+ * no TLS, a peer that stalls past handshake_ms) or that come when that many
+ * are in progress are closed and said in opts.log; accept goes on waiting.
+ * After the handshake the records are encrypted by the kernel (kTLS: sends
+ * stay one copy, the encryption) where it has TLS, else in userspace
+ * (GnuTLS, one more copy); transport_opts.tls may insist on either.  The
+ * kernel's TLS takes no MSG_ZEROCOPY (Linux 6.1, 6.12: EOPNOTSUPP, which
+ * io_uring's send_zc gets too): a channel that asked for zero copy sends by
+ * copy then, and transport_chan_security() says so.
+ *
  * Errors are negative errno values; transport_error() describes the last
  * failure of the calling thread in words.
  */
@@ -74,6 +89,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/uio.h>
+
+struct auth_creds;
 
 enum transport_backend {
 	TRANSPORT_PLAIN,
@@ -90,6 +107,24 @@ enum transport_backend {
 #define TRANSPORT_DEFAULT_ZC_MIN	16384
 /* Copied completions in a row, from the first, that turn zero copy off. */
 #define TRANSPORT_ZC_GIVE_UP		8
+
+/* Where a TLS channel's records are encrypted (transport_opts.tls). */
+enum transport_tls {
+	TRANSPORT_TLS_AUTO,		/* the kernel's TLS if it has it, else userspace */
+	TRANSPORT_TLS_KERNEL,		/* kTLS or fail */
+	TRANSPORT_TLS_USER,		/* GnuTLS's records in userspace */
+	TRANSPORT_TLS_NR,
+};
+
+/* What protects a channel. */
+enum transport_crypto {
+	TRANSPORT_CRYPTO_NONE,		/* plaintext, no authentication */
+	TRANSPORT_CRYPTO_KERNEL,	/* TLS, records by the kernel (kTLS) */
+	TRANSPORT_CRYPTO_USER,		/* TLS, records by GnuTLS */
+};
+
+#define TRANSPORT_DEFAULT_HANDSHAKE_MS	5000
+#define TRANSPORT_DEFAULT_MAX_HANDSHAKES 8
 
 /* transport_opts.flags */
 #define TRANSPORT_OPT_ZC_ALWAYS	(1u << 0)	/* never stop asking for zero copy */
@@ -110,6 +145,16 @@ struct transport_opts {
 	uint32_t rcvbuf;
 	/* TRANSPORT_OPT_*; others must be 0. */
 	uint32_t flags;
+	/* Security (see above).  NULL: plaintext, and anyone may connect. */
+	const struct auth_creds *auth;
+	enum transport_tls tls;
+	/* Bound on one TLS handshake; 0: the default. */
+	uint32_t handshake_ms;
+	/* Listener: TLS handshakes in progress at once, per address; 0: the default. */
+	uint32_t max_handshakes;
+	/* Listener: one line per connection refused (thread of the accept). */
+	void (*log)(void *ctx, const char *line);
+	void *log_ctx;
 };
 
 /* transport_send() flags */
@@ -238,6 +283,15 @@ int transport_set_timeout(struct transport_chan *ch, uint32_t timeout_ms);
 /* "addr:port" of the other end. */
 const char *transport_peer(const struct transport_chan *ch);
 enum transport_backend transport_chan_backend(const struct transport_chan *ch);
+enum transport_crypto transport_chan_crypto(const struct transport_chan *ch);
+/*
+ * In words: "none", or the TLS session ("TLS1.3 ... in the kernel (kTLS)"),
+ * and why zero copy is off if it was asked for and is.
+ */
+const char *transport_chan_security(const struct transport_chan *ch);
+const char *transport_tls_name(enum transport_tls t);
+/* "auto", "kernel", "user"; -EINVAL for anything else. */
+int transport_tls_parse(const char *name, enum transport_tls *t);
 
 /*
  * TCP's latest delivery rate sample for the channel (TCP_INFO): bytes/s

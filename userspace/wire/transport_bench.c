@@ -15,6 +15,12 @@
  * savings; those need two hosts: run --listen on one and --connect on the
  * other.  CPU time is per thread (RUSAGE_THREAD) and per process: on
  * loopback the sender's thread also runs the receiving TCP stack in softirq.
+ *
+ * --crypto adds the same runs with TLS 1.3 (auth/tls.h): records encrypted
+ * by the kernel (kTLS, where it has TLS) or by GnuTLS in userspace, each
+ * beside the unencrypted run of the same backend and channel count in the
+ * same invocation (the "x none" columns: throughput and CPU per GiB).
+ * Loopback in one process pays for both ends' encryption.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -26,6 +32,8 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 
+#include "auth/psk.h"
+#include "auth/tls.h"
 #include "cmd.h"
 #include "wire/transport.h"
 
@@ -38,6 +46,10 @@
 #define NB_MAX_CHANNELS	64
 #define NB_MAX_ADDRS	8
 
+/* Encryption of a run: none, TLS records by the kernel, by GnuTLS. */
+enum nb_crypto { NB_NONE, NB_KERNEL, NB_USER, NB_NR_CRYPTO };
+static const char *const nb_crypto_names[NB_NR_CRYPTO] = { "none", "ktls", "gnutls" };
+
 struct nb_hdr {
 	uint32_t magic;
 	uint32_t flags;
@@ -49,6 +61,8 @@ struct nb_hdr {
 
 struct nb_cfg {
 	enum transport_backend backend;
+	enum nb_crypto crypto;
+	struct auth_creds *creds;
 	uint32_t flags;		/* transport_opts.flags */
 	int channels;
 	uint64_t bytes;		/* payload of a run, all channels */
@@ -243,7 +257,28 @@ static struct transport_opts nb_opts(const struct nb_cfg *cfg)
 	o.timeout_ms = cfg->timeout_ms;
 	o.connect_attempts = 100;	/* the other side may start late */
 	o.retry_delay_ms = 100;
+	if (cfg->crypto != NB_NONE) {
+		o.auth = cfg->creds;
+		o.tls = cfg->crypto == NB_KERNEL ? TRANSPORT_TLS_KERNEL : TRANSPORT_TLS_USER;
+	}
 	return o;
+}
+
+/* Accept n channels in a thread of its own: TLS clients wait for the handshake. */
+struct nb_acceptor {
+	struct transport_listener *l;
+	struct nb_chan *rcv;
+	int n, got, ret;
+	uint32_t timeout_ms;
+};
+
+static void *nb_accept_main(void *arg)
+{
+	struct nb_acceptor *a = arg;
+
+	for (; a->got < a->n && !a->ret; a->got++)
+		a->ret = transport_accept(a->l, a->timeout_ms, &a->rcv[a->got].ch);
+	return NULL;
 }
 
 /* Run threads fn over chans; wall time from the common start. */
@@ -291,10 +326,11 @@ static int nb_run_threads(struct nb_chan *cs, int n, void *(*fn)(void *), double
 /* "zerocopy", or "zerocopy-always" when it keeps asking for zero copy. */
 static const char *nb_name(const struct nb_cfg *cfg)
 {
-	static char buf[32];
+	static char buf[48];
 
-	snprintf(buf, sizeof(buf), "%s%s", transport_backend_name(cfg->backend),
-		 cfg->flags & TRANSPORT_OPT_ZC_ALWAYS ? "-always" : "");
+	snprintf(buf, sizeof(buf), "%s%s%s%s", transport_backend_name(cfg->backend),
+		 cfg->flags & TRANSPORT_OPT_ZC_ALWAYS ? "-always" : "",
+		 cfg->crypto ? "+" : "", cfg->crypto ? nb_crypto_names[cfg->crypto] : "");
 	return buf;
 }
 
@@ -322,21 +358,32 @@ static int nb_parse_backend(const char *name, struct nb_cfg *cfg)
 	return 0;
 }
 
+static double nb_mibps(const struct nb_result *r)
+{
+	return r->payload / (double)(1 << 20) / r->seconds;
+}
+
+/* base: the unencrypted run of the same backend and channels, if any. */
 static void nb_print(FILE *f, const struct nb_cfg *cfg, const struct nb_result *r,
-		     const char *mode, bool head)
+		     const struct nb_result *base, const char *mode, bool head)
 {
 	double gib = r->payload / (double)(1ull << 30);
+	char vs[32] = "";
 
 	if (head)
-		fprintf(f, "%-15s %3s %9s %10s %10s %10s %9s %9s %8s %8s\n", "backend", "ch",
+		fprintf(f, "%-22s %3s %9s %10s %10s %10s %9s %9s %8s %8s  %s\n", "backend", "ch",
 			"MiB/s", "snd s/GiB", "rcv s/GiB", "all s/GiB", "zc-sends", "copied",
-			"enobufs", "notifs");
-	fprintf(f, "%-15s %3d %9.1f %10.3f %10.3f %10.3f %9llu %9llu %8llu %8llu\n",
+			"enobufs", "notifs", "x none: MiB/s cpu");
+	if (base && base->payload && cfg->crypto)
+		snprintf(vs, sizeof(vs), "%5.2f %5.2f", nb_mibps(r) / nb_mibps(base),
+			 (r->process_cpu / gib) /
+			 (base->process_cpu / (base->payload / (double)(1ull << 30))));
+	fprintf(f, "%-22s %3d %9.1f %10.3f %10.3f %10.3f %9llu %9llu %8llu %8llu  %s\n",
 		strcmp(mode, "listen") ? nb_name(cfg) : "(recv)",
-		cfg->channels, r->payload / (double)(1 << 20) / r->seconds, r->sender_cpu / gib,
+		cfg->channels, nb_mibps(r), r->sender_cpu / gib,
 		r->receiver_cpu / gib, r->process_cpu / gib,
 		(unsigned long long)r->st.zc_sends, (unsigned long long)r->st.zc_copied,
-		(unsigned long long)r->st.zc_enobufs, (unsigned long long)r->st.notifications);
+		(unsigned long long)r->st.zc_enobufs, (unsigned long long)r->st.notifications, vs);
 }
 
 static void nb_json(FILE *f, const struct nb_cfg *cfg, const struct nb_result *r,
@@ -344,11 +391,11 @@ static void nb_json(FILE *f, const struct nb_cfg *cfg, const struct nb_result *r
 {
 	double gib = r->payload / (double)(1ull << 30);
 
-	fprintf(f, "%s\n  {\"mode\": \"%s\", \"backend\": \"%s\", \"channels\": %d, "
+	fprintf(f, "%s\n  {\"mode\": \"%s\", \"crypto\": \"%s\", \"backend\": \"%s\", \"channels\": %d, "
 		"\"msg_bytes\": %u, \"payload_bytes\": %llu, \"seconds\": %.6f, "
 		"\"mib_per_s\": %.1f, \"sender_cpu_s_per_gib\": %.4f, "
 		"\"receiver_cpu_s_per_gib\": %.4f, \"process_cpu_s_per_gib\": %.4f, "
-		"\"stats\": ", first ? "" : ",", mode, nb_name(cfg),
+		"\"stats\": ", first ? "" : ",", mode, nb_crypto_names[cfg->crypto], nb_name(cfg),
 		cfg->channels, cfg->msg_pages * NB_PAGE, (unsigned long long)r->payload,
 		r->seconds, r->payload / (double)(1 << 20) / r->seconds,
 		r->sender_cpu / gib, r->receiver_cpu / gib, r->process_cpu / gib);
@@ -378,6 +425,8 @@ static int nb_loopback(const struct nb_cfg *cfg, struct nb_result *r)
 	struct transport_listener *l;
 	char addr[64];
 	double cpu0;
+	struct nb_acceptor acc = { .rcv = rcv, .n = cfg->channels, .timeout_ms = cfg->timeout_ms };
+	pthread_t at;
 	int ret, n = 0;
 
 	memset(r, 0, sizeof(*r));
@@ -386,19 +435,26 @@ static int nb_loopback(const struct nb_cfg *cfg, struct nb_result *r)
 	if (ret)
 		goto out;
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", transport_listener_port(l));
-	for (; n < cfg->channels; n++) {
-		snd[n] = (struct nb_chan){ .cfg = cfg, .id = n, .messages = per ? per : 1 };
-		rcv[n] = (struct nb_chan){ .cfg = cfg, .id = n };
-		ret = transport_connect(addr, &o, &snd[n].ch);
-		if (ret)
-			break;
-		ret = transport_accept(l, cfg->timeout_ms, &rcv[n].ch);
-		if (ret) {
-			transport_close(snd[n].ch);
-			break;
-		}
+	for (int i = 0; i < cfg->channels; i++)
+		rcv[i] = (struct nb_chan){ .cfg = cfg, .id = i };
+	acc.l = l;
+	if (pthread_create(&at, NULL, nb_accept_main, &acc)) {
+		transport_listener_close(l);
+		ret = -EAGAIN;
+		goto out;
 	}
+	for (int i = 0; i < cfg->channels && !ret; i++) {
+		snd[i] = (struct nb_chan){ .cfg = cfg, .id = i, .messages = per ? per : 1 };
+		ret = transport_connect(addr, &o, &snd[i].ch);
+	}
+	if (ret)
+		transport_listener_cancel(l);
+	pthread_join(at, NULL);
 	transport_listener_close(l);
+	/* Channels not made are NULL: closing them is nothing. */
+	n = cfg->channels;
+	if (!ret)
+		ret = acc.ret;
 	if (ret)
 		goto out_close;
 
@@ -549,6 +605,10 @@ static void nb_usage(FILE *f)
 		"  --msg-kib N        payload of a message, 4 to 4096 KiB (default 256)\n"
 		"  --timeout-ms N     transport timeout (default 10000)\n"
 		"  --verify           check every received byte\n"
+		"  --crypto LIST      none, ktls, gnutls: also with TLS 1.3, records by the\n"
+		"                     kernel or by GnuTLS, each beside the unencrypted run\n"
+		"                     (default none; two hosts: one, and --key)\n"
+		"  --key FILE         two hosts: the key both hold (loopback: a random one)\n"
 		"  --json FILE        write the results as JSON\n"
 		"  --listen ADDR,...  receive: accept --channels channels on these addresses\n"
 		"  --connect ADDR,... send: channel i to address i modulo their number\n");
@@ -563,6 +623,8 @@ int cmd_netbench(int argc, char **argv)
 		{ "msg-kib", required_argument, NULL, 'k' },
 		{ "timeout-ms", required_argument, NULL, 't' },
 		{ "verify", no_argument, NULL, 'v' },
+		{ "crypto", required_argument, NULL, 'x' },
+		{ "key", required_argument, NULL, 'K' },
 		{ "json", required_argument, NULL, 'j' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "connect", required_argument, NULL, 'C' },
@@ -571,15 +633,20 @@ int cmd_netbench(int argc, char **argv)
 	};
 	struct nb_cfg cfg = { .bytes = 2048ull << 20, .msg_pages = 64,
 			      .timeout_ms = TRANSPORT_DEFAULT_TIMEOUT_MS };
-	char *backends = NULL, *channels = NULL, *addrs = NULL, *end;
-	const char *json = NULL, *mode = "loopback", *blist[8], *clist[8];
-	int nb = 4, nc = 2, opt, ret = 0, runs = 0;
+	char *backends = NULL, *channels = NULL, *addrs = NULL, *cryptos = NULL, *end;
+	const char *json = NULL, *mode = "loopback", *blist[8], *clist[8], *xlist[NB_NR_CRYPTO];
+	const char *key_path = NULL;
+	static struct nb_result base[8][8];
+	int nb = 4, nc = 2, nx = 1, opt, ret = 0, runs = 0;
+	struct auth_key key;
+	char why[256];
 	unsigned long v;
 	FILE *jf = NULL;
 
 	blist[0] = "plain", blist[1] = "zerocopy", blist[2] = "zerocopy-always";
 	blist[3] = "uring";
 	clist[0] = "1", clist[1] = "4";
+	xlist[0] = "none";
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
 		switch (opt) {
@@ -609,6 +676,12 @@ int cmd_netbench(int argc, char **argv)
 		case 'v':
 			cfg.verify = true;
 			break;
+		case 'x':
+			cryptos = optarg;
+			break;
+		case 'K':
+			key_path = optarg;
+			break;
 		case 'j':
 			json = optarg;
 			break;
@@ -633,7 +706,8 @@ int cmd_netbench(int argc, char **argv)
 		nb_usage(stderr);
 		return 2;
 	}
-	if ((backends && (nb = nb_split(backends, blist, 8)) <= 0) ||
+	if ((cryptos && (nx = nb_split(cryptos, xlist, NB_NR_CRYPTO)) <= 0) ||
+	    (backends && (nb = nb_split(backends, blist, 8)) <= 0) ||
 	    (channels && (nc = nb_split(channels, clist, 8)) <= 0) ||
 	    (addrs && (cfg.naddrs = nb_split(addrs, cfg.addrs, NB_MAX_ADDRS)) <= 0)) {
 		fprintf(stderr, "netbench: bad list (at most 8 entries)\n");
@@ -645,6 +719,23 @@ int cmd_netbench(int argc, char **argv)
 	}
 	if (addrs && !backends)
 		nb = 1;
+	if (addrs && nx != 1) {
+		fprintf(stderr, "netbench: two-host runs take one --crypto\n");
+		return 2;
+	}
+	/* A key: the one both hosts hold, or a fresh one for loopback. */
+	if (key_path ? auth_key_load(key_path, &key, why, sizeof(why)) :
+		       (addrs && strcmp(xlist[0], "none")) ?
+		       (snprintf(why, sizeof(why), "two-host runs with --crypto need --key"), -1) :
+		       auth_key_random(&key)) {
+		fprintf(stderr, "netbench: %s\n", why);
+		return 2;
+	}
+	if (auth_creds_new(&key, &cfg.creds, why, sizeof(why))) {
+		fprintf(stderr, "netbench: %s\n", why);
+		return 1;
+	}
+	auth_key_wipe(&key);
 	ret = nb_region_init();
 	if (ret) {
 		fprintf(stderr, "netbench: region: %s\n", strerror(-ret));
@@ -664,7 +755,17 @@ int cmd_netbench(int argc, char **argv)
 		       "copied sends; zerocopy-always shows what a deferred copy costs.\n",
 		       (unsigned long long)(cfg.bytes >> 20), cfg.msg_pages * 4,
 		       cfg.verify ? ", checked" : "", TRANSPORT_ZC_GIVE_UP);
+	for (int x = 0; x < nx && !ret; x++)
 	for (int b = 0; b < nb && !ret; b++) {
+		cfg.crypto = NB_NR_CRYPTO;
+		for (int i = 0; i < NB_NR_CRYPTO; i++)
+			if (!strcmp(xlist[x], nb_crypto_names[i]))
+				cfg.crypto = i;
+		if (cfg.crypto == NB_NR_CRYPTO) {
+			fprintf(stderr, "netbench: --crypto '%s': none, ktls or gnutls\n", xlist[x]);
+			ret = -EINVAL;
+			break;
+		}
 		ret = nb_parse_backend(blist[b], &cfg);
 		if (ret)
 			break;
@@ -685,9 +786,18 @@ int cmd_netbench(int argc, char **argv)
 				ret = nb_connect(&cfg, &r);
 			else
 				ret = nb_loopback(&cfg, &r);
+			if (ret == -ENOENT && cfg.crypto == NB_KERNEL) {
+				/* This kernel has no TLS: say so, go on with the rest. */
+				printf("%-22s %3d  (no kTLS in this kernel: %s)\n", nb_name(&cfg),
+				       cfg.channels, transport_error());
+				ret = 0;
+				continue;
+			}
 			if (ret)
 				break;
-			nb_print(stdout, &cfg, &r, mode, !runs);
+			if (cfg.crypto == NB_NONE && b < 8 && c < 8)
+				base[b][c] = r;
+			nb_print(stdout, &cfg, &r, b < 8 && c < 8 ? &base[b][c] : NULL, mode, !runs);
 			if (jf)
 				nb_json(jf, &cfg, &r, mode, !runs);
 			runs++;
@@ -697,5 +807,6 @@ int cmd_netbench(int argc, char **argv)
 		fprintf(jf, "\n]}\n");
 		fclose(jf);
 	}
+	auth_creds_free(cfg.creds);
 	return ret ? 1 : 0;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "auth/tls.h"
 #include "wire/transport_priv.h"
 
 #define TP_IOV_STACK	128	/* a header and 127 pages without malloc() */
@@ -240,6 +241,10 @@ int transport_recvv(struct transport_chan *ch, const struct iovec *iov, int iovc
 	tp_msg_advance(&msg, 0);
 
 	t0 = tp_now_ns();
+	if (ch->crypto == TRANSPORT_CRYPTO_USER) {
+		ret = tp_tls_recvv(ch, &msg, len);
+		goto out;
+	}
 	while (got < len) {
 		/* SO_RCVTIMEO bounds each call: a timeout is no progress. */
 		ssize_t n = recvmsg(ch->fd, &msg, MSG_WAITALL);
@@ -273,6 +278,7 @@ int transport_recvv(struct transport_chan *ch, const struct iovec *iov, int iovc
 			ret = tp_err(-errno, "recv from %s: %s", ch->peer, strerror(errno));
 		break;
 	}
+out:
 	ch->rx.recv_ns += tp_now_ns() - t0;
 	if (copy != stack)
 		free(copy);
@@ -300,6 +306,9 @@ int transport_poll_recv(struct transport_chan *ch, int timeout_ms)
 
 		if (atomic_load(&ch->cancelled))
 			return tp_err(-ECANCELED, "poll %s: cancelled", ch->peer);
+		/* Records in userspace: plaintext may wait in the session, not the socket. */
+		if (ch->crypto == TRANSPORT_CRYPTO_USER && auth_pending(ch->sec))
+			return 1;
 		if (deadline && !wait)
 			return 0;
 		n = poll(&p, 1, wait < 0 || wait > 100 ? 100 : wait);

@@ -2,8 +2,9 @@
 /*
  * Transport internals shared by transport.c (channels), transport_io.c
  * (sending, completions, receiving), transport_stats.c, zcwin.c (the
- * completion window) and the send backends: tcp.c (plain and MSG_ZEROCOPY)
- * and uring.c (io_uring).
+ * completion window), the send backends: tcp.c (plain and MSG_ZEROCOPY)
+ * and uring.c (io_uring), and secure.c (TLS: handshakes, the listeners'
+ * gate, records in userspace).
  */
 #ifndef VMDIRTY_WIRE_TRANSPORT_PRIV_H
 #define VMDIRTY_WIRE_TRANSPORT_PRIV_H
@@ -13,6 +14,8 @@
 #include <sys/socket.h>
 
 #include "wire/transport.h"
+
+struct auth_session;
 
 /*
  * Completion window of zero-copy send ids (the kernel's per-socket sendmsg
@@ -56,6 +59,11 @@ struct tp_backend_ops {
 
 struct transport_chan {
 	int fd;
+	enum transport_crypto crypto;
+	struct auth_session *sec;	/* TLS; used for records in userspace only */
+	int sec_tx_errno;		/* userspace records: the stream's last failure, */
+	int sec_rx_errno;		/* ... sending and receiving */
+	char security[224];		/* transport_chan_security() */
 	enum transport_backend backend;
 	const struct tp_backend_ops *ops;
 	struct transport_opts opts;
@@ -70,6 +78,17 @@ struct transport_chan {
 	struct transport_stats tx __attribute__((aligned(64)));
 	/* The receiving thread's. */
 	struct transport_stats rx __attribute__((aligned(64)));
+};
+
+/* A gate of handshakes in progress (secure.c); NULL without TLS. */
+struct tp_gate;
+
+struct transport_listener {
+	int fd;
+	int port;
+	atomic_bool cancelled;
+	struct transport_opts opts;
+	struct tp_gate *gate;
 };
 
 extern const struct tp_backend_ops tp_plain_ops;
@@ -90,8 +109,33 @@ void tp_stats_moved(struct transport_stats *st);
  * or not; the backends' one way to report them.
  */
 void tp_zc_completed(struct transport_chan *ch, uint64_t n, bool copied);
+/* The socket buffer is full: wait for room, at most one timeout (tcp.c). */
+int tp_wait_writable(struct transport_chan *ch);
 /* The sendmsg() loop of tcp.c, for uring.c's copies. */
 int tp_tcp_send(struct transport_chan *ch, struct msghdr *msg, size_t len,
 		bool zc);
+
+/*
+ * Wrap a connected socket (transport.c): takes fd, and sec (the finished
+ * TLS session on it, or NULL) in every case.
+ */
+int tp_chan_create(int fd, const struct transport_opts *o, struct auth_session *sec,
+		   struct transport_chan **out);
+void tp_addr_format(const struct sockaddr *sa, char *buf, size_t len);
+int tp_set_blocking(int fd, bool blocking);
+
+/* secure.c */
+/* The client's handshake on a connected socket, within o->handshake_ms. */
+int tp_tls_connect(int fd, const struct transport_opts *o, const char *peer,
+		   struct auth_session **out);
+/* Records: in the kernel, or through sec; the backend that fits; the words. */
+int tp_tls_attach(struct transport_chan *ch, struct auth_session *sec);
+extern const struct tp_backend_ops tp_tls_user_ops;
+/* Receive in userspace TLS: transport_recvv()'s loop. */
+int tp_tls_recvv(struct transport_chan *ch, struct msghdr *msg, size_t len);
+int tp_gate_new(struct transport_listener *l);
+void tp_gate_free(struct tp_gate *g);
+int tp_gate_accept(struct transport_listener *const *ls, unsigned int n, uint32_t timeout_ms,
+		   struct transport_chan **out, unsigned int *which);
 
 #endif

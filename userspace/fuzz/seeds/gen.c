@@ -1,13 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Seed corpora for the harnesses: valid payloads of every type (PAGES in
- * every codec), written to DIR/<harness>/<name>.
+ * every codec), netlink replies and events as the module builds them, a
+ * TLS handshake in memory with fuzz/tls.c's key, key files; written to
+ * DIR/<harness>/<name>.  scripts/fuzz.sh adds what real migrations
+ * recorded.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include <netlink/genl/genl.h>
+#include <netlink/msg.h>
+
+#include <linux/vmdirty.h>
+
+#include "auth/psk.h"
+#include "auth/tls.h"
 #include "wire/codec.h"
 #include "wire/proto.h"
 #include "vmm/vmm.h"
@@ -26,6 +37,125 @@ static void put(const char *fuzzer, const char *name, const uint8_t *msg, size_t
 	if (!f || fwrite(msg + (hdr ? 0 : WIRE_HDR_SIZE), len - (hdr ? 0 : WIRE_HDR_SIZE), 1, f) != 1)
 		exit(1);
 	fclose(f);
+}
+
+/* A reply or event of the vmdirty family, as vmdirty.ko's netlink.c puts it. */
+static void put_nl(const char *name, uint8_t sel, uint8_t cmd, unsigned int vcpus)
+{
+	struct nl_msg *msg = nlmsg_alloc();
+	struct nlattr *nest;
+	uint8_t buf[65536];
+	size_t len;
+
+	if (!msg || !genlmsg_put(msg, 0, 1, 0x20, 0, NLM_F_MULTI, cmd, VMDIRTY_GENL_VERSION))
+		exit(1);
+	nla_put_u32(msg, VMDIRTY_A_SESSION_ID, 3);
+	nla_put_u32(msg, VMDIRTY_A_SESSION_FLAGS, 1);
+	nla_put_u32(msg, VMDIRTY_A_OWNER_PID, 100);
+	nla_put_u32(msg, VMDIRTY_A_VM_PID, 100);
+	nla_put_u32(msg, VMDIRTY_A_NR_SLOTS, 1);
+	nla_put_u32(msg, VMDIRTY_A_NR_VCPUS, vcpus);
+	nla_put_u64(msg, VMDIRTY_A_TRACKED_PAGES, 4096);
+	nla_put_u64(msg, VMDIRTY_A_HARVESTS, 7);
+	nla_put_u64(msg, VMDIRTY_A_ENTRIES, 700);
+	if (vcpus) {
+		nest = nla_nest_start(msg, VMDIRTY_A_VCPUS);
+		for (unsigned int i = 0; i < vcpus; i++) {
+			struct nlattr *e = nla_nest_start(msg, VMDIRTY_A_VCPUS_ENTRY);
+
+			nla_put_u32(msg, VMDIRTY_A_VCPU_IDX, i);
+			nla_put_u32(msg, VMDIRTY_A_VCPU_ID, i);
+			nla_put_u32(msg, VMDIRTY_A_VCPU_RING_SIZE, 4096);
+			nla_put_u64(msg, VMDIRTY_A_VCPU_ENTRIES, 100 * i);
+			nla_nest_end(msg, e);
+		}
+		nla_nest_end(msg, nest);
+	}
+	len = nlmsg_hdr(msg)->nlmsg_len;
+	buf[0] = sel;
+	memcpy(buf + 1, nlmsg_hdr(msg), len);
+	/* A dump ends with NLMSG_DONE. */
+	if (!sel) {
+		struct nlmsghdr done = { .nlmsg_len = NLMSG_LENGTH(4), .nlmsg_type = NLMSG_DONE };
+
+		memcpy(buf + 1 + len, &done, sizeof(done));
+		memset(buf + 1 + len + sizeof(done), 0, 4);
+		len += NLMSG_LENGTH(4);
+	}
+	put("nl", name, buf, len + 1, true);
+	nlmsg_free(msg);
+}
+
+/* One side of an in-memory handshake: what it sends collects in out. */
+struct side {
+	uint8_t in[16384], out[16384];
+	size_t nin, pos, nout;
+};
+
+static ssize_t side_pull(void *ctx, void *buf, size_t len)
+{
+	struct side *s = ctx;
+	size_t k = len < s->nin - s->pos ? len : s->nin - s->pos;
+
+	if (!k) {
+		errno = EAGAIN;
+		return -1;
+	}
+	memcpy(buf, s->in + s->pos, k);
+	s->pos += k;
+	return k;
+}
+
+static ssize_t side_push(void *ctx, const void *buf, size_t len)
+{
+	struct side *s = ctx;
+
+	if (len > sizeof(s->out) - s->nout)
+		exit(1);
+	memcpy(s->out + s->nout, buf, len);
+	s->nout += len;
+	return len;
+}
+
+/* Seeds for fuzz/tls.c: both sides of a handshake with its key, and key files. */
+static void put_tls(void)
+{
+	static struct side c, sv;
+	struct auth_io cio = { side_push, side_pull, &c }, sio = { side_push, side_pull, &sv };
+	struct auth_session *cs, *ss;
+	struct auth_creds *cr;
+	struct auth_key k;
+	uint8_t buf[16385];
+	char why[128];
+	bool ww;
+
+	for (int i = 0; i < AUTH_KEY_BYTES; i++)
+		k.key[i] = i + 1;	/* fuzz/tls.c's key */
+	auth_key_set_id(&k);
+	if (auth_creds_new(&k, &cr, why, sizeof(why)) ||
+	    auth_session_new(cr, AUTH_CLIENT, &cio, &cs) ||
+	    auth_session_new(cr, AUTH_SERVER, &sio, &ss))
+		exit(1);
+	/* ClientHello; the server's flight; the client's Finished. */
+	auth_handshake(cs, &ww);
+	memcpy(sv.in, c.out, c.nout);
+	sv.nin = c.nout;
+	auth_handshake(ss, &ww);
+	memcpy(c.in, sv.out, sv.nout);
+	c.nin = sv.nout;
+	if (auth_handshake(cs, &ww))
+		exit(1);
+	buf[0] = 0;
+	memcpy(buf + 1, c.out, c.nout);
+	put("tls", "client-flights", buf, c.nout + 1, true);
+	buf[0] = 1;
+	memcpy(buf + 1, sv.out, sv.nout);
+	put("tls", "server-flight", buf, sv.nout + 1, true);
+	auth_session_free(cs);
+	auth_session_free(ss);
+	auth_creds_free(cr);
+	put("tls", "key", (const uint8_t *)"\002AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=\n", 46, true);
+	put("tls", "key-bad", (const uint8_t *)"\002AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyB=", 45, true);
 }
 
 int main(int argc, char **argv)
@@ -121,5 +251,10 @@ int main(int argc, char **argv)
 	put("msg", "round_end", buf, len, false);
 	wire_txmsg_release(&m);
 	free(vs.xsave);
+	put_nl("reply-vcpus", 0, VMDIRTY_CMD_GET_SESSION, 4);
+	put_nl("reply", 0, VMDIRTY_CMD_GET_SESSION, 0);
+	put_nl("event-new", 1, VMDIRTY_CMD_SESSION_NEW, 0);
+	put_nl("event-stale", 1, VMDIRTY_CMD_LAYOUT_STALE, 2);
+	put_tls();
 	return 0;
 }
