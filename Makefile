@@ -31,8 +31,11 @@ module:
 userspace: $(KSFT)/.extracted
 	$(MAKE) -C userspace
 
+# The kernel-side test helpers (selftests/kmod) are built here, never by
+# `module` or `install`: they are not for hosts.
 selftests: userspace $(KSFT)/.extracted
 	$(MAKE) -C selftests
+	$(MAKE) -C $(KDIR) M=$(CURDIR)/selftests/kmod W=1 modules
 
 $(KSFT)/.extracted: scripts/ksft.sh
 	scripts/ksft.sh $(KSFT)
@@ -75,6 +78,7 @@ install: module
 
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null
+	-$(MAKE) -C $(KDIR) M=$(CURDIR)/selftests/kmod clean 2>/dev/null
 	-$(MAKE) -C userspace clean
 	-$(MAKE) -C selftests clean
 	rm -rf $(BUILD)

@@ -120,6 +120,13 @@ struct vmdirty_attach {
 /* struct vmdirty_harvest.status and vmdirty_shm_header.flags (out) */
 /* KVM's memslots no longer match the recorded layout: re-attach. */
 #define VMDIRTY_STATUS_LAYOUT_STALE	(1U << 0)
+/*
+ * Someone else collected or reset entries of the VM's rings, or rewrote
+ * entries the session had collected, while it was attached: the bit sets
+ * may lack pages.  The session stops collecting; HARVEST and SET_DRAIN fail
+ * with EPIPE from then on.  Close it and treat every page as dirty.
+ */
+#define VMDIRTY_STATUS_RING_CONFLICT	(1U << 1)
 
 /**
  * struct vmdirty_harvest - VMDIRTY_IOC_HARVEST: collect every vCPU's ring
@@ -395,6 +402,7 @@ enum vmdirty_cmd {
 	VMDIRTY_CMD_SESSION_NEW,
 	VMDIRTY_CMD_SESSION_DEL,
 	VMDIRTY_CMD_LAYOUT_STALE,
+	VMDIRTY_CMD_RING_CONFLICT,
 	__VMDIRTY_CMD_MAX
 };
 
@@ -407,6 +415,7 @@ enum vmdirty_cmd {
 /* VMDIRTY_A_SESSION_FLAGS */
 #define VMDIRTY_SESSION_F_DRAINING	(1U << 0)
 #define VMDIRTY_SESSION_F_STALE		(1U << 1)
+#define VMDIRTY_SESSION_F_CONFLICT	(1U << 2) /* VMDIRTY_STATUS_RING_CONFLICT */
 
 enum vmdirty_attr {
 	VMDIRTY_A_UNSPEC,
