@@ -49,4 +49,29 @@ static inline struct nlattr **vmdirty_dump_attrs(struct netlink_callback *cb)
 #endif
 }
 
+/*
+ * 6.17 ("KVM: Bail from the dirty ring reset flow if a signal is pending",
+ * with the reset's count moved to an argument, int *nr_entries_reset) made
+ * KVM_RESET_DIRTY_RINGS return -EINTR part way on a pending signal, and
+ * return before re-protecting the pages of the entries it had gathered
+ * last.  There a reset must not run on a task signals reach: the session's
+ * kthread worker does every reset.  Before, a reset runs to the end.
+ */
+#ifdef VMDIRTY_HAVE_RESET_NR_ENTRIES
+#define VMDIRTY_RESET_STOPS_ON_SIGNAL	true
+#else
+#define VMDIRTY_RESET_STOPS_ON_SIGNAL	false
+#endif
+
+/*
+ * 6.7 ("genetlink: add CAP_NET_ADMIN test for multicast bind"), backported
+ * to 6.1.x, lets a multicast group ask for CAP_NET_ADMIN; before, the
+ * family's mcast_bind() callback checks it.
+ */
+#ifdef VMDIRTY_HAVE_GENL_MCAST_CAP
+#define VMDIRTY_GENL_MCGRP_FLAGS	GENL_MCAST_CAP_NET_ADMIN
+#else
+#define VMDIRTY_GENL_MCGRP_FLAGS	0
+#endif
+
 #endif /* _VMDIRTY_COMPAT_H */

@@ -3,7 +3,8 @@
  * vmdirty: self-tests a DEBUG build runs at load time (make module DEBUG=1),
  * on a session with a made-up layout and a ring that is plain memory: the
  * batch ordering (order, duplicates, dropped entries, what KVM's reset
- * merges) and the swap of the two bit sets.
+ * merges), the pending bits reaching the live set, and the swap of the two
+ * bit sets.
  */
 #include <linux/kvm_host.h>
 #include <linux/slab.h>
@@ -128,6 +129,8 @@ static bool vmdirty_selftest_one(struct vmdirty_session *s, u32 seed)
 
 	vmdirty_batch_order(s, ring, RING_SIZE - 1, BATCH_START, BATCH_LEN, &c);
 	vmdirty_shm_account(s, &c);
+	/* What a verified reset does next: pending to live. */
+	c.new_pages = vmdirty_shm_publish(s);
 
 	if (c.entries != BATCH_LEN || c.dropped != d || c.new_pages != distinct) {
 		pr_err("selftest %u: counts %llu/%llu/%llu, want %u/%u/%llu\n", seed,
@@ -213,10 +216,11 @@ bool vmdirty_selftest(void)
 		goto out_free;
 	for (i = 0; i < s->nr_slots; i++) {
 		s->slots[i].key = vmdirty_selftest_layout[i].key;
+		s->slots[i].flags = VMDIRTY_SLOT_LOG_DIRTY;
 		s->slots[i].npages = vmdirty_selftest_layout[i].npages;
 	}
 	if (vmdirty_shm_alloc(s))
-		goto out_free;
+		goto out_shm;
 
 	mutex_lock(&s->lock);
 	for (ok = true, i = 1; ok && i <= 32; i++) {
@@ -224,6 +228,8 @@ bool vmdirty_selftest(void)
 		vmdirty_shm_swap(s);
 	}
 	mutex_unlock(&s->lock);
+out_shm:
+	/* Frees what it allocated, even in part. */
 	vmdirty_shm_free(s);
 out_free:
 	kfree(s->slots);

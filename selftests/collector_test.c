@@ -374,9 +374,10 @@ TEST_F_TIMEOUT(coll, handover_from_reaper, 300)
 	/* The reaper's late reset finds nothing left: KVM reset its entries with ours. */
 	EXPECT_EQ(0, vm_reset_dirty_rings(self->vm));
 
-	/* The module alone from now on, ring-full exits included. */
-	tracker_destroy(self->reaper);
-	self->reaper = NULL;
+	/*
+	 * The module alone from now on, ring-full exits included (the reaper
+	 * stays: destroying it would turn dirty logging off).
+	 */
 	b = (struct bounded){ .fd = self->fd, .max = 64 };
 	ASSERT_EQ(0, write_range(self->vm, 0, 0, 6000, &b));
 	ASSERT_EQ(0, write_range(self->vm, 1, 6000, 100, &b));
@@ -388,6 +389,9 @@ TEST_F_TIMEOUT(coll, handover_from_reaper, 300)
 	EXPECT_EQ(0, h.status);
 	for (i = 0; i < NR_VCPUS; i++)
 		EXPECT_EQ(1, vmdirty_shm_vcpus(self->hdr)[i].present);
+	/* Handing back takes a new reaper: the old one's cursors are stale. */
+	tracker_destroy(self->reaper);
+	self->reaper = NULL;
 	rings_still_work(_metadata, self);
 }
 
