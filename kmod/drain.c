@@ -54,7 +54,7 @@ static void vmdirty_drain_work(struct kthread_work *work)
 	if (!s->drain.enabled)
 		goto out_unlock;
 
-	ret = vmdirty_harvest_locked(s, true, &c);
+	ret = vmdirty_harvest_locked(s, true, false, &c);
 	if (ret == -ESRCH || ret == -EPIPE) {
 		/* The VM's process is gone, or the session failed: stop. */
 		s->drain.enabled = false;

@@ -194,6 +194,9 @@ int vmdirty_collect(struct vmdirty_session *s, bool sorted, struct vmdirty_colle
 	kvm_for_each_vcpu(i, vcpu, kvm) {
 		if (ret || i >= s->max_vcpus)
 			break;
+		/* Created after the first pass (vCPUs need no slots_lock): next walk. */
+		if (!s->vcpus[i].seen)
+			continue;
 		ret = vmdirty_collect_vcpu(s, vcpu, &s->vcpus[i], i, sorted, c);
 		cond_resched();
 	}
@@ -282,6 +285,8 @@ err:
  * vmdirty_harvest_locked - collect, reset, verify, publish
  * @s: the session, locked
  * @sorted: order each batch before its reset
+ * @idle_reset: ask KVM to reset even if nothing waits for it (HARVEST: it
+ *	tells whether KVM can still be asked, e.g. -ESRCH)
  * @c: zeroed by the caller; what the walk found
  *
  * The pending bits reach the live set only after their pages are
@@ -289,7 +294,7 @@ err:
  * Return: entries KVM reset, -EINTR, -EPIPE (the session failed), or the
  * reset's error.
  */
-long vmdirty_harvest_locked(struct vmdirty_session *s, bool sorted,
+long vmdirty_harvest_locked(struct vmdirty_session *s, bool sorted, bool idle_reset,
 			    struct vmdirty_collect *c)
 {
 	long ret;
@@ -300,6 +305,8 @@ long vmdirty_harvest_locked(struct vmdirty_session *s, bool sorted,
 	ret = vmdirty_collect(s, sorted, c);
 	if (ret == -EINTR)
 		return ret;
+	if (!ret && !idle_reset && !c->entries && !c->skipped && !s->unreset)
+		return 0;
 	/* Failed or not, what was collected is reset, verified, published. */
 	ret = vmdirty_reset_verified(s);
 	if (ret == -EPIPE || ret >= 0)
@@ -331,7 +338,7 @@ int vmdirty_harvest(struct vmdirty_session *s, struct vmdirty_harvest *h)
 	if (mutex_lock_killable(&s->lock))
 		return -EINTR;
 	t0 = ktime_get_ns();
-	reset = vmdirty_harvest_locked(s, !(h->flags & VMDIRTY_HARVEST_UNSORTED), &c);
+	reset = vmdirty_harvest_locked(s, !(h->flags & VMDIRTY_HARVEST_UNSORTED), true, &c);
 	if (reset < 0) {
 		ret = reset;
 		goto out_unlock;

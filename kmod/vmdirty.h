@@ -68,7 +68,7 @@ void vmdirty_batch_order(struct vmdirty_session *s, struct kvm_dirty_gfn *gfns,
 			 u32 mask, u32 start, u32 n, struct vmdirty_collect *c);
 int vmdirty_collect(struct vmdirty_session *s, bool sorted,
 		    struct vmdirty_collect *c);
-long vmdirty_harvest_locked(struct vmdirty_session *s, bool sorted,
+long vmdirty_harvest_locked(struct vmdirty_session *s, bool sorted, bool idle_reset,
 			    struct vmdirty_collect *c);
 int vmdirty_harvest(struct vmdirty_session *s, struct vmdirty_harvest *arg);
 
