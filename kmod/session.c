@@ -30,7 +30,7 @@ DEFINE_XARRAY_ALLOC1(vmdirty_sessions);
 u32 vmdirty_sessions_gen = 1;
 static u32 vmdirty_sessions_next;
 
-static void vmdirty_sessions_changed(void)
+void vmdirty_sessions_changed(void)
 {
 	lockdep_assert_held(&vmdirty_sessions_lock);
 	if (!++vmdirty_sessions_gen)

@@ -28,6 +28,7 @@ void vmdirty_device_uninit(void);
 extern struct mutex vmdirty_sessions_lock;
 extern struct xarray vmdirty_sessions;
 extern u32 vmdirty_sessions_gen;
+void vmdirty_sessions_changed(void);
 struct vmdirty_session *vmdirty_session_create(void);
 void vmdirty_session_destroy(struct vmdirty_session *s);
 int vmdirty_session_attach(struct vmdirty_session *s,

@@ -10,7 +10,7 @@
 #   -q          quick mode (smaller guests, fewer points and repetitions);
 #               also BENCH_QUICK=1 in the environment
 #   -s SECTION  run only these sections (default: all, in the order below)
-#   -t SECONDS  test-host timeout (default 4200, quick 1200)
+#   -t SECONDS  test-host timeout (default 7200, quick 1800)
 #
 # Adding a benchmark: write a function bench_<name> (it runs from the top of
 # the tree, with $quick set to 1 or empty) and add <name> to HOST_SECTIONS
@@ -124,7 +124,7 @@ for s in "${sel[@]}"; do
 	fi
 done
 [ -n "$kver" ] || kver=$(scripts/kver.sh) || exit 2
-[ -n "$timeout" ] || timeout=$([ -n "$quick" ] && echo 1200 || echo 4200)
+[ -n "$timeout" ] || timeout=$([ -n "$quick" ] && echo 1800 || echo 7200)
 
 mkdir -p build/bench-results
 out=build/bench-results/bench-$(date +%Y%m%d-%H%M%S).txt

@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "track/backend.h"	/* track_ring_discard(): a second collector */
 #include "track/track.h"
 #include "ksft_compat.h"
 #include "vmdirty_guest.h"
@@ -160,8 +161,9 @@ static uint64_t log_missing(const struct dirty_log *log, uint64_t first, uint64_
 
 /*
  * After whatever happened to the rings, they still work: with the session
- * closed, the userspace reaper takes every vCPU through two rings' worth
- * of writes (ring-full exits included), and sees every page.
+ * closed, a new userspace reaper (an old one's cursors are stale once
+ * someone else collected) takes every vCPU through two rings' worth of
+ * writes (ring-full exits included), and sees every page.
  */
 static void rings_still_work(struct __test_metadata *_metadata, FIXTURE_DATA(coll) *self)
 {
@@ -170,8 +172,9 @@ static void rings_still_work(struct __test_metadata *_metadata, FIXTURE_DATA(col
 
 	if (self->fd >= 0)
 		close_session(self);
-	if (!self->reaper)
-		start_reaper(_metadata, self);
+	tracker_destroy(self->reaper);
+	self->reaper = NULL;
+	start_reaper(_metadata, self);
 	ASSERT_EQ(0, tracker_harvest(self->reaper, &log));
 	for (i = 0; i < NR_VCPUS; i++) {
 		struct bounded b = { .t = self->reaper, .max = 64 };
@@ -238,38 +241,67 @@ TEST_F_TIMEOUT(coll, second_collector_between_harvests, 300)
 	rings_still_work(_metadata, self);
 }
 
-struct reap_loop {
-	struct tracker *t;
+/*
+ * A collector that never loses its way: each time it reaps every ring from
+ * the head of its run of pushed entries (track_ring_discard()) and has KVM
+ * reset them, on its thread and on every ring-full exit.
+ */
+struct stealer {
+	struct vm *vm;
+	pthread_mutex_t lock;
+	uint32_t fetch[NR_VCPUS];
 	volatile bool stop;
-	unsigned int harvests;
+	unsigned int rounds;
+	uint64_t entries;
 	int err;
 };
 
-static void *reap_loop_fn(void *arg)
+static int steal(struct stealer *st)
 {
-	struct reap_loop *r = arg;
-	struct dirty_log log;
+	int n;
 
-	while (!r->stop && !r->err) {
-		r->err = tracker_harvest(r->t, &log);
-		r->harvests++;
+	pthread_mutex_lock(&st->lock);
+	n = track_ring_discard(st->vm, st->fetch);
+	if (n > 0)
+		st->entries += n;
+	pthread_mutex_unlock(&st->lock);
+	return n;
+}
+
+static void *steal_loop(void *arg)
+{
+	struct stealer *st = arg;
+
+	while (!st->stop && !st->err) {
+		int n = steal(st);
+
+		if (n < 0)
+			st->err = n;
+		st->rounds++;
 		usleep(500);
 	}
 	return NULL;
 }
 
+static int steal_ring_full(void *ctx, struct vcpu *v)
+{
+	int n = steal(ctx);
+
+	return n < 0 ? n : 0;
+}
+
 /*
- * Both collect at once while the guest writes all along: the reaper on its
- * thread and on every ring-full exit (as QEMU does), the module on ours.
- * Before: the module rewrote entries pushed after its scan and marked free
- * entries collected, KVM's reset index passed its dirty index (a WARNING
- * in kvm_dirty_ring_push) and vCPUs exited ring-full forever.
+ * Both collect at once while the guest writes all along: the other one on
+ * its thread and on every ring-full exit (as QEMU does), the module on
+ * ours.  Before: the module rewrote entries pushed after its scan and
+ * marked free entries collected, KVM's reset index passed its dirty index
+ * (a WARNING in kvm_dirty_ring_push) and vCPUs exited ring-full forever.
  */
 TEST_F_TIMEOUT(coll, second_collector_concurrent, 300)
 {
-	struct vm_runner_hooks hooks = { .ring_full = tracker_runner_ring_full };
-	struct reap_loop rl = { 0 };
-	struct vm_runner_stats st;
+	struct vm_runner_hooks hooks = { .ring_full = steal_ring_full };
+	struct stealer st = { .vm = self->vm, .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct vm_runner_stats rs;
 	struct vm_runner *runner;
 	struct vmdirty_harvest h;
 	unsigned int i, harvests = 0;
@@ -277,8 +309,7 @@ TEST_F_TIMEOUT(coll, second_collector_concurrent, 300)
 	pthread_t th;
 	int ret = 0;
 
-	start_reaper(_metadata, self);
-	hooks.ctx = self->reaper;
+	hooks.ctx = &st;
 	attach_map(_metadata, self);
 	for (i = 0; i < NR_VCPUS; i++) {
 		uint64_t args[GUEST_CMD_ARGS] = { GUEST_WL_RANDOM, 0, 0, 11 + i };
@@ -286,8 +317,7 @@ TEST_F_TIMEOUT(coll, second_collector_concurrent, 300)
 		ASSERT_EQ(0, vcpu_post(self->vm->vcpus[i], GUEST_CMD_WORKLOAD, args));
 	}
 	ASSERT_EQ(0, vm_runner_start(self->vm, &hooks, &runner));
-	rl.t = self->reaper;
-	ASSERT_EQ(0, pthread_create(&th, NULL, reap_loop_fn, &rl));
+	ASSERT_EQ(0, pthread_create(&th, NULL, steal_loop, &st));
 	t0 = vmm_now_ns();
 	while (vmm_now_ns() - t0 < 5000000000ull) {
 		ret = vmdirty_harvest(self->fd, 0, &h);
@@ -296,24 +326,25 @@ TEST_F_TIMEOUT(coll, second_collector_concurrent, 300)
 		harvests++;
 		usleep(300);
 	}
-	rl.stop = true;
+	st.stop = true;
 	pthread_join(th, NULL);
-	TH_LOG("%u module harvests, %u reaper harvests, then %s", harvests, rl.harvests,
+	TH_LOG("%u module harvests, %u rounds of the other collector (%llu entries), then %s",
+	       harvests, st.rounds, (unsigned long long)st.entries,
 	       ret ? strerror(-ret) : "time out");
 	EXPECT_EQ(-EPIPE, ret);
-	EXPECT_EQ(0, rl.err) TH_LOG("reaper: %s", tracker_error(self->reaper));
+	EXPECT_EQ(0, st.err);
 	EXPECT_TRUE(self->hdr->flags & VMDIRTY_STATUS_RING_CONFLICT);
 
-	/* The guest goes on, the reaper alone collecting. */
-	vm_runner_stats(runner, &st);
-	ops = st.ops;
+	/* The guest goes on, the other collector alone taking the rings. */
+	vm_runner_stats(runner, &rs);
+	ops = rs.ops;
 	usleep(300000);
-	vm_runner_stats(runner, &st);
-	EXPECT_LT(ops, st.ops) TH_LOG("the guest made no progress: a ring stays full");
+	vm_runner_stats(runner, &rs);
+	EXPECT_LT(ops, rs.ops) TH_LOG("the guest made no progress: a ring stays full");
 	ret = vm_runner_stop(runner);
 	EXPECT_EQ(0, ret) TH_LOG("stopping the guest: %s", strerror(-ret));
-	vm_runner_stats(runner, &st);
-	EXPECT_EQ(0, st.guest_errors);
+	vm_runner_stats(runner, &rs);
+	EXPECT_EQ(0, rs.guest_errors);
 	vm_runner_free(runner);
 	rings_still_work(_metadata, self);
 }
