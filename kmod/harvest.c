@@ -307,9 +307,12 @@ long vmdirty_harvest_locked(struct vmdirty_session *s, bool sorted, bool idle_re
 		return ret;
 	if (!ret && !idle_reset && !c->entries && !c->skipped && !s->unreset)
 		return 0;
-	/* Failed or not, what was collected is reset, verified, published. */
+	/*
+	 * Failed or not, what was collected is reset, verified and, once
+	 * every entry is reset, published.
+	 */
 	ret = vmdirty_reset_verified(s);
-	if (ret == -EPIPE || ret >= 0)
+	if (!s->unreset && (ret >= 0 || ret == -EPIPE))
 		c->new_pages = vmdirty_shm_publish(s);
 	if (ret >= 0 && s->conflict)
 		ret = -EPIPE;
