@@ -15,14 +15,19 @@
  * - at each walk, every cursor must be where the session left it: KVM's
  *   reset_index past it means someone else collected and reset entries
  *   (those pages are lost to the session);
- * - entries are claimed with a cmpxchg from DIRTY, so one someone else
- *   marked collected is never taken, and a claimed entry looks not pushed
- *   yet to every other reader (its flags carry neither DIRTY nor RESET):
- *   the ordering rewrite happens out of their sight;
- * - handing a claimed entry back is an xchg: if it was not ours any more,
- *   it is marked collected anyway (it lies between reset_index and
- *   dirty_index, so KVM's reset may take it: never a free entry) and the
- *   walk fails.
+ * - an entry is claimed only if it is DIRTY, so one someone else marked
+ *   collected is never taken, and a claimed entry looks not pushed yet to
+ *   every other reader (its flags carry neither DIRTY nor RESET): the
+ *   ordering rewrite happens out of their sight;
+ * - handing a claimed entry back checks it is still claimed: if not, it is
+ *   marked collected anyway (it lies between reset_index and dirty_index,
+ *   so KVM's reset may take it: never a free entry) and the walk fails.
+ *
+ * Claim and hand-back are a load then a store, not atomic exchanges: a
+ * collector writing the same entry in between goes unseen there (both then
+ * hold its page, and the flags end RESET either way).  What it collects
+ * after that is seen at the next walk.  Two locked operations per entry
+ * would cost about as much as KVM's ordered reset of it.
  */
 #include <linux/kvm_host.h>
 
@@ -45,26 +50,32 @@ static struct kvm_dirty_gfn *vmdirty_gfn(struct kvm_dirty_ring *ring, u32 index)
 	return &ring->dirty_gfns[index & (ring->size - 1)];
 }
 
-/* 01 -> CLAIMED; returns the flags it found. */
+/* 01 -> CLAIMED if it is 01; returns the flags it found. */
 static u32 vmdirty_gfn_claim(struct kvm_dirty_gfn *e)
 {
 	/*
-	 * Fully ordered: the slot and offset read after a successful claim
-	 * are the ones KVM wrote before DIRTY (pairs with the smp_wmb() in
-	 * kvm_dirty_ring_push()).
+	 * The slot and offset read after DIRTY is seen are the ones KVM wrote
+	 * before it: pairs with the smp_wmb() in kvm_dirty_ring_push().
 	 */
-	return cmpxchg(&e->flags, KVM_DIRTY_GFN_F_DIRTY, VMDIRTY_GFN_F_CLAIMED);
+	u32 flags = smp_load_acquire(&e->flags);
+
+	if (flags == KVM_DIRTY_GFN_F_DIRTY)
+		WRITE_ONCE(e->flags, VMDIRTY_GFN_F_CLAIMED);
+	return flags;
 }
 
 /* CLAIMED -> 1X; false if someone else wrote the flags meanwhile. */
 static bool vmdirty_gfn_collected(struct kvm_dirty_gfn *e)
 {
+	bool ours = READ_ONCE(e->flags) == VMDIRTY_GFN_F_CLAIMED;
+
 	/*
-	 * Fully ordered: the (rewritten) slot and offset are visible before
-	 * RESET (pairs with the smp_load_acquire() in
-	 * kvm_dirty_gfn_harvested(), KVM_RESET_DIRTY_RINGS).
+	 * The (rewritten) slot and offset are visible before RESET: pairs
+	 * with the smp_load_acquire() in kvm_dirty_gfn_harvested()
+	 * (KVM_RESET_DIRTY_RINGS).
 	 */
-	return xchg(&e->flags, KVM_DIRTY_GFN_F_RESET) == VMDIRTY_GFN_F_CLAIMED;
+	smp_store_release(&e->flags, KVM_DIRTY_GFN_F_RESET);
+	return ours;
 }
 
 static bool vmdirty_gfn_is_collected(struct kvm_dirty_gfn *e)
