@@ -1,16 +1,20 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * vmdirty: what differs between the kernels vmdirty.ko builds against
- * (6.1 LTS and 6.12 LTS), each shim with why it exists.  Feature probes
- * only: a macro the headers define, or a VMDIRTY_HAVE_* that Kbuild sets
- * after looking for the declaration in the kernel's headers.
+ * (6.1 LTS, 6.12 LTS and 7.x), each shim with why it exists.  Feature
+ * probes only: a macro the headers define, or a VMDIRTY_HAVE_* that Kbuild
+ * sets after looking for the declaration in the kernel's headers (or for
+ * the export in its Module.symvers).
  */
 #ifndef _VMDIRTY_COMPAT_H
 #define _VMDIRTY_COMPAT_H
 
+#include <linux/fs.h>
 #include <linux/kvm_host.h>
 #include <linux/mm.h>
+#include <linux/module.h>
 #include <net/genetlink.h>
+#include <uapi/linux/magic.h>
 
 /*
  * 6.8 ("KVM: Allow arch code to track number of memslot address spaces per
@@ -73,5 +77,59 @@ static inline struct nlattr **vmdirty_dump_attrs(struct netlink_callback *cb)
 #else
 #define VMDIRTY_GENL_MCGRP_FLAGS	0
 #endif
+
+/*
+ * 6.18 ("KVM: Export KVM-internal symbols for sub-modules only") exports
+ * file_is_kvm() to kvm-intel and kvm-amd only, so a module that links to it
+ * no longer loads.  It is a pointer compare (f_op == &kvm_vm_fops), and
+ * kvm_vm_fops is static; without the export a VM file is recognised by
+ * what KVM makes of it instead: an anonymous-inode file (only kernel code
+ * makes those, userspace cannot name one) called exactly "kvm-vm" (not
+ * "kvm-vm-stats", "kvm-vcpu:N" or a device's "kvm-vfio": KVM's other
+ * files), whose operations belong to KVM's own modules (kvm_init() sets
+ * kvm_vm_fops.owner to the vendor module; NULL if KVM is built in).  A
+ * module that made such a file to fool us would be kernel code already.
+ * Only then is private_data taken for a struct kvm.  Kbuild defines
+ * VMDIRTY_HAVE_FILE_IS_KVM when Module.symvers exports file_is_kvm with no
+ * namespace; selftests/compat_test.c tries the look-alike files.
+ */
+static inline bool vmdirty_kvm_owner(const struct module *owner)
+{
+	static const char * const names[] = { "kvm", "kvm_amd", "kvm_intel" };
+	unsigned int i;
+
+	if (!owner)
+		return IS_BUILTIN(CONFIG_KVM);
+	for (i = 0; i < ARRAY_SIZE(names); i++)
+		if (!strcmp(owner->name, names[i]))
+			return true;
+	return false;
+}
+
+static inline bool vmdirty_file_is_kvm_vm(struct file *file)
+{
+	/* A pseudo dentry: never renamed, its name is stable. */
+	const struct dentry *d = file->f_path.dentry;
+
+	return file_inode(file)->i_sb->s_magic == ANON_INODE_FS_MAGIC &&
+	       !strcmp(d->d_name.name, "kvm-vm") && file->f_op &&
+	       vmdirty_kvm_owner(file->f_op->owner);
+}
+
+static inline bool vmdirty_file_is_kvm(struct file *file)
+{
+#ifdef VMDIRTY_HAVE_FILE_IS_KVM
+	bool is_kvm = file_is_kvm(file);
+
+#ifdef DEBUG
+	/* DEBUG builds hold the fallback to the real thing where both exist. */
+	WARN_ONCE(is_kvm != vmdirty_file_is_kvm_vm(file),
+		  "vmdirty: VM file test disagrees with file_is_kvm() (%d)\n", is_kvm);
+#endif
+	return is_kvm;
+#else
+	return vmdirty_file_is_kvm_vm(file);
+#endif
+}
 
 #endif /* _VMDIRTY_COMPAT_H */

@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * vmdirty: self-tests a DEBUG build runs at load time (make module DEBUG=1),
- * on a session with a made-up layout and a ring that is plain memory: the
- * batch ordering (order, duplicates, dropped entries, what KVM's reset
- * merges), the pending bits reaching the live set, the swap of the two
- * bit sets, and the netlink dump generation's wrap.
+ * each group ending in one "<group> self-tests: pass" or "FAIL" line that
+ * the test host counts (selftests/vm/run-suite.sh): on a session with a
+ * made-up layout and a ring that is plain memory, the batch ordering (order,
+ * duplicates, dropped entries, what KVM's reset merges), the pending bits
+ * reaching the live set and the swap of the two bit sets; the netlink dump
+ * generation's wrap; and the VM file test of kernels without file_is_kvm()
+ * (compat.h) against look-alike files this module makes itself.
  */
+#include <linux/anon_inodes.h>
+#include <linux/file.h>
 #include <linux/kvm_host.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
@@ -218,10 +223,11 @@ static bool vmdirty_selftest_gen(void)
 	mutex_unlock(&vmdirty_sessions_lock);
 	if (!ok)
 		pr_err("selftest: the dump generation wrapped to 0\n");
+	pr_info("dump generation self-tests: %s\n", ok ? "pass" : "FAIL");
 	return ok;
 }
 
-bool vmdirty_selftest(void)
+static bool vmdirty_selftest_batches(void)
 {
 	struct vmdirty_session *s;
 	bool ok = false;
@@ -244,7 +250,7 @@ bool vmdirty_selftest(void)
 		goto out_shm;
 
 	mutex_lock(&s->lock);
-	for (ok = vmdirty_selftest_gen(), i = 1; ok && i <= 32; i++) {
+	for (ok = true, i = 1; ok && i <= 32; i++) {
 		ok = vmdirty_selftest_one(s, i);
 		vmdirty_shm_swap(s);
 	}
@@ -257,6 +263,60 @@ out_free:
 	s->slots = NULL;
 	mutex_destroy(&s->lock);
 	kfree(s);
-	pr_info("self-tests: %s\n", ok ? "pass" : "FAIL");
+	pr_info("batch order self-tests: %s\n", ok ? "pass" : "FAIL");
+	return ok;
+}
+
+static const struct file_operations vmdirty_selftest_fops = {
+	.owner = THIS_MODULE,
+};
+
+static const struct file_operations vmdirty_selftest_fops_anon = {};
+
+/* Made, and taken for a VM file (or not made at all): a failure. */
+static bool vmdirty_selftest_lookalike(const char *name,
+				       const struct file_operations *fops)
+{
+	struct file *f = anon_inode_getfile(name, fops, NULL, O_RDWR);
+	bool taken;
+
+	if (IS_ERR(f)) {
+		pr_err("selftest: anon_inode_getfile(%s): %ld\n", name, PTR_ERR(f));
+		return true;
+	}
+	taken = vmdirty_file_is_kvm_vm(f);
+	if (taken)
+		pr_err("selftest: %s (%ps) taken for a VM file\n", name, fops);
+	fput(f);
+	return taken;
+}
+
+/*
+ * Named like a VM file but not KVM's, and KVM's other names: each one kept
+ * out by one of the checks (the owner, the exact name).  A real VM file is
+ * taken: selftests/compat_test.c, with the fallback in use on 7.x and held
+ * to file_is_kvm() by DEBUG builds on 6.1 and 6.12.
+ */
+static bool vmdirty_selftest_vm_file(void)
+{
+	bool ok = true;
+
+	ok &= !vmdirty_selftest_lookalike("kvm-vm", &vmdirty_selftest_fops);
+	if (!IS_BUILTIN(CONFIG_KVM))
+		ok &= !vmdirty_selftest_lookalike("kvm-vm", &vmdirty_selftest_fops_anon);
+	ok &= !vmdirty_selftest_lookalike("kvm-vm-stats", &vmdirty_selftest_fops);
+	ok &= !vmdirty_selftest_lookalike("kvm-vcpu:0", &vmdirty_selftest_fops);
+	ok &= !vmdirty_selftest_lookalike("kvm-v", &vmdirty_selftest_fops);
+	pr_info("VM file self-tests: %s\n", ok ? "pass" : "FAIL");
+	return ok;
+}
+
+bool vmdirty_selftest(void)
+{
+	bool ok = true;
+
+	ok &= vmdirty_selftest_batches();
+	ok &= vmdirty_selftest_gen();
+	ok &= vmdirty_selftest_vm_file();
 	return ok;
 }

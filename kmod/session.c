@@ -105,7 +105,7 @@ static struct file *vmdirty_session_vm_get(int fd)
 	if (!file)
 		return ERR_PTR(-EBADF);
 	ret = -EINVAL;
-	if (!file_is_kvm(file))
+	if (!vmdirty_file_is_kvm(file))
 		goto err_put;
 	kvm = file->private_data;
 	ret = -EPERM;

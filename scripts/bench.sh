@@ -9,8 +9,11 @@
 # usage: bench.sh [-k KVER] [-q] [-t SECONDS] [-s SECTION]...
 #   -q          quick mode (smaller guests, fewer points and repetitions);
 #               also BENCH_QUICK=1 in the environment
-#   -s SECTION  run only these sections (default: all, in the order below)
-#   -t SECONDS  test-host timeout (default 7200, quick 1800)
+#   -s SECTION  run only these sections (default: all, in the order below),
+#               e.g. -s qemu: only QEMU against vmdirty (scripts/bench_qemu.py)
+#   -t SECONDS  test-host timeout (default 14400, quick 4500: the QEMU
+#               comparison alone migrates a 512 MiB guest 30 times, and the
+#               harvest section runs at two ring sizes)
 #
 # Adding a benchmark: write a function bench_<name> (it runs from the top of
 # the tree, with $quick set to 1 or empty) and add <name> to HOST_SECTIONS
@@ -21,7 +24,7 @@ set -u
 # Sections run on this machine first (no KVM needed, native speed), then
 # those that need KVM and the module, inside the test host.
 HOST_SECTIONS=(codec net)
-SECTIONS=(harvest migrate)
+SECTIONS=(harvest migrate profile qemu)
 
 # The page codecs per core on the guest workloads' own content (native).
 bench_codec() {
@@ -55,6 +58,18 @@ bench_harvest() {
 # against raw over one plain channel in the same run.
 bench_migrate() {
 	python3 scripts/bench_migrate.py ${quick:+--quick}
+}
+
+# One migration of the QEMU comparison's profile, sampled with perf: where
+# the time goes, per round and per symbol.
+bench_profile() {
+	scripts/profile_migration.sh ring
+}
+
+# QEMU's own migration against vmdirty's, one guest file, three dirty rates
+# (Documentation/guest.rst; the table also goes to build/bench-results/).
+bench_qemu() {
+	python3 scripts/bench_qemu.py ${quick:+--quick}
 }
 
 run_section() {
@@ -108,7 +123,7 @@ while getopts "k:qt:s:h" opt; do
 	q) quick=1 ;;
 	t) timeout=$OPTARG ;;
 	s) sel+=("$OPTARG") ;;
-	*) sed -n '3,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	*) sed -n '3,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 	esac
 done
 [ ${#sel[@]} -gt 0 ] || sel=("${HOST_SECTIONS[@]}" "${SECTIONS[@]}")
@@ -124,7 +139,7 @@ for s in "${sel[@]}"; do
 	fi
 done
 [ -n "$kver" ] || kver=$(scripts/kver.sh) || exit 2
-[ -n "$timeout" ] || timeout=$([ -n "$quick" ] && echo 1800 || echo 7200)
+[ -n "$timeout" ] || timeout=$([ -n "$quick" ] && echo 4500 || echo 14400)
 
 mkdir -p build/bench-results
 out=build/bench-results/bench-$(date +%Y%m%d-%H%M%S).txt
@@ -141,6 +156,14 @@ if [ ${#vm_sel[@]} -gt 0 ]; then
 	selftests/vm/testhost.sh -k "$kver" -t "$timeout" -- \
 		scripts/bench.sh --inside ${quick:+-q} "${vm_sel[@]}" | tee -a "$out"
 	[ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+fi
+# The QEMU comparison's table and JSON, apart (the guest's files do not outlive it).
+if grep -q '^=== qemu-vs-vmdirty table begin' "$out"; then
+	base=${out%.txt}
+	sed -n '/^=== qemu-vs-vmdirty table begin/,/^=== qemu-vs-vmdirty table end/p' "$out" |
+		sed '1d;$d' >"$base-qemu.txt"
+	sed -n 's/^=== qemu-vs-vmdirty json //p' "$out" >"$base-qemu.json"
+	echo "bench: QEMU against vmdirty in $base-qemu.txt and $base-qemu.json"
 fi
 echo "bench: results in $out (status $rc)"
 exit "$rc"

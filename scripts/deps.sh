@@ -8,7 +8,10 @@
 # usage: deps.sh [--check] [KERNEL_SERIES]
 #   --check        exit 1 if something is missing, install nothing
 #   KERNEL_SERIES  "6.12" also installs bookworm-backports' kernel and
-#                  headers, for `make test KERNEL=6.12`
+#                  headers, for `make test KERNEL=6.12`; "7" makes the trixie
+#                  chroot with trixie-backports' 7.x kernel, headers and
+#                  gcc-14 (scripts/trixie.sh), for `make test KERNEL=7`;
+#                  "debug" what building a kernel needs, for `make test-debug`
 set -eu
 
 check=0
@@ -22,7 +25,11 @@ pkgs="build-essential make gcc pkg-config git
       linux-image-amd64 linux-headers-amd64 linux-source-6.1
       qemu-system-x86 busybox-static cpio kmod xz-utils zstd iproute2
       libnl-genl-3-dev libzstd-dev liblz4-dev liburing-dev libxxhash-dev
-      sparse python3 perl"
+      sparse python3 perl linux-perf dkms"
+case $series in
+7) pkgs="$pkgs debootstrap" ;;
+debug) pkgs="$pkgs flex bison bc libelf-dev libssl-dev" ;;
+esac
 
 missing=""
 for p in $pkgs; do
@@ -32,7 +39,7 @@ done
 
 here=$(cd "$(dirname "$0")" && pwd)
 need_series=0
-if [ -n "$series" ] && ! "$here/kver.sh" "$series" >/dev/null 2>&1; then
+if [ -n "$series" ] && [ "$series" != debug ] && ! "$here/kver.sh" "$series" >/dev/null 2>&1; then
 	need_series=1
 fi
 # linux-headers-amd64 may lag behind a kernel installed some other way:
@@ -77,10 +84,13 @@ if [ $need_series -eq 1 ]; then
 		apt_get install -y -qq --no-install-recommends -t bookworm-backports \
 			linux-image-amd64 linux-headers-amd64 >/dev/null
 		;;
+	7)
+		"$here/trixie.sh" setup >/dev/null
+		;;
 	*)
-		echo "deps: no known source for kernel series $series (try 6.12)" >&2
+		echo "deps: no known source for kernel series $series (try 6.12 or 7)" >&2
 		exit 1
 		;;
 	esac
 fi
-"$here/kver.sh" $series >/dev/null
+[ "$series" = debug ] || "$here/kver.sh" $series >/dev/null

@@ -5,19 +5,22 @@
 # selftest suite in the test host, then one summary.  The last line is
 # "N passed, N failed"; skips are counted on the line before it.
 #
-# usage: run-tests.sh [-k KVER] [SELFTEST...]
+# usage: run-tests.sh [-k KVER] [-K KROOT] [SELFTEST...]
+#   -K KROOT  a kernel not installed here (testhost.sh -K)
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 2
 kver=""
-while getopts "k:" opt; do
+kroot=""
+while getopts "k:K:" opt; do
 	case $opt in
 	k) kver=$OPTARG ;;
+	K) kroot=$OPTARG ;;
 	*) exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
-[ -n "$kver" ] || kver=$(scripts/kver.sh) || exit 2
+[ -n "$kver" ] || kver=$(VMDIRTY_KROOT=$kroot scripts/kver.sh) || exit 2
 
 results=build/test-results
 mkdir -p "$results"
@@ -33,7 +36,7 @@ for t in build/userspace/tests/*_test; do
 done
 
 echo "== selftests (test host: Debian $kver under qemu, nested KVM)"
-selftests/vm/testhost.sh -k "$kver" -t "${VMDIRTY_TEST_TIMEOUT:-1500}" -- \
+selftests/vm/testhost.sh ${kroot:+-K "$kroot"} -k "$kver" -t "${VMDIRTY_TEST_TIMEOUT:-1500}" -- \
 	selftests/vm/run-suite.sh "$@" | tee "$results/selftests.ktap"
 hrc=${PIPESTATUS[0]}
 if [ "$hrc" -ne 0 ]; then

@@ -3,7 +3,7 @@
 #
 # Compressed rounds over zero-copy sockets, on parallel channels, end to
 # end: every codec with zero copy off and on, over 1 and 4 channels, each
-# migration judged by the RAM hash at the pause, the guest going on on the
+# migration judged by the page digest (both sides), the guest going on on the
 # destination and its own memory check; compressed rounds must put fewer
 # bytes on the wire than the pages they carry (--no-adaptive: every batch
 # is compressed, whatever it costs).  Then the default choice per batch:
@@ -57,7 +57,7 @@ for codec in raw lz4 zstd:-1; do
 			elif [ "$(json "$s" '["channels"]')" != "$ch" ]; then
 				notok "$name: $(json "$s" '["channels"]') channels"
 			else
-				ok "$name: hash equal, $((wire / 1024)) KiB on the wire for $((data / 1024)) KiB of data pages, $zc zero-copy sends"
+				ok "$name: digest equal, $((wire / 1024)) KiB on the wire for $((data / 1024)) KiB of data pages, $zc zero-copy sends"
 			fi
 		done
 	done
@@ -175,7 +175,7 @@ else
 		notok "$name: migrated, but no page of an older round arrived after a newer one"
 		dump $name
 	else
-		ok "$name: $stale pages of older rounds arrived late and were not applied; hash equal"
+		ok "$name: $stale pages of older rounds arrived late and were not applied; digest equal"
 	fi
 fi
 

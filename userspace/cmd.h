@@ -11,5 +11,6 @@ int cmd_version(int argc, char **argv);
 int cmd_netbench(int argc, char **argv);
 /* status.c */
 int cmd_status(int argc, char **argv);
+int cmd_checkmem(int argc, char **argv);
 
 #endif

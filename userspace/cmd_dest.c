@@ -4,8 +4,10 @@
  * run, and check that it goes on where it stopped.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,14 +15,19 @@
 
 #include "cli.h"
 #include "cmd.h"
+#include "control.h"
 #include "migrate/migrate.h"
 #include "report.h"
 #include "vmhost.h"
 
 enum {
 	OPT_LISTEN = 0x3000, OPT_BACKEND, OPT_MEM, OPT_VCPUS, OPT_RUN_FOR, OPT_TIMEOUT,
-	OPT_WAIT, OPT_NO_VERIFY_GUEST, OPT_JSON, OPT_HELP,
+	OPT_WAIT, OPT_NO_VERIFY_GUEST, OPT_JSON, OPT_HOLD, OPT_ANSWER_FOR, OPT_CONTROL,
+	OPT_DEBUGCON, OPT_DUMP_MEM, OPT_HELP,
 };
+
+/* After a discard nobody was told of: how long the answer waits for its question. */
+#define DEST_ANSWER_FOR_S	600
 
 static const struct option dest_options[] = {
 	{ "listen", required_argument, NULL, OPT_LISTEN },
@@ -32,6 +39,11 @@ static const struct option dest_options[] = {
 	{ "wait", required_argument, NULL, OPT_WAIT },
 	{ "no-guest-check", no_argument, NULL, OPT_NO_VERIFY_GUEST },
 	{ "json", no_argument, NULL, OPT_JSON },
+	{ "hold", required_argument, NULL, OPT_HOLD },
+	{ "answer-for", required_argument, NULL, OPT_ANSWER_FOR },
+	{ "control", required_argument, NULL, OPT_CONTROL },
+	{ "debugcon", required_argument, NULL, OPT_DEBUGCON },
+	{ "dump-mem", required_argument, NULL, OPT_DUMP_MEM },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -50,9 +62,79 @@ static void usage(FILE *f)
 		"  --wait SECONDS       give up if no source connects in this time (default: forever)\n"
 		"  --timeout MS         network timeout (default %d)\n"
 		"  --no-guest-check     skip the guest's full memory check at the end\n"
+		"  --hold SECONDS       READY: keep the loaded copy this long for the source's\n"
+		"                       COMMIT (or its QUERY) before discarding it (default %d)\n"
+		"  --answer-for SECONDS after discarding a READY copy nobody told us about, keep\n"
+		"                       answering the source's QUERY this long (default %d; 0: forever)\n"
+		"  --control PATH       status, and for a held copy whose source is gone for\n"
+		"                       good: start or discard (`vmdirty migrate PATH start`)\n"
+		"  --debugcon PATH      the guest's debug console (progress ticks) to a file or FIFO\n"
+		"  --dump-mem PATH      guest RAM, raw from gpa 0, once the guest has stopped at the\n"
+		"                       end (for vmdirty checkmem)\n"
 		"  --json               the final report as JSON on stdout\n"
+		"\nThe guest runs here only on the source's COMMIT (or the operator's start).\n"
 		"\nExit status: 0 the guest runs here and passed its checks, 1 otherwise, 2 usage.\n",
-		TRANSPORT_DEFAULT_TIMEOUT_MS);
+		TRANSPORT_DEFAULT_TIMEOUT_MS, MIGRATE_DEFAULT_HOLD_MS / 1000, DEST_ANSWER_FOR_S);
+}
+
+static void say(void *ctx, const char *line)
+{
+	FILE *f = ctx;
+
+	fprintf(f, "vmdirty: %s\n", line);
+	fflush(f);
+}
+
+static bool handle(void *ctx, enum control_cmd cmd, FILE *f)
+{
+	struct migrate_dest_ctl *c = ctx;
+
+	switch (cmd) {
+	case CONTROL_STATUS:
+		pthread_mutex_lock(&c->lock);
+		fprintf(f, "{\"state\":\"%s\"}\n", c->state);
+		pthread_mutex_unlock(&c->lock);
+		return true;
+	case CONTROL_START:
+		if (migrate_dest_ctl_start(c))
+			fprintf(f, "error: no loaded copy waiting for a commit\n");
+		else
+			fprintf(f, "ok: starting the held copy here\n");
+		return true;
+	case CONTROL_DISCARD:
+		if (migrate_dest_ctl_discard(c))
+			fprintf(f, "error: no loaded copy waiting for a commit\n");
+		else
+			fprintf(f, "ok: discarding the held copy\n");
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* --dump-mem: the guest has stopped (its check ran, or the runner is gone). */
+static void dump_mem(struct vmhost *h, const char *path, struct migrate_report *rep, FILE *info)
+{
+	int fd, ret;
+
+	if (h->runner) {
+		ret = vm_runner_stop(h->runner);
+		vm_runner_free(h->runner);
+		h->runner = NULL;
+		if (ret)
+			fprintf(info, "vmdirty: the guest did not stop: %s\n", strerror(-ret));
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ret = fd < 0 ? -errno : vm_dump_memory(h->vm, fd);
+	if (fd >= 0 && close(fd) && !ret)
+		ret = -errno;
+	if (ret) {
+		rep->ok = false;
+		snprintf(rep->error, sizeof(rep->error), "--dump-mem %s: %s", path, strerror(-ret));
+		return;
+	}
+	fprintf(info, "vmdirty: guest RAM (%" PRIu64 " MiB, raw) in %s\n", h->vm->mem_size >> 20,
+		path);
 }
 
 static void listening(void *ctx, const char *addr, int port)
@@ -67,11 +149,16 @@ int cmd_dest(int argc, char **argv)
 {
 	struct migrate_dest_opts o;
 	struct migrate_report rep;
+	struct migrate_dest_ctl dctl;
+	struct migrate_answerer *ans = NULL;
+	struct control *ctl = NULL;
+	const char *control = NULL;
 	struct vmhost h;
 	struct vm *vm;
 	struct vm_runner *r;
-	double run_for = 3, v;
+	double run_for = 3, answer_for = DEST_ANSWER_FOR_S, v;
 	bool json = false, guest_check = true;
+	const char *debugcon = NULL, *dump = NULL;
 	FILE *info;
 	uint64_t ops_resume, ops_end;
 	int64_t bad = 0;
@@ -126,6 +213,24 @@ int cmd_dest(int argc, char **argv)
 		case OPT_JSON:
 			json = true;
 			break;
+		case OPT_HOLD:
+			if (cli_num("hold", optarg, 0.1, 86400, &v))
+				return 2;
+			o.hold_ms = v * 1000;
+			break;
+		case OPT_ANSWER_FOR:
+			if (cli_num("answer-for", optarg, 0, 86400 * 365, &answer_for))
+				return 2;
+			break;
+		case OPT_CONTROL:
+			control = optarg;
+			break;
+		case OPT_DEBUGCON:
+			debugcon = optarg;
+			break;
+		case OPT_DUMP_MEM:
+			dump = optarg;
+			break;
 		case OPT_HELP:
 		case 'h':
 			usage(stdout);
@@ -146,13 +251,48 @@ int cmd_dest(int argc, char **argv)
 	info = json ? stderr : stdout;
 	o.listening = listening;
 	o.listening_ctx = info;
+	o.log = say;
+	o.log_ctx = info;
+	if (debugcon) {
+		o.debugcon_fd = vmhost_open_debugcon(debugcon);
+		if (o.debugcon_fd < 0) {
+			fprintf(stderr, "vmdirty: --debugcon %s: %s\n", debugcon,
+				strerror(-o.debugcon_fd));
+			return 1;
+		}
+	}
+	migrate_dest_ctl_init(&dctl);
+	o.ctl = &dctl;
+	if (control) {
+		struct control_ops ops = { .handle = handle, .ctx = &dctl, .no_queue = true };
 
-	ret = migrate_dest(&o, &vm, &r, &rep);
+		ret = control_listen(control, &ops, &ctl);
+		if (ret) {
+			fprintf(stderr, "vmdirty: control socket %s: %s\n", control, strerror(-ret));
+			return 1;
+		}
+	}
+
+	pthread_setname_np(pthread_self(), "dst-main");
+	ret = migrate_dest(&o, &vm, &r, &ans, &rep);
 	if (ret) {
 		if (json)
 			report_json(stdout, &rep);
 		else
 			report_text(stdout, &rep);
+		/* The source may have committed and be asking: it gets its answer. */
+		if (ans && rep.answer_pending) {
+			fprintf(info, "vmdirty: keeping the answer (discarded) for the source's QUERY%s\n",
+				answer_for ? "" : " until it asks");
+			fflush(info);
+			if (migrate_answerer_wait(ans, (uint64_t)(answer_for * 1000)))
+				fprintf(info, "vmdirty: the source asked, and knows\n");
+		}
+		migrate_answerer_close(ans);
+		control_close(ctl);
+		migrate_dest_ctl_destroy(&dctl);
+		if (o.debugcon_fd >= 0)
+			close(o.debugcon_fd);
 		return 1;
 	}
 	vmhost_adopt(&h, vm, r, o.backend);
@@ -179,6 +319,8 @@ int cmd_dest(int argc, char **argv)
 			fprintf(info, "vmdirty: the guest's memory check: %" PRId64 " bad pages\n", bad);
 		rep.guest_bad_pages = bad;
 	}
+	if (dump)
+		dump_mem(&h, dump, &rep, info);
 	if (ops_end <= ops_resume) {
 		rep.ok = false;
 		snprintf(rep.error, sizeof(rep.error),
@@ -196,5 +338,10 @@ int cmd_dest(int argc, char **argv)
 	else
 		report_text(stdout, &rep);
 	vmhost_free(&h);
+	migrate_answerer_close(ans);
+	control_close(ctl);
+	migrate_dest_ctl_destroy(&dctl);
+	if (o.debugcon_fd >= 0)
+		close(o.debugcon_fd);
 	return rep.ok ? 0 : 1;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "vmm/vmm.h"
 
 struct control {
 	int fd;
@@ -25,6 +26,7 @@ struct control {
 	enum control_cmd pending;	/* for the main thread */
 	int client;			/* its connection, waiting for the reply */
 	bool replied;
+	bool woken;			/* control_wake() */
 };
 
 enum control_cmd control_parse(const char *line)
@@ -37,6 +39,11 @@ enum control_cmd control_parse(const char *line)
 		{ "cancel", CONTROL_CANCEL },
 		{ "status", CONTROL_STATUS },
 		{ "quit", CONTROL_QUIT },
+		{ "resolve", CONTROL_RESOLVE },
+		{ "force-resume", CONTROL_FORCE_RESUME },
+		{ "give-up", CONTROL_GIVE_UP },
+		{ "start", CONTROL_START },
+		{ "discard", CONTROL_DISCARD },
 	};
 	size_t n = strcspn(line, "\r\n");
 
@@ -97,23 +104,13 @@ static void handle(struct control *c, int fd)
 	}
 	cmd = control_parse(line);
 	switch (cmd) {
-	case CONTROL_STATUS:
-		f = open_memstream(&text, &len);
-		if (!f) {
-			reply_close(fd, "error: out of memory\n");
-			return;
-		}
-		c->ops.status(c->ops.ctx, f);
-		fclose(f);
-		reply_close(fd, text);
-		free(text);
-		return;
-	case CONTROL_CANCEL:
-		c->ops.cancel(c->ops.ctx);
-		reply_close(fd, "ok\n");
+	case CONTROL_NONE:
+		reply_close(fd, "error: unknown request\n");
 		return;
 	case CONTROL_MIGRATE:
 	case CONTROL_QUIT:
+		if (c->ops.no_queue)
+			break;
 		pthread_mutex_lock(&c->lock);
 		if (c->pending != CONTROL_NONE || c->client >= 0) {
 			pthread_mutex_unlock(&c->lock);
@@ -126,8 +123,19 @@ static void handle(struct control *c, int fd)
 		pthread_mutex_unlock(&c->lock);
 		return;
 	default:
-		reply_close(fd, "error: unknown request (migrate, cancel, status, quit)\n");
+		break;
 	}
+	f = open_memstream(&text, &len);
+	if (!f) {
+		reply_close(fd, "error: out of memory\n");
+		return;
+	}
+	if (!c->ops.handle(c->ops.ctx, cmd, f))
+		fprintf(f, "error: this agent does not take '%.*s'\n",
+			(int)strcspn(line, "\r\n"), line);
+	fclose(f);
+	reply_close(fd, text ? text : "error\n");
+	free(text);
 }
 
 static void *server_main(void *arg)
@@ -197,23 +205,26 @@ enum control_cmd control_wait(struct control *c, unsigned int timeout_ms)
 	struct timespec ts;
 	enum control_cmd cmd;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (timeout_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	ts = vmm_deadline_ms(timeout_ms);
 	pthread_mutex_lock(&c->lock);
-	while (c->pending == CONTROL_NONE) {
+	while (c->pending == CONTROL_NONE && !c->woken) {
 		if (!timeout_ms)
 			pthread_cond_wait(&c->cond, &c->lock);
 		else if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) == ETIMEDOUT)
 			break;
 	}
+	c->woken = false;
 	cmd = c->pending;
 	pthread_mutex_unlock(&c->lock);
 	return cmd;
+}
+
+void control_wake(struct control *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->woken = true;
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
 }
 
 void control_finish(struct control *c, const char *text)

@@ -47,8 +47,17 @@ void report_text(FILE *f, const struct migrate_report *r)
 
 	if (r->ok)
 		fprintf(f, "migration (%s): succeeded\n", r->role);
+	else if (!strcmp(r->role, "source") && r->outcome == MIGRATE_UNCERTAIN)
+		fprintf(f, "migration (%s): IN DOUBT: %s\n", r->role, r->outcome_why);
 	else
 		fprintf(f, "migration (%s): FAILED: %s\n", r->role, r->error);
+	if (!strcmp(r->role, "source") && r->outcome_why[0])
+		fprintf(f, "  outcome          %s: %s\n",
+			r->outcome == MIGRATE_MIGRATED ? "migrated" :
+			r->outcome == MIGRATE_UNCERTAIN ? "in doubt" : "not migrated, the VM runs here",
+			r->outcome_why);
+	if (r->session_id)
+		fprintf(f, "  session          %016" PRIx64 "\n", r->session_id);
 	fprintf(f, "  guest            %.0f MiB, %u vCPUs\n", r->mem_bytes / MIB, r->nr_vcpus);
 	if (r->backend[0])
 		/* The reason names the backend it picked. */
@@ -64,10 +73,27 @@ void report_text(FILE *f, const struct migrate_report *r)
 		fprintf(f, " (pre-copy %.1f ms in %u rounds)", ms(r->precopy_ns),
 			r->nr_rounds ? r->nr_rounds - 1 : 0);
 	fprintf(f, "\n");
-	if (r->downtime_ns)
-		fprintf(f, "  downtime         %.1f ms (last pages and state %.1f ms, RAM hash %.1f ms, confirmation %.1f ms)\n",
-			ms(r->downtime_ns), ms(r->final_send_ns), ms(r->hash_ns),
-			ms(r->confirm_wait_ns));
+	if (r->downtime_ns) {
+		const struct migrate_downtime *d = &r->down, *e = &r->expected;
+
+		fprintf(f, "  downtime         %.1f ms, pause to resume there (estimated %.1f ms)\n",
+			ms(r->downtime_ns), ms(e->total_ns));
+		fprintf(f, "    %-30s %9s %9s\n", "part", "ms", "estimate");
+		fprintf(f, "    %-30s %9.1f %9.1f\n", "pause and final harvest", ms(d->harvest_ns), ms(e->harvest_ns));
+		fprintf(f, "    %-30s %9.1f %9.1f\n", "final pages", ms(d->pages_ns), ms(e->pages_ns));
+		fprintf(f, "    %-30s %9.1f %9.1f\n", "vCPU and VM state", ms(d->state_ns), ms(e->state_ns));
+		if (d->ram_hash_ns || e->ram_hash_ns)
+			fprintf(f, "    %-30s %9.1f %9.1f\n", "RAM hash (--verify-ram)", ms(d->ram_hash_ns),
+				ms(e->ram_hash_ns));
+		fprintf(f, "    %-30s %9.1f %9.1f\n", "apply, check, load (there)", ms(d->apply_ns), ms(e->apply_ns));
+		fprintf(f, "    %-30s %9.1f %9.1f\n", "READY, COMMIT on the wire", ms(d->commit_ns), ms(e->commit_ns));
+		fprintf(f, "    %-30s %9.1f %9.1f\n", "resume (there)", ms(d->resume_ns), ms(e->resume_ns));
+	}
+	if (r->probe_ns)
+		fprintf(f, "  switch probe     the guest paused %.1f ms before round 0 to time the pause and the state save\n",
+			ms(r->probe_ns));
+	if (r->fixed_over)
+		fprintf(f, "  downtime limit   the switchover's fixed costs alone were expected to exceed it\n");
 	if (r->guest_ops_end > r->guest_ops_start)
 		fprintf(f, "  guest progress   %" PRIu64 " -> %" PRIu64 " operations %s\n",
 			r->guest_ops_start, r->guest_ops_end,
@@ -80,9 +106,14 @@ void report_text(FILE *f, const struct migrate_report *r)
 			r->apply_stale);
 	if (r->guest_bad_pages >= 0)
 		fprintf(f, "  guest memory check %" PRId64 " bad pages\n", r->guest_bad_pages);
+	if (r->digest)
+		fprintf(f, "  page digest      %016" PRIx64 " (equal on both sides)\n", r->digest);
 	if (r->ram_hash)
 		fprintf(f, "  RAM hash         %016" PRIx64 "%s\n", r->ram_hash,
 			r->hash_checked ? " (checked by the destination)" : "");
+	if (r->pages_changed)
+		fprintf(f, "  changed in flight %" PRIu64 " pages differed from their hash (written while sent; sent again later)\n",
+			r->pages_changed);
 	fprintf(f, "  pages            %" PRIu64 " sent, %" PRIu64 " zero, %.1f MiB on the wire\n",
 		r->pages, r->zero_pages, r->wire_bytes / MIB);
 	if (c->raw_bytes)
@@ -123,6 +154,16 @@ void report_text(FILE *f, const struct migrate_report *r)
 					ms(x->expected_downtime_ns), x->throttle);
 		}
 	}
+	if (r->nr_rounds) {
+		fprintf(f, "  round   where the time went, ms (channels summed): harvest   read pages   compress   send   wait for link\n");
+		for (unsigned int i = 0; i < r->nr_rounds; i++) {
+			const struct migrate_round *x = &r->rounds[i];
+
+			fprintf(f, "  %5u%s %50.1f %12.1f %10.1f %6.1f %15.1f\n", x->round,
+				x->final ? "*" : " ", ms(x->harvest_ns), ms(x->time.read_ns),
+				ms(x->time.comp_ns), ms(x->time.send_ns), ms(x->time.link_ns));
+		}
+	}
 	if (r->channels > 1)
 		for (unsigned int i = 0; i < r->channels && i < MIGRATE_MAX_CHANNELS; i++)
 			fprintf(f, "  channel %-2u       %s: %.1f MiB, %.1f MiB/s\n", i, r->peers[i],
@@ -147,6 +188,15 @@ void report_json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+static void json_downtime(FILE *f, const char *name, const struct migrate_downtime *d)
+{
+	fprintf(f, ",\"%s\":{\"harvest_ms\":%.3f,\"pages_ms\":%.3f,\"state_ms\":%.3f,"
+		"\"ram_hash_ms\":%.3f,\"apply_ms\":%.3f,\"commit_ms\":%.3f,\"resume_ms\":%.3f,"
+		"\"total_ms\":%.3f}", name, ms(d->harvest_ns), ms(d->pages_ns), ms(d->state_ns),
+		ms(d->ram_hash_ns), ms(d->apply_ns), ms(d->commit_ns), ms(d->resume_ns),
+		ms(d->total_ns));
+}
+
 void report_json(FILE *f, const struct migrate_report *r)
 {
 	const struct wire_tx_stats *c = &r->codec;
@@ -162,10 +212,18 @@ void report_json(FILE *f, const struct migrate_report *r)
 	report_json_str(f, r->transport);
 	fprintf(f, ",\"mem_bytes\":%" PRIu64 ",\"vcpus\":%u,\"channels\":%u", r->mem_bytes,
 		r->nr_vcpus, r->channels);
-	fprintf(f, ",\"total_ms\":%.3f,\"precopy_ms\":%.3f,\"downtime_ms\":%.3f,"
-		"\"final_send_ms\":%.3f,\"hash_ms\":%.3f,\"confirm_wait_ms\":%.3f",
-		ms(r->total_ns), ms(r->precopy_ns), ms(r->downtime_ns), ms(r->final_send_ns),
-		ms(r->hash_ns), ms(r->confirm_wait_ns));
+	fprintf(f, ",\"outcome\":\"%s\",\"outcome_why\":",
+		r->outcome == MIGRATE_MIGRATED ? "migrated" :
+		r->outcome == MIGRATE_UNCERTAIN ? "in-doubt" : "not-migrated");
+	report_json_str(f, r->outcome_why);
+	fprintf(f, ",\"session\":\"%016" PRIx64 "\"", r->session_id);
+	fprintf(f, ",\"total_ms\":%.3f,\"precopy_ms\":%.3f,\"downtime_ms\":%.3f",
+		ms(r->total_ns), ms(r->precopy_ns), ms(r->downtime_ns));
+	json_downtime(f, "downtime_parts", &r->down);
+	json_downtime(f, "downtime_expected", &r->expected);
+	fprintf(f, ",\"probe_ms\":%.3f", ms(r->probe_ns));
+	fprintf(f, ",\"fixed_over\":%s,\"digest\":\"%016" PRIx64 "\",\"pages_changed\":%" PRIu64,
+		r->fixed_over ? "true" : "false", r->digest, r->pages_changed);
 	fprintf(f, ",\"ram_hash\":\"%016" PRIx64 "\",\"hash_checked\":%s", r->ram_hash,
 		r->hash_checked ? "true" : "false");
 	fprintf(f, ",\"pages\":%" PRIu64 ",\"zero_pages\":%" PRIu64 ",\"wire_bytes\":%" PRIu64,
@@ -203,11 +261,13 @@ void report_json(FILE *f, const struct migrate_report *r)
 
 		fprintf(f, "%s{\"round\":%u,\"final\":%s,\"pages\":%" PRIu64 ",\"zero_pages\":%" PRIu64
 			",\"wire_bytes\":%" PRIu64 ",\"ms\":%.3f,\"harvest_ms\":%.3f,\"dirty_after\":%" PRIu64
-			",\"expected_downtime_ms\":%.3f,\"throttle\":%u}",
+			",\"expected_downtime_ms\":%.3f,\"expected_fixed_ms\":%.3f,\"throttle\":%u,\"read_ms\":%.3f"
+			",\"comp_ms\":%.3f,\"send_ms\":%.3f,\"link_ms\":%.3f}",
 			i ? "," : "", x->round, x->final ? "true" : "false", x->pages, x->zero_pages,
 			x->wire_bytes, ms(x->ns), ms(x->harvest_ns), x->dirty_after,
 			x->expected_downtime_ns == UINT64_MAX ? -1.0 : ms(x->expected_downtime_ns),
-			x->throttle);
+			ms(x->expected_fixed_ns), x->throttle, ms(x->time.read_ns), ms(x->time.comp_ns), ms(x->time.send_ns),
+			ms(x->time.link_ns));
 	}
 	fprintf(f, "]}\n");
 	fflush(f);

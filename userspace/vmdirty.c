@@ -2,6 +2,7 @@
 /*
  * vmdirty: the migration agent's entry point, a table of subcommands.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,6 +19,7 @@ static const struct subcommand {
 	{ "version", cmd_version, "print the agent's and the module's versions" },
 	{ "netbench", cmd_netbench, "transport throughput and CPU cost, loopback or two hosts" },
 	{ "status", cmd_status, "the module's sessions and per-vCPU counters (netlink)" },
+	{ "checkmem", cmd_checkmem, "check a guest memory dump (QEMU's or the agent's) against its content rule" },
 };
 
 static void usage(FILE *f)
@@ -30,6 +32,8 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	/* A reader that went away (--debugcon FIFO, a control client) is an error, not death. */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

@@ -3,10 +3,13 @@
  * The VM the agent hosts, from options to running vCPUs.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "vmhost.h"
@@ -21,7 +24,15 @@ enum {
 	OPT_BACKEND,
 	OPT_RING,
 	OPT_DRAIN,
+	OPT_KERNEL,
+	OPT_APPEND,
+	OPT_DIRECT,
+	OPT_DEBUGCON,
 };
+
+/* A multiboot guest is up once every vCPU runs its workload; nested TCG is slow. */
+#define BOOT_TIMEOUT_NS		(60ULL * 1000000000ULL)
+#define KERNEL_MAX		(64 << 20)
 
 const struct option vmhost_long_options[] = {
 	{ "mem", required_argument, NULL, OPT_MEM },
@@ -33,14 +44,11 @@ const struct option vmhost_long_options[] = {
 	{ "backend", required_argument, NULL, OPT_BACKEND },
 	{ "ring-entries", required_argument, NULL, OPT_RING },
 	{ "drain", no_argument, NULL, OPT_DRAIN },
+	{ "kernel", required_argument, NULL, OPT_KERNEL },
+	{ "append", required_argument, NULL, OPT_APPEND },
+	{ "direct", no_argument, NULL, OPT_DIRECT },
+	{ "debugcon", required_argument, NULL, OPT_DEBUGCON },
 	{ NULL, 0, NULL, 0 },
-};
-
-static const char *const workloads[] = {
-	[GUEST_WL_IDLE] = "idle",
-	[GUEST_WL_SEQ] = "seq",
-	[GUEST_WL_RANDOM] = "random",
-	[GUEST_WL_HOTSET] = "hotset",
 };
 
 void vmhost_opts_init(struct vmhost_opts *o)
@@ -57,6 +65,7 @@ void vmhost_opts_init(struct vmhost_opts *o)
 int vmhost_parse_opt(struct vmhost_opts *o, int opt, const char *arg)
 {
 	uint64_t v;
+	double d;
 
 	switch (opt) {
 	case OPT_MEM:
@@ -74,17 +83,17 @@ int vmhost_parse_opt(struct vmhost_opts *o, int opt, const char *arg)
 		return 1;
 	case OPT_WORKLOAD:
 		for (unsigned int i = 0; i <= GUEST_WL_MAX; i++)
-			if (!strcmp(arg, workloads[i])) {
+			if (!strcmp(arg, guest_workload_name(i))) {
 				o->workload = i;
 				return 1;
 			}
 		fprintf(stderr, "vmdirty: --workload: '%s': idle, seq, random or hotset\n", arg);
 		return -1;
 	case OPT_RATE:
-		/* MB/s as the issue and QEMU's dirty-limit name it: 10^6 bytes. */
-		if (cli_u64("rate", arg, 0, 1000000, &v))
+		/* MB/s as the issue and QEMU's dirty-limit name it: 10^6 bytes, to 1 kB/s. */
+		if (cli_num("rate", arg, 0, 1000000, &d))
 			return -1;
-		o->rate = v * 1000000;
+		o->rate = (uint64_t)(d * 1000 + 0.5) * 1000;
 		return 1;
 	case OPT_HOT:
 		return cli_u64("hot-pages", arg, 1, UINT32_MAX, &o->hot_pages) ? -1 : 1;
@@ -108,17 +117,203 @@ int vmhost_parse_opt(struct vmhost_opts *o, int opt, const char *arg)
 	case OPT_DRAIN:
 		o->track.kmod_drain = true;
 		return 1;
+	case OPT_KERNEL:
+		o->kernel = arg;
+		return 1;
+	case OPT_APPEND:
+		o->append = arg;
+		return 1;
+	case OPT_DIRECT:
+		o->direct = true;
+		return 1;
+	case OPT_DEBUGCON:
+		o->debugcon = arg;
+		return 1;
 	}
 	return 0;
 }
 
+/* Does the command line text carry key= as one of its words? */
+static bool has_key(const char *text, const char *key)
+{
+	size_t n = strlen(key);
+
+	for (const char *p = text; p && *p; p = strchr(p, ' ')) {
+		while (*p == ' ')
+			p++;
+		if (!strncmp(p, key, n))
+			return true;
+	}
+	return false;
+}
+
+int vmhost_cmdline(const struct vmhost_opts *o, uint64_t tsc_khz, char *buf, size_t len)
+{
+	size_t n;
+
+	n = snprintf(buf, len, "workload=%s rate=%" PRIu64 ".%03" PRIu64 " seed=%" PRIu64
+		     " hot=%" PRIu64 " vcpus=%u", guest_workload_name(o->workload),
+		     o->rate / 1000000, o->rate / 1000 % 1000, o->seed, o->hot_pages, o->vcpus);
+	if (n < len && tsc_khz && !(o->append && has_key(o->append, "tsc_khz=")))
+		n += snprintf(buf + n, len - n, " tsc_khz=%" PRIu64, tsc_khz);
+	/* Each byte on the debug console is an exit: records only if --debugcon reads them. */
+	if (n < len && !(o->append && has_key(o->append, "debugcon=")))
+		n += snprintf(buf + n, len - n, " debugcon=%d", !!o->debugcon);
+	if (n < len && o->append)
+		n += snprintf(buf + n, len - n, " %s", o->append);
+	return n < len ? 0 : -E2BIG;
+}
+
 int vmhost_check(const struct vmhost_opts *o)
 {
+	char line[GUEST_CMDLINE_MAX], err[GUEST_CMDLINE_ERR_MAX];
+	struct guest_config c;
+
 	if (o->track.kmod_drain && o->backend != TRACK_KMOD && o->backend != TRACK_AUTO) {
 		fprintf(stderr, "vmdirty: --drain needs the kmod backend\n");
 		return -1;
 	}
+	if (o->direct && (o->kernel || o->append)) {
+		fprintf(stderr, "vmdirty: --direct boots the built-in guest: no --kernel or --append\n");
+		return -1;
+	}
+	if (o->direct)
+		return 0;
+	/* What the guest would refuse at boot is refused here, with its words. */
+	guest_config_init(&c);
+	if (vmhost_cmdline(o, 1000000, line, sizeof(line))) {
+		fprintf(stderr, "vmdirty: the guest's command line is longer than %d bytes\n",
+			GUEST_CMDLINE_MAX - 1);
+		return -1;
+	}
+	if (guest_cmdline_parse(line, &c, err, sizeof(err))) {
+		fprintf(stderr, "vmdirty: the guest's command line: %s\n", err);
+		return -1;
+	}
 	return 0;
+}
+
+int vmhost_open_debugcon(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	return fd < 0 ? -errno : fd;
+}
+
+/* The image file for --kernel, whole; NULL with a message. */
+static void *read_kernel(const char *path, size_t *size)
+{
+	struct stat st;
+	void *buf = NULL;
+	size_t got = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		fprintf(stderr, "vmdirty: --kernel %s: %s\n", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > KERNEL_MAX) {
+		fprintf(stderr, "vmdirty: --kernel %s: not a regular file of 1 byte to %d MiB\n",
+			path, KERNEL_MAX >> 20);
+		goto out;
+	}
+	buf = malloc(st.st_size);
+	while (buf && got < (size_t)st.st_size) {
+		ssize_t n = read(fd, (char *)buf + got, st.st_size - got);
+
+		if (n <= 0) {
+			fprintf(stderr, "vmdirty: --kernel %s: %s\n", path,
+				n ? strerror(errno) : "shorter than it was");
+			free(buf);
+			buf = NULL;
+			break;
+		}
+		got += n;
+	}
+	*size = got;
+out:
+	if (fd >= 0)
+		close(fd);
+	return buf;
+}
+
+/* The guest as the multiboot loader leaves it: only the BSP runs, at the ELF entry. */
+static int boot_multiboot(const struct vmhost_opts *o, struct vmhost *h)
+{
+	const void *image = vmm_guest_image_start;
+	size_t size = vmm_guest_image_end - vmm_guest_image_start;
+	void *file = NULL;
+	const char *why = "";
+	int ret;
+
+	if (o->kernel) {
+		file = read_kernel(o->kernel, &size);
+		if (!file)
+			return -EINVAL;
+		image = file;
+	}
+	ret = vmhost_cmdline(o, h->vm->tsc_khz, h->cmdline, sizeof(h->cmdline));
+	if (!ret)
+		ret = vm_boot_multiboot(h->vm, image, size, h->cmdline, &why);
+	if (ret)
+		fprintf(stderr, "vmdirty: cannot boot %s: %s (%s)\n",
+			o->kernel ? o->kernel : "the built-in guest", why, strerror(-ret));
+	free(file);
+	return ret;
+}
+
+/* The direct boot: the VMM sets the guest up and posts the workload itself. */
+static int boot_direct(const struct vmhost_opts *o, struct vmhost *h)
+{
+	int ret = vm_load_guest(h->vm);
+
+	if (ret) {
+		fprintf(stderr, "vmdirty: cannot load the guest: %s\n", strerror(-ret));
+		return ret;
+	}
+	for (unsigned int i = 0; i < h->vm->nr_vcpus; i++) {
+		uint64_t args[GUEST_CMD_ARGS] = { o->workload, o->rate, o->hot_pages,
+						  o->seed + i };
+
+		ret = vcpu_post(h->vm->vcpus[i], GUEST_CMD_WORKLOAD, args);
+		if (ret) {
+			fprintf(stderr, "vmdirty: vCPU %u: %s\n", i, strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/*
+ * A multiboot guest is up when its mailbox is filled in and every vCPU has
+ * begun its workload; a boot error ends a vCPU's run (the VMM printed why).
+ */
+static int wait_booted(struct vmhost *h)
+{
+	const struct guest_mailbox *mb = h->vm->mb;
+	uint64_t deadline = vmm_now_ns() + BOOT_TIMEOUT_NS;
+	struct vm_runner_stats st;
+
+	for (;;) {
+		bool up = __atomic_load_n(&mb->magic, __ATOMIC_ACQUIRE) == GUEST_MAILBOX_MAGIC &&
+			  mb->nr_vcpus == h->vm->nr_vcpus;
+
+		for (unsigned int i = 0; up && i < h->vm->nr_vcpus; i++)
+			up = __atomic_load_n(&mb->vcpu[i].wl_ready, __ATOMIC_ACQUIRE);
+		if (up)
+			return 0;
+		vm_runner_stats(h->runner, &st);
+		if (st.finished) {
+			fprintf(stderr, "vmdirty: the guest stopped while booting\n");
+			return -ENOEXEC;
+		}
+		if (vmm_now_ns() > deadline) {
+			fprintf(stderr, "vmdirty: the guest did not boot in %llu s\n",
+				BOOT_TIMEOUT_NS / 1000000000ULL);
+			return -ETIMEDOUT;
+		}
+		usleep(10000);
+	}
 }
 
 int vmhost_start(const struct vmhost_opts *o, struct vmhost *h)
@@ -132,6 +327,7 @@ int vmhost_start(const struct vmhost_opts *o, struct vmhost *h)
 	int ret;
 
 	memset(h, 0, sizeof(*h));
+	h->debugcon_fd = -1;
 	h->backend = o->backend;
 	if (h->backend == TRACK_AUTO)
 		h->backend = track_pick_auto(h->why, sizeof(h->why));
@@ -148,26 +344,23 @@ int vmhost_start(const struct vmhost_opts *o, struct vmhost *h)
 		fprintf(stderr, "vmdirty: cannot create the VM: %s\n", strerror(-ret));
 		return ret;
 	}
-	ret = vm_load_guest(h->vm);
-	if (ret) {
-		fprintf(stderr, "vmdirty: cannot load the guest: %s\n", strerror(-ret));
-		goto err;
+	if (o->debugcon) {
+		h->debugcon_fd = vmhost_open_debugcon(o->debugcon);
+		if (h->debugcon_fd < 0) {
+			ret = h->debugcon_fd;
+			fprintf(stderr, "vmdirty: --debugcon %s: %s\n", o->debugcon, strerror(-ret));
+			goto err;
+		}
+		vm_set_debugcon(h->vm, h->debugcon_fd);
 	}
+	ret = o->direct ? boot_direct(o, h) : boot_multiboot(o, h);
+	if (ret)
+		goto err;
 	ret = tracker_create_opts(h->backend, h->vm, &o->track, &h->trk);
 	if (ret) {
 		fprintf(stderr, "vmdirty: %s tracking: %s\n", track_backend_name(h->backend),
 			strerror(-ret));
 		goto err;
-	}
-	for (unsigned int i = 0; i < h->vm->nr_vcpus; i++) {
-		uint64_t args[GUEST_CMD_ARGS] = { o->workload, o->rate, o->hot_pages,
-						  o->seed + i };
-
-		ret = vcpu_post(h->vm->vcpus[i], GUEST_CMD_WORKLOAD, args);
-		if (ret) {
-			fprintf(stderr, "vmdirty: vCPU %u: %s\n", i, strerror(-ret));
-			goto err;
-		}
 	}
 	hooks.ctx = h->trk;
 	ret = vm_runner_start(h->vm, &hooks, &h->runner);
@@ -175,8 +368,18 @@ int vmhost_start(const struct vmhost_opts *o, struct vmhost *h)
 		fprintf(stderr, "vmdirty: cannot start the vCPUs: %s\n", strerror(-ret));
 		goto err;
 	}
+	if (!o->direct) {
+		ret = wait_booted(h);
+		if (ret)
+			goto err;
+	}
 	return 0;
 err:
+	/* A guest that did not boot has APs that never will: no waiting for them to finish. */
+	if (h->runner) {
+		vm_runner_free(h->runner);
+		h->runner = NULL;
+	}
 	vmhost_free(h);
 	return ret;
 }
@@ -184,6 +387,7 @@ err:
 int vmhost_adopt(struct vmhost *h, struct vm *vm, struct vm_runner *r, enum track_backend b)
 {
 	memset(h, 0, sizeof(*h));
+	h->debugcon_fd = -1;
 	h->vm = vm;
 	h->runner = r;
 	h->backend = b;
@@ -200,7 +404,10 @@ void vmhost_free(struct vmhost *h)
 		tracker_destroy(h->trk);
 	if (h->vm)
 		vm_destroy(h->vm);
+	if (h->debugcon_fd >= 0)
+		close(h->debugcon_fd);
 	memset(h, 0, sizeof(*h));
+	h->debugcon_fd = -1;
 }
 
 uint64_t vmhost_ops(const struct vmhost *h)

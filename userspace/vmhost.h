@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "track/track.h"
+#include "vmm/guest_cmdline.h"
 #include "vmm/vmm.h"
 
 struct vmhost_opts {
@@ -23,6 +24,11 @@ struct vmhost_opts {
 	enum track_backend backend;
 	struct track_opts track;
 	unsigned int ring_entries;	/* per vCPU; 0 = TRACK_RING_DEFAULT */
+	/* How the guest boots: multiboot (kernel, or the built-in image) or direct. */
+	const char *kernel;		/* NULL: the built-in vmdirty-guest.elf */
+	const char *append;		/* more of its command line */
+	bool direct;			/* the VMM sets the built-in guest up (no multiboot) */
+	const char *debugcon;		/* the guest's debug console goes to this file or FIFO */
 };
 
 struct vmhost {
@@ -31,6 +37,8 @@ struct vmhost {
 	struct vm_runner *runner;
 	enum track_backend backend;
 	char why[160];			/* how the backend was picked */
+	char cmdline[GUEST_CMDLINE_MAX];	/* what a multiboot guest was given */
+	int debugcon_fd;
 };
 
 void vmhost_opts_init(struct vmhost_opts *o);
@@ -42,15 +50,29 @@ extern const struct option vmhost_long_options[];
 	"  --mem MiB            guest RAM (default 256)\n" \
 	"  --vcpus N            vCPUs, one thread each (default 2)\n" \
 	"  --workload KIND      idle, seq, random or hotset (default random)\n" \
-	"  --rate MB/s          the guest's dirty-rate limit, 0 for none (default 0)\n" \
+	"  --rate MB/s          the guest's dirty-rate limit, e.g. 2.5, 0 for none (default 0)\n" \
 	"  --hot-pages N        hotset: pages most writes go to (default 256)\n" \
 	"  --seed N             workload seed\n" \
 	"  --backend NAME       dirty tracking: auto, bitmap, ring or kmod (default auto)\n" \
 	"  --ring-entries N     dirty ring entries per vCPU (default: ring 4096, kmod 65536)\n" \
-	"  --drain              kmod: drain the rings in the background\n"
+	"  --drain              kmod: drain the rings in the background\n" \
+	"  --kernel FILE        the guest image to boot, multiboot (default: the built-in\n" \
+	"                       copy of build/vmdirty-guest.elf, the file qemu -kernel boots)\n" \
+	"  --append TEXT        more of the guest's command line (key=value, Documentation/guest.rst)\n" \
+	"  --direct             the VMM sets the built-in guest up itself (no multiboot)\n" \
+	"  --debugcon PATH      the guest's debug console (progress records) to a file or FIFO\n"
 /* 1 if opt was ours (parsed into o), 0 if not, -1 on a bad value (message printed). */
 int vmhost_parse_opt(struct vmhost_opts *o, int opt, const char *arg);
+/* 0, or -1 with a message: options that do not go together, a bad guest command line. */
 int vmhost_check(const struct vmhost_opts *o);
+/*
+ * The multiboot guest's command line for o (guest_cmdline.h): the workload
+ * options, tsc_khz (when not 0 and --append has none), then --append.
+ * 0, or -E2BIG.
+ */
+int vmhost_cmdline(const struct vmhost_opts *o, uint64_t tsc_khz, char *buf, size_t len);
+/* Opens a --debugcon PATH for writing (a FIFO waits for its reader); fd or -errno. */
+int vmhost_open_debugcon(const char *path);
 
 /* Create the VM and tracker, load the guest, post the workload, start the vCPUs. */
 int vmhost_start(const struct vmhost_opts *o, struct vmhost *h);

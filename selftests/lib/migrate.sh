@@ -4,11 +4,12 @@
 # source agent (on loopback, or in network namespaces joined by veth),
 # keep their JSON reports, and judge them.  Sourced, not run.
 #
-# Every check reads the agents' own reports: the source's RAM hash at the
-# pause must equal the one the destination computed over what it received
-# (and checked before resuming), the guest's operation counter must rise on
-# the destination, and the guest's own checks (self-checks while it runs,
-# then a full memory check) must find nothing.
+# Every check reads the agents' own reports: the source's page digest (every
+# page as it last sent it) must equal the destination's (every page as it
+# applied it; checked before READY), the source must say it migrated, the
+# guest's operation counter must rise on the destination, and the guest's
+# own checks (self-checks while it runs, then a full memory check) must find
+# nothing.
 
 ksft_skip=4
 here=$(cd "$(dirname "$0")" && pwd)
@@ -122,11 +123,15 @@ wait_dest() {
 	dest_rc=$?
 }
 
-# run_source NAME NS ARGS...: a source in the foreground, report in $tmp/NAME.src.
+# run_source NAME NS ARGS...: a source in the foreground, report in
+# $tmp/NAME.src.  After a failed migration it keeps the VM a second (--stay
+# 1, unless ARGS say otherwise) and checks the guest's memory.
 run_source() {
-	local name=$1 ns=$2
+	local name=$1 ns=$2 stay="--stay 1"
 	shift 2
-	in_ns "$ns" timeout 600 "$agent" source --json --quiet "$@" >"$tmp/$name.src" \
+	[[ " $* " == *" --stay "* ]] && stay=""
+	# shellcheck disable=SC2086
+	in_ns "$ns" timeout 600 "$agent" source --json --quiet $stay "$@" >"$tmp/$name.src" \
 		2>"$tmp/$name.srclog"
 	src_rc=$?
 }
@@ -139,11 +144,12 @@ judge_migrated() {
 
 	[ "$src_rc" -eq 0 ] || { echo "source exit $src_rc: $(json "$s" '["error"]')"; return 1; }
 	[ "$dest_rc" -eq 0 ] || { echo "destination exit $dest_rc: $(json "$d" '["error"]')"; return 1; }
-	sh=$(json "$s" '["ram_hash"]')
-	dh=$(json "$d" '["ram_hash"]')
-	[ -n "$sh" ] && [ "$sh" = "$dh" ] ||
-		{ echo "RAM hash at the pause $sh, on the destination $dh"; return 1; }
-	[ "$(json "$d" '["hash_checked"]')" = true ] || { echo "destination did not check the hash"; return 1; }
+	[ "$(json "$s" '["outcome"]')" = migrated ] ||
+		{ echo "source says $(json "$s" '["outcome"]')"; return 1; }
+	sh=$(json "$s" '["digest"]')
+	dh=$(json "$d" '["digest"]')
+	[ -n "$sh" ] && [ "$sh" != 0000000000000000 ] && [ "$sh" = "$dh" ] ||
+		{ echo "page digest at the source $sh, on the destination $dh"; return 1; }
 	start=$(json "$d" '["guest"]["ops_start"]')
 	end=$(json "$d" '["guest"]["ops_end"]')
 	[ "$end" -gt "$start" ] 2>/dev/null ||
@@ -178,7 +184,7 @@ mig_case() {
 	run_source "$name" "$sns" --to "$addr" "$@"
 	wait_dest
 	migrated "$name" &&
-		ok "$name: $(json "$tmp/$name.src" '["rounds"].__len__()') rounds, downtime $(json "$tmp/$name.src" '["downtime_ms"]') ms, hash $(json "$tmp/$name.src" '["ram_hash"]') equal, guest $(json "$tmp/$name.dst" '["guest"]["ops_start"]') -> $(json "$tmp/$name.dst" '["guest"]["ops_end"]') ops"
+		ok "$name: $(json "$tmp/$name.src" '["rounds"].__len__()') rounds, downtime $(json "$tmp/$name.src" '["downtime_ms"]') ms, digest $(json "$tmp/$name.src" '["digest"]') equal, guest $(json "$tmp/$name.dst" '["guest"]["ops_start"]') -> $(json "$tmp/$name.dst" '["guest"]["ops_end"]') ops"
 }
 
 # The VM must still run on the source after a failed migration: the source

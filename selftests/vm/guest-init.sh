@@ -5,6 +5,8 @@
 # its status and the kernel log there and power off.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root TERM=dumb
+# Tests that change the system (install_test.sh) run only here.
+export VMDIRTY_TESTHOST=1
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
@@ -34,6 +36,11 @@ case $work in
 	mount --bind "/run/host-tmp/${work#/tmp/}" "$work"
 	;;
 esac
+# A kernel booted from elsewhere (testhost.sh -K) brings its own modules.
+if [ -n "${vmdirty_modules:-}" ]; then
+	mkdir -p "/lib/modules/$(uname -r)"
+	mount --bind "$vmdirty_modules" "/lib/modules/$(uname -r)"
+fi
 ip link set lo up
 hostname vmdirty-testhost
 # Guests may legitimately print to the console; keep it quiet unless bad,

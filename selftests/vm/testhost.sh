@@ -8,16 +8,25 @@
 # status and the kernel log back through a dedicated 9p share.  Nothing the
 # kernel prints on the console can be mistaken for a result.
 #
-# usage: testhost.sh [-k KVER] [-t SECONDS] [-m MiB] [-c CPUS] [-o DIR] -- CMD...
+# usage: testhost.sh [-K ROOT] [-k KVER] [-t SECONDS] [-m MiB] [-c CPUS] [-o DIR] -- CMD...
 #
+# -K ROOT boots a kernel that is not installed here: ROOT/boot/vmlinuz-KVER
+# with its modules in ROOT/lib/modules/KVER (the trixie chroot for 7.x, the
+# debug kernel's directory), bound over /lib/modules/KVER in the guest.
 # CMD runs as root in the current directory.  Its stdout and stderr stream to
 # ours.  Exit status: CMD's, or 1 if the guest kernel logged a WARNING, BUG,
-# Oops, refcount or GPF report, or a sleep in atomic context; 124 on timeout
-# (after naming the kselftest that was running).
+# Oops, refcount or GPF report, or a sleep in atomic context (with a debug
+# kernel: KASAN, KCSAN and UBSAN reports are BUGs, lockdep's are WARNINGs,
+# kmemleak's "new suspected memory leaks"); 124 on timeout (after naming
+# the kselftest that was running).
+#
+# VMDIRTY_TCG_THREAD=multi gives each guest CPU a host thread (see below);
+# VMDIRTY_KERNEL_ARGS adds to the guest kernel's command line.
 
 set -u
 
 kver=""
+kroot=""
 timeout=1200
 mem=6144
 cpus=2
@@ -25,14 +34,15 @@ outdir=""
 
 die() { echo "testhost: $*" >&2; exit 2; }
 
-while getopts "k:t:m:c:o:h" opt; do
+while getopts "K:k:t:m:c:o:h" opt; do
 	case $opt in
+	K) kroot=$(cd "$OPTARG" && pwd) || exit 2 ;;
 	k) kver=$OPTARG ;;
 	t) timeout=$OPTARG ;;
 	m) mem=$OPTARG ;;
 	c) cpus=$OPTARG ;;
 	o) outdir=$OPTARG ;;
-	*) sed -n '3,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	*) sed -n '3,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -40,10 +50,14 @@ shift $((OPTIND - 1))
 [ $# -gt 0 ] || die "no command given (see -h)"
 
 here=$(cd "$(dirname "$0")" && pwd)
+if [ -z "$kver" ] && [ -n "$kroot" ]; then
+	kver=$(ls "$kroot/lib/modules" | sort -V | tail -n1)
+fi
 [ -n "$kver" ] || kver=$("$here/../../scripts/kver.sh") || exit 2
-kernel=/boot/vmlinuz-$kver
+kernel=$kroot/boot/vmlinuz-$kver
+moddir=$kroot/lib/modules/$kver
 [ -r "$kernel" ] || die "$kernel not found: install linux-image-$kver (make deps)"
-[ -d "/lib/modules/$kver" ] || die "/lib/modules/$kver missing"
+[ -d "$moddir" ] || die "$moddir missing"
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing (make deps)"
 [ -x /bin/busybox ] || die "busybox-static missing (make deps)"
 
@@ -66,7 +80,7 @@ build_initramfs() {
 	tmp=$(mktemp -d "$cache/initramfs.XXXXXX") || return 1
 	mkdir -p "$tmp"/{bin,dev,proc,sys,lower,rw,newroot,modules}
 	cp /bin/busybox "$tmp/bin/busybox"
-	mods=$(modprobe --show-depends -S "$kver" -a virtio_pci 9pnet_virtio 9p overlay |
+	mods=$(modprobe ${kroot:+-d "$kroot"} --show-depends -S "$kver" -a virtio_pci 9pnet_virtio 9p overlay |
 		awk '$1 == "insmod" && !seen[$2]++ { print $2 }')
 	: >"$tmp/modules/order"
 	for m in $mods; do
@@ -85,7 +99,7 @@ build_initramfs() {
 	rm -rf "$tmp"
 }
 
-stamp=$(cat "$here/initramfs-init" /lib/modules/"$kver"/modules.dep /bin/busybox |
+stamp=$( (echo "$kroot"; cat "$here/initramfs-init" "$moddir/modules.dep" /bin/busybox) |
 	md5sum | cut -c1-12)
 initrd=$cache/initramfs-$kver-$stamp.cpio.gz
 if [ ! -s "$initrd" ]; then
@@ -120,14 +134,14 @@ timeout --foreground -k 10 "$timeout" qemu-system-x86_64 \
 	-nodefaults -no-reboot -nographic \
 	-machine q35 -accel "$accel" -cpu "$cpu" -smp "$cpus" -m "$mem" \
 	-kernel "$kernel" -initrd "$initrd" \
-	-append "console=ttyS0 panic=-1 oops=panic loglevel=4 quiet vmdirty_stage2=$here/guest-init.sh" \
+	-append "console=ttyS0 panic=-1 oops=panic loglevel=4 quiet vmdirty_stage2=$here/guest-init.sh${kroot:+ vmdirty_modules=$moddir}${VMDIRTY_KERNEL_ARGS:+ $VMDIRTY_KERNEL_ARGS}" \
 	-serial "file:$console" \
 	-virtfs "local,path=/,mount_tag=vmdirty_root,security_model=none,readonly=on,multidevs=remap" \
 	-virtfs "local,path=$outdir,mount_tag=vmdirty_out,security_model=none,multidevs=remap" \
 	</dev/null
 qrc=$?
 # What fails a run when the kernel says it (console or log).
-bad='WARNING:|BUG:|BUG kernel|Oops|refcount_t:|general protection fault|sleeping function called from invalid context|Kernel panic|INFO: task .* blocked|possible recursive locking|possible circular locking'
+bad='WARNING:|BUG:|BUG kernel|Oops|refcount_t:|general protection fault|sleeping function called from invalid context|Kernel panic|INFO: task .* blocked|possible recursive locking|possible circular locking|UBSAN:|new suspected memory leaks'
 sleep 0.2
 kill "$tailpid" 2>/dev/null
 wait "$tailpid" 2>/dev/null

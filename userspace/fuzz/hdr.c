@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		wire_stream_init(&s, data[6] & 1 ? WIRE_ROLE_SOURCE : WIRE_ROLE_DEST, 4096);
 		s.rx_seq = h.seq;
 		if (data[7] & 0x20)
-			s.version = 1;
+			s.version = WIRE_VERSION_MAX;
 		s.features = data[7] & 0x10 ? WIRE_FEAT_ALL : 0;
 		wire_recv_check(&s, &h, msg + WIRE_HDR_SIZE);
 	}

@@ -22,13 +22,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct wire_hdr h = fuzz_hdr(WIRE_PAGES, size);
 	struct wire_stream s;
 
+	/* As a sender seals it: pcsum over meta, descriptors and hashes. */
+	h.flags = WIRE_HF_TAIL_UNCHECKED;
+	if (size >= WIRE_PAGES_META) {
+		size_t meta = WIRE_PAGES_META + (size_t)(data[8] | data[9] << 8) * WIRE_DESC_SIZE +
+			      (size_t)(data[10] | data[11] << 8) * WIRE_HASH_SIZE;
+
+		h.csum_len = meta < size ? meta : size;
+	}
+
 	if (!mem) {
 		mem = calloc(NPAGES, 4096);
 		if (!mem || wire_apply_create(mem, 4096, &rg, 1, &a) || wire_rx_create(4096, &rx))
 			abort();
 	}
 	wire_stream_init(&s, WIRE_ROLE_DEST, 4096);
-	s.version = 1;
+	s.version = WIRE_VERSION_MAX;
 	s.codecs = WIRE_CODECS_ALL;
 	s.features = WIRE_FEAT_ALL;
 	if (size >= 4)

@@ -7,7 +7,7 @@ FUZZ_CC ?= clang
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
 	       -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_LIB_SRCS := wire/proto.c wire/hello.c wire/ramhash.c wire/state.c wire/codec.c \
-		 wire/zero.c wire/apply.c
+		 wire/zero.c wire/apply.c wire/digest.c
 FUZZERS := $(patsubst fuzz/%.c,$(O)/fuzz/%,$(wildcard fuzz/*.c))
 
 FUZZ_SEEDS := $(O)/fuzz/corpus/.stamp

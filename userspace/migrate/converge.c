@@ -2,7 +2,7 @@
 /*
  * Pre-copy convergence, the way QEMU decides it: stop when the pages left
  * would take less than the downtime limit at the rate the link has been
- * carrying pages; throttle the vCPUs when the guest dirtied more than half
+ * carrying pages, plus the switchover's fixed costs (which QEMU leaves out); throttle the vCPUs when the guest dirtied more than half
  * of what a round could send, two rounds running; give up past the bounds.
  */
 #include <stdio.h>
@@ -46,12 +46,22 @@ enum converge_action converge_next(struct converge_state *s, const struct conver
 	if (r->pages && r->ns >= 1000)
 		s->page_rate = r->pages * NSEC_PER_SEC / r->ns;
 	if (s->page_rate)
-		s->expected_downtime_ns = div_round_up(r->dirty_pages * NSEC_PER_SEC, s->page_rate);
+		s->expected_downtime_ns = r->fixed_ns +
+			div_round_up(r->dirty_pages * NSEC_PER_SEC, s->page_rate);
 	else
-		s->expected_downtime_ns = r->dirty_pages ? UINT64_MAX : 0;
+		s->expected_downtime_ns = r->dirty_pages ? UINT64_MAX : r->fixed_ns;
 
 	if (s->expected_downtime_ns <= p->downtime_ns)
 		return CONVERGE_STOP_AND_COPY;
+	/*
+	 * The fixed costs alone exceed the limit: no number of rounds meets
+	 * it.  Stop once the pages add little to them, and say so.
+	 */
+	if (r->fixed_ns >= p->downtime_ns &&
+	    s->expected_downtime_ns - r->fixed_ns <= p->downtime_ns / 10) {
+		s->fixed_over = true;
+		return CONVERGE_STOP_AND_COPY;
+	}
 
 	if (s->round >= p->max_rounds || s->elapsed_ns >= p->max_ns) {
 		snprintf(s->why, sizeof(s->why),

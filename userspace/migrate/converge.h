@@ -36,6 +36,7 @@ struct converge_round {
 	uint64_t pages;			/* pages sent with content (not zero markers) */
 	uint64_t ns;			/* time the round took */
 	uint64_t dirty_pages;		/* harvested after it: next round's set */
+	uint64_t fixed_ns;		/* the switchover's costs besides the pages */
 };
 
 enum converge_action {
@@ -50,7 +51,8 @@ struct converge_state {
 	unsigned int throttle;		/* percent the vCPUs should sleep */
 	unsigned int high_rounds;	/* consecutive rounds dirtying too fast */
 	uint64_t page_rate;		/* pages/s the link carried last round */
-	uint64_t expected_downtime_ns;	/* dirty_pages at page_rate */
+	uint64_t expected_downtime_ns;	/* fixed_ns + dirty_pages at page_rate */
+	bool fixed_over;		/* stopped although the fixed costs exceed the limit */
 	char why[160];			/* for CANCEL: a sentence for the user */
 };
 

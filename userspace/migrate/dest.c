@@ -2,15 +2,16 @@
 /*
  * The migration destination: accept the source's channels, build a VM with
  * the layout its HELLO describes, apply pages by round from one receiver
- * thread per channel, and at COMPLETE check that everything arrived and
- * that the RAM hash matches, restore the state, resume the guest, and
- * confirm once the guest reports progress.
+ * thread per channel (acknowledging each round once every channel ended
+ * it), and at COMPLETE hand over to the switchover (switch_dst.c).
  *
  * Threads: the main thread accepts and negotiates, then waits on d->cond for
  * the receivers.  Receiver i owns channel i's receive side and its wire
- * stream's rx fields; receiver 0 also takes the state and COMPLETE.  The
- * main thread is the only one that sends after the handshake (ERROR,
- * CONFIRM on channel 0), under d->lock.
+ * stream's rx fields; receiver 0 also takes the state and COMPLETE, and
+ * ends there: after it, the main thread alone uses channel 0.  The main
+ * thread is the only one that sends after the handshake (ROUND_ACK, ERROR,
+ * READY, STARTED on channel 0).  The answerer thread (answer.c) serves
+ * QUERY on the listening addresses once the session is known.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -20,66 +21,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "migrate/migrate.h"
-#include "migrate/msgio.h"
-#include "wire/apply.h"
+#include "migrate/dest_int.h"
 
-#define NSEC_PER_MSEC	1000000ull
-/* A receiver gives up on a source that sends nothing for this long. */
-#define IDLE_MIN_MS	30000
-/* After resuming, how long the guest has to report progress. */
-#define PROGRESS_WAIT_MS	10000
-
-struct dest;
-
-struct receiver {
-	struct dest *d;
-	unsigned int idx;
-	pthread_t thread;
-	bool started;
-	struct transport_chan *ch;
-	struct wire_stream st;
-	struct wire_rx *rx;
-	struct msgbuf mb;
-	uint32_t rounds_ended;		/* under d->lock */
-	uint64_t last_ns;		/* last message, CLOCK_MONOTONIC */
-};
-
-struct dest {
-	const struct migrate_dest_opts *o;
-	struct migrate_report *rep;
-	struct transport_listener *ls[MIGRATE_MAX_DESTS];
-	unsigned int nls;
-	struct wire_hello peer;		/* channel 0's HELLO */
-	unsigned int n;
-	struct receiver rcv[MIGRATE_MAX_CHANNELS];
-	struct vm *vm;
-	struct wire_apply *apply;
-	struct wire_batch *batches;	/* one per receiver */
-
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	volatile int stop;		/* receivers: return now */
-	volatile int abort;
-	char abort_text[sizeof(((struct migrate_report *)0)->error)];
-	struct wire_error err;		/* what to tell the source */
-
-	struct vcpu_state *vcpu_st;	/* nr_vcpus, from receiver 0 */
-	bool *have_vcpu;
-	struct vm_state vm_st;
-	bool have_vm_state;
-	struct wire_complete complete;
-	bool have_complete;
-
-	/* The guest's first progress report after resuming. */
-	const struct vm_runner_hooks *user_hooks;
-	bool progressed;
-};
-
-static void dest_fail(struct dest *d, uint32_t code, int err, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static void dest_fail(struct dest *d, uint32_t code, int err, const char *fmt, ...)
+void dest_fail(struct dest *d, uint32_t code, int err, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -95,18 +39,32 @@ static void dest_fail(struct dest *d, uint32_t code, int err, const char *fmt, .
 	pthread_mutex_unlock(&d->lock);
 }
 
+void dest_log(struct dest *d, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	if (!d->o->log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	d->o->log(d->o->log_ctx, line);
+}
+
 void migrate_dest_opts_init(struct migrate_dest_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	transport_opts_init(&o->net);
 	o->backend = TRACK_AUTO;
+	o->hold_ms = MIGRATE_DEFAULT_HOLD_MS;
+	o->debugcon_fd = -1;
 }
 
-static uint32_t idle_ms(const struct dest *d)
+uint32_t dest_idle_ms(const struct dest *d)
 {
-	uint32_t t = d->o->net.timeout_ms * 3;
-
-	return t > IDLE_MIN_MS ? t : IDLE_MIN_MS;
+	/* Three network timeouts: a slow round is not a dead source. */
+	return d->o->net.timeout_ms * 3;
 }
 
 /* Receiver 0's share: the state and COMPLETE. */
@@ -144,9 +102,10 @@ static int take_control(struct receiver *r)
 			return ret;
 		pthread_mutex_lock(&d->lock);
 		d->have_complete = true;
+		d->complete_at = vmm_now_ns();
 		pthread_cond_broadcast(&d->cond);
 		pthread_mutex_unlock(&d->lock);
-		return 1;	/* nothing follows on this channel */
+		return 1;	/* the main thread takes channel 0 from here */
 	}
 	return -EPROTO;
 }
@@ -207,16 +166,20 @@ static void *receiver_main(void *arg)
 	struct receiver *r = arg;
 	struct dest *d = r->d;
 	struct wire_error err;
+	char name[16];
+
+	snprintf(name, sizeof(name), "dst-recv%u", r->idx);
+	pthread_setname_np(pthread_self(), name);
 
 	r->last_ns = vmm_now_ns();
 	while (!d->stop && !d->abort) {
 		int ret = msg_recv(r->ch, &r->st, &r->mb, 200, &err);
 
 		if (ret == -ETIMEDOUT) {
-			if (vmm_now_ns() - r->last_ns > idle_ms(d) * NSEC_PER_MSEC) {
+			if (vmm_now_ns() - r->last_ns > dest_idle_ms(d) * NSEC_PER_MSEC) {
 				dest_fail(d, WIRE_ERR_PROTOCOL, ETIMEDOUT,
 					  "channel %u: nothing from the source for %u ms", r->idx,
-					  idle_ms(d));
+					  dest_idle_ms(d));
 				break;
 			}
 			continue;
@@ -289,6 +252,8 @@ static int create_vm(struct dest *d, const struct wire_hello *h)
 			  (unsigned long long)(end >> 20), strerror(-ret));
 		return ret;
 	}
+	/* Before it can run: its first records after the switch mark the resume. */
+	vm_set_debugcon(d->vm, d->o->debugcon_fd);
 	snprintf(d->rep->backend, sizeof(d->rep->backend), "%s", track_backend_name(b));
 	d->rep->mem_bytes = d->vm->mem_size;
 	d->rep->nr_vcpus = d->vm->nr_vcpus;
@@ -307,6 +272,18 @@ static int handshake(struct dest *d, struct transport_chan *ch, struct msgbuf *m
 
 	wire_stream_init(&st, WIRE_ROLE_DEST, 4096);
 	ret = msg_recv(ch, &st, mb, d->o->net.timeout_ms, NULL);
+	if (!ret && mb->hdr.type == WIRE_QUERY) {
+		struct wire_query q;
+
+		/* A source in doubt about another session: not ours, and not a failure. */
+		if (!wire_dec_query(&mb->hdr, mb->payload, &q)) {
+			struct wire_outcome_msg o = { q.session_id, WIRE_OUTCOME_UNKNOWN };
+
+			msg_send(ch, buf, wire_enc_outcome(&st, buf, sizeof(buf), &o));
+			transport_drain(ch, 1000);
+		}
+		return -EAGAIN;
+	}
 	if (!ret)
 		ret = wire_dec_hello(&mb->hdr, mb->payload, &peer);
 	if (ret) {
@@ -397,6 +374,11 @@ static int accept_channels(struct dest *d)
 			break;
 		}
 		ret = handshake(d, ch, &mb);
+		if (ret == -EAGAIN) {
+			transport_close(ch);
+			ret = 0;
+			continue;
+		}
 		if (ret) {
 			transport_close(ch);
 			break;
@@ -407,31 +389,8 @@ static int accept_channels(struct dest *d)
 	return ret;
 }
 
-static void progress_hook(void *ctx, struct vcpu *v, uint64_t ops, uint64_t now)
-{
-	struct dest *d = ctx;
-
-	if (!d->progressed) {
-		pthread_mutex_lock(&d->lock);
-		d->progressed = true;
-		pthread_cond_broadcast(&d->cond);
-		pthread_mutex_unlock(&d->lock);
-	}
-	if (d->user_hooks && d->user_hooks->progress)
-		d->user_hooks->progress(d->user_hooks->ctx, v, ops, now);
-}
-
-static int ring_full_hook(void *ctx, struct vcpu *v)
-{
-	struct dest *d = ctx;
-
-	if (d->user_hooks && d->user_hooks->ring_full)
-		return d->user_hooks->ring_full(d->user_hooks->ctx, v);
-	return -ENOSPC;
-}
-
 /* Wait until cond(d) or abort, for at most ms; under d->lock. */
-static bool wait_for(struct dest *d, bool (*cond)(struct dest *), uint64_t ms)
+bool dest_wait_for(struct dest *d, bool (*cond)(struct dest *), uint64_t ms)
 {
 	uint64_t deadline = vmm_now_ns() + ms * NSEC_PER_MSEC;
 	bool ok;
@@ -440,21 +399,11 @@ static bool wait_for(struct dest *d, bool (*cond)(struct dest *), uint64_t ms)
 	while (!(ok = cond(d)) && !d->abort && vmm_now_ns() < deadline) {
 		struct timespec ts;
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100 * NSEC_PER_MSEC;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		ts = vmm_deadline_ms(100);
 		pthread_cond_timedwait(&d->cond, &d->lock, &ts);
 	}
 	pthread_mutex_unlock(&d->lock);
 	return ok;
-}
-
-static bool complete_arrived(struct dest *d)
-{
-	return d->have_complete;
 }
 
 static bool all_rounds_ended(struct dest *d)
@@ -465,12 +414,7 @@ static bool all_rounds_ended(struct dest *d)
 	return true;
 }
 
-static bool guest_progressed(struct dest *d)
-{
-	return d->progressed;
-}
-
-static void stop_receivers(struct dest *d)
+void dest_stop_receivers(struct dest *d)
 {
 	d->stop = 1;
 	for (unsigned int i = 0; i < d->n; i++) {
@@ -480,102 +424,59 @@ static void stop_receivers(struct dest *d)
 	}
 }
 
-static int restore(struct dest *d)
+/* What the new VM's memory already holds: zero pages elsewhere cost no write. */
+static int mark_backed(struct dest *d)
 {
-	int ret;
+	uint64_t *bits = calloc((d->vm->mem_size / 4096 + 63) / 64, sizeof(*bits));
+	int64_t n;
 
-	for (unsigned int i = 0; i < d->vm->nr_vcpus; i++)
-		if (!d->have_vcpu[i]) {
-			dest_fail(d, WIRE_ERR_INCOMPLETE, EPROTO, "no state for vCPU %u", i);
-			return -EPROTO;
-		}
-	if (!d->have_vm_state) {
-		dest_fail(d, WIRE_ERR_INCOMPLETE, EPROTO, "no VM state");
-		return -EPROTO;
-	}
-	ret = vm_restore_state(d->vm, &d->vm_st);
-	if (ret) {
-		dest_fail(d, WIRE_ERR_STATE, -ret, "VM state rejected: %s", strerror(-ret));
-		return ret;
-	}
-	for (unsigned int i = 0; i < d->vm->nr_vcpus; i++) {
-		ret = vcpu_restore_state(d->vm->vcpus[i], &d->vcpu_st[i]);
-		if (ret) {
-			dest_fail(d, WIRE_ERR_STATE, -ret, "vCPU %u state rejected: %s", i,
-				  strerror(-ret));
-			return ret;
-		}
-	}
-	return 0;
+	if (!bits)
+		return -ENOMEM;
+	n = vm_mem_populated(d->vm, bits);
+	if (n >= 0)
+		wire_apply_mark_backed(d->apply, bits);
+	free(bits);
+	return n < 0 ? (int)n : 0;
 }
 
-/* Everything arrived: check it, restore, resume, confirm. */
-static int switch_over(struct dest *d, struct vm_runner **runner)
+/* The smallest round count every channel ended, under d->lock. */
+static uint32_t rounds_ended(struct dest *d)
 {
-	static const struct vm_runner_hooks none;
-	struct vm_runner_hooks hooks = { .progress = progress_hook, .ring_full = ring_full_hook,
-					 .ctx = d };
-	struct wire_stream *streams[MIGRATE_MAX_CHANNELS];
-	struct wire_confirm c = { 0 };
-	struct receiver *r0 = &d->rcv[0];
-	uint8_t buf[256];
-	uint64_t t;
-	int ret;
+	uint32_t ended = UINT32_MAX;
 
 	for (unsigned int i = 0; i < d->n; i++)
-		streams[i] = &d->rcv[i].st;
-	t = vmm_now_ns();
-	ret = wire_verify_complete(&d->complete, streams, d->n, d->apply, d->n, &c.ram_hash,
-				   &d->err);
-	d->rep->hash_ns = vmm_now_ns() - t;
-	d->rep->ram_hash = c.ram_hash;
-	if (ret) {
-		pthread_mutex_lock(&d->lock);
-		snprintf(d->abort_text, sizeof(d->abort_text), "%s", d->err.text);
-		d->abort = 1;
-		pthread_mutex_unlock(&d->lock);
-		return ret;
-	}
-	if (d->complete.flags & WIRE_COMPLETE_HASH) {
-		c.flags |= WIRE_CONFIRM_HASH_CHECKED;
-		d->rep->hash_checked = true;
-	}
-	ret = restore(d);
-	if (ret)
-		return ret;
-	d->user_hooks = d->o->hooks ? d->o->hooks : &none;
-	ret = vm_runner_start(d->vm, &hooks, runner);
-	if (ret) {
-		dest_fail(d, WIRE_ERR_INTERNAL, -ret, "cannot start the vCPUs: %s", strerror(-ret));
-		return ret;
-	}
-	/* Confirm only a guest that moves: its first progress report. */
-	if (!wait_for(d, guest_progressed, PROGRESS_WAIT_MS)) {
-		struct vm_runner_stats st;
+		if (d->rcv[i].rounds_ended < ended)
+			ended = d->rcv[i].rounds_ended;
+	return ended;
+}
 
-		vm_runner_stats(*runner, &st);
-		if (st.finished) {
-			dest_fail(d, WIRE_ERR_STATE, EIO,
-				  "the guest stopped right after resuming (vCPU status %d)",
-				  st.vcpu[0].status);
-			goto err_stop;
-		}
-		/* Alive but silent (no workload reports progress): it runs. */
-	}
-	ret = msg_send(r0->ch, buf, wire_enc_confirm(&r0->st, buf, sizeof(buf), &c));
-	if (ret) {
-		/* The source will resume its copy: ours must not run too. */
-		dest_fail(d, WIRE_ERR_INTERNAL, -ret,
-			  "could not confirm to the source (%s): guest stopped here",
-			  transport_error());
-		goto err_stop;
-	}
-	return 0;
-err_stop:
-	vm_runner_pause(*runner);
-	vm_runner_free(*runner);
-	*runner = NULL;
-	return -EIO;
+/* COMPLETE arrived, or a round to acknowledge: wake the main thread at once. */
+static bool complete_or_round_ended(struct dest *d)
+{
+	return d->have_complete || rounds_ended(d) > d->acked;
+}
+
+/* ROUND_ACK for every round that every channel ended since the last one. */
+static void ack_rounds(struct dest *d)
+{
+	struct receiver *r0 = &d->rcv[0];
+	struct wire_round_ack a;
+	struct wire_apply_stats as;
+	uint32_t ended;
+	uint8_t buf[128];
+
+	pthread_mutex_lock(&d->lock);
+	ended = rounds_ended(d);
+	pthread_mutex_unlock(&d->lock);
+	if (ended == UINT32_MAX || ended <= d->acked)
+		return;
+	wire_apply_stats(d->apply, &as);
+	a.round = ended - 1;
+	a.pages = as.data + as.zero + as.zero_clean;
+	/* Receiver 0 only reads channel 0; the main thread alone writes it. */
+	/* A failed send: the channel is gone, and the receivers will say so. */
+	msg_send(r0->ch, buf, wire_enc_round_ack(&r0->st, buf, sizeof(buf), &a));
+	d->acked = ended;
 }
 
 static int receive(struct dest *d)
@@ -583,6 +484,8 @@ static int receive(struct dest *d)
 	int ret;
 
 	ret = wire_apply_create(d->vm->mem, 4096, d->peer.regions, d->peer.nr_regions, &d->apply);
+	if (!ret)
+		ret = mark_backed(d);
 	if (!ret) {
 		d->batches = calloc(d->n, sizeof(*d->batches));
 		d->vcpu_st = calloc(d->vm->nr_vcpus, sizeof(*d->vcpu_st));
@@ -605,20 +508,28 @@ static int receive(struct dest *d)
 		dest_fail(d, WIRE_ERR_INTERNAL, -ret, "setting up the receivers: %s", strerror(-ret));
 		return ret;
 	}
-	/* COMPLETE comes after the state, on channel 0, once the source paused. */
-	/* No bound of our own: a silent source trips the receivers' idle limit. */
-	wait_for(d, complete_arrived, 365ull * 24 * 3600 * 1000);
-	if (!d->abort && !wait_for(d, all_rounds_ended, idle_ms(d)))
+	/*
+	 * COMPLETE comes after the state, on channel 0, once the source
+	 * paused.  No bound of our own: a silent source trips the receivers'
+	 * idle limit.  Meanwhile, acknowledge every round all channels ended.
+	 */
+	while (!dest_wait_for(d, complete_or_round_ended, 1000) || !d->have_complete) {
+		if (d->abort)
+			break;
+		ack_rounds(d);
+	}
+	d->t_complete = d->complete_at;
+	if (!d->abort && !dest_wait_for(d, all_rounds_ended, dest_idle_ms(d)))
 		dest_fail(d, WIRE_ERR_INCOMPLETE, ETIMEDOUT,
 			  "COMPLETE for round %u, but not every channel ended it",
 			  d->complete.last_round);
-	stop_receivers(d);
+	dest_stop_receivers(d);
 	return d->abort ? -EPROTO : 0;
 }
 
 static void dest_teardown(struct dest *d, bool keep_vm)
 {
-	stop_receivers(d);
+	dest_stop_receivers(d);
 	for (unsigned int i = 0; i < d->n; i++) {
 		struct receiver *r = &d->rcv[i];
 
@@ -647,6 +558,7 @@ static void dest_teardown(struct dest *d, bool keep_vm)
 		d->rep->apply_data = as.data;
 		d->rep->apply_zero = as.zero + as.zero_clean;
 		d->rep->apply_stale = as.stale;
+		d->rep->pages_changed = as.changed;
 		/* What the receivers took off the wire, headers included. */
 		d->rep->wire_bytes = d->rep->net_total.bytes_received;
 		wire_apply_destroy(d->apply);
@@ -661,8 +573,29 @@ static void dest_teardown(struct dest *d, bool keep_vm)
 	pthread_mutex_destroy(&d->lock);
 }
 
+/* From here on the listeners serve QUERY about this session (answer.c). */
+static int start_answerer(struct dest *d)
+{
+	int ret;
+
+	d->ans = answer_state_new(d->peer.session_id);
+	if (!d->ans)
+		return -ENOMEM;
+	ret = answerer_start(d->ls, d->nls, &d->o->net, d->ans, &d->answerer);
+	if (ret) {
+		free(d->ans);
+		d->ans = NULL;
+		dest_fail(d, WIRE_ERR_INTERNAL, -ret, "cannot start the answerer: %s",
+			  strerror(-ret));
+		return ret;
+	}
+	/* The answerer owns them now. */
+	d->nls = 0;
+	return 0;
+}
+
 int migrate_dest(const struct migrate_dest_opts *o, struct vm **vmp, struct vm_runner **runner,
-		 struct migrate_report *rep)
+		 struct migrate_answerer **ans, struct migrate_report *rep)
 {
 	struct dest *d = calloc(1, sizeof(*d));
 	uint64_t t0 = 0;
@@ -673,6 +606,8 @@ int migrate_dest(const struct migrate_dest_opts *o, struct vm **vmp, struct vm_r
 	rep->guest_bad_pages = -1;
 	*vmp = NULL;
 	*runner = NULL;
+	if (ans)
+		*ans = NULL;
 	if (!d) {
 		snprintf(rep->error, sizeof(rep->error), "out of memory");
 		return -ENOMEM;
@@ -702,21 +637,31 @@ int migrate_dest(const struct migrate_dest_opts *o, struct vm **vmp, struct vm_r
 		ret = accept_channels(d);
 	t0 = vmm_now_ns();
 	rep->channels = d->n;
+	rep->session_id = d->peer.session_id;
+	if (!ret)
+		ret = start_answerer(d);
 	if (!ret)
 		ret = receive(d);
-	if (!ret)
-		ret = switch_over(d, runner);
-	if (ret && d->rcv[0].ch) {
+	if (!ret) {
+		ret = dest_switchover(d, runner);
+	} else if (d->rcv[0].ch) {
 		msg_send_error(d->rcv[0].ch, &d->rcv[0].st, &d->err);
 		/* Let the error reach the source before our close resets the connection. */
 		transport_drain(d->rcv[0].ch, 2000);
 	}
-	if (ret)
+	if (ret) {
+		if (d->ans)
+			answer_set(d->ans, ANSWER_DISCARDED);
 		snprintf(rep->error, sizeof(rep->error), "%s",
 			 d->abort_text[0] ? d->abort_text : strerror(-ret));
+	}
 	rep->total_ns = t0 ? vmm_now_ns() - t0 : 0;
 	rep->ok = !ret;
 	*vmp = ret ? NULL : d->vm;
+	if (ans)
+		*ans = d->answerer;
+	else
+		migrate_answerer_close(d->answerer);
 	dest_teardown(d, !ret);
 	free(d);
 	return ret;

@@ -49,19 +49,28 @@ static int send_batch(struct sender *s, uint32_t round, const uint64_t *gfns, un
 	ssize_t len;
 	int ret;
 
+	uint64_t t0, t1;
+
 	/* Zero copy: the kernel may still hold this buffer (and pages it named). */
+	t0 = vmm_now_ns();
 	if (*t != TRANSPORT_TICKET_DONE) {
 		ret = transport_wait(s->ch, *t);
 		if (ret)
 			return ret;
 		*t = TRANSPORT_TICKET_DONE;
 	}
+	t1 = vmm_now_ns();
+	s->time.link_ns += t1 - t0;
 	wire_tx_stats(s->tx, &before);
 	len = wire_tx_pages(s->tx, &s->st, m, src->vm->mem, round, gfns, n);
 	if (len < 0)
 		return (int)len;
 	wire_tx_stats(s->tx, &after);
+	t0 = vmm_now_ns();
+	s->time.comp_ns += after.comp_ns - before.comp_ns;
+	s->time.read_ns += t0 - t1 - (after.comp_ns - before.comp_ns);
 	ret = ratelimit_take(&src->rl, len, &src->abort);
+	s->time.link_ns += vmm_now_ns() - t0;
 	if (ret)
 		return ret;
 	/*
@@ -79,13 +88,42 @@ static int send_batch(struct sender *s, uint32_t round, const uint64_t *gfns, un
 	return 0;
 }
 
+static int send_pages(struct sender *s, uint32_t round);
+
 static int send_round(struct sender *s, uint32_t round)
 {
 	struct source *src = s->src;
-	uint64_t batch = wire_tx_max_pages(s->tx);
+
+	struct transport_stats t0, t1;
 	int ret = 0;
 
 	s->pages = s->zero_pages = s->wire_bytes = 0;
+	memset(&s->time, 0, sizeof(s->time));
+	transport_get_stats(s->ch, &t0);
+	ret = send_pages(s, round);
+	transport_get_stats(s->ch, &t1);
+	/* sendmsg() copying, and blocked on a full socket buffer (the link). */
+	s->time.send_ns += (t1.send_ns - t0.send_ns) - (t1.full_ns - t0.full_ns);
+	s->time.link_ns += t1.full_ns - t0.full_ns;
+	if (ret)
+		return ret;
+	if (src->abort)
+		return -ECANCELED;
+	/* Before ROUND_END: the destination's ROUND_ACK can only come after every channel's. */
+	pthread_mutex_lock(&src->lock);
+	if (vmm_now_ns() > src->round_sent_at[round & 1])
+		src->round_sent_at[round & 1] = vmm_now_ns();
+	pthread_mutex_unlock(&src->lock);
+	/* Every channel ends every round, even one that carried nothing. */
+	return msg_send(s->ch, s->ctl, wire_enc_round_end(&s->st, s->ctl, sizeof(s->ctl), round));
+}
+
+static int send_pages(struct sender *s, uint32_t round)
+{
+	struct source *src = s->src;
+	uint64_t batch = wire_tx_max_pages(s->tx);
+	int ret;
+
 	while (!src->abort) {
 		uint64_t i = atomic_fetch_add(&src->cursor, batch);
 
@@ -95,19 +133,21 @@ static int send_round(struct sender *s, uint32_t round)
 				 src->nr_gfns - i < batch ? src->nr_gfns - i : batch);
 		if (ret)
 			return ret;
-		if (src->o->cancel && *src->o->cancel)
+		if (source_cancelled(src))
 			return -ECANCELED;
 	}
-	if (src->abort)
-		return -ECANCELED;
-	/* Every channel ends every round, even one that carried nothing. */
-	return msg_send(s->ch, s->ctl, wire_enc_round_end(&s->st, s->ctl, sizeof(s->ctl), round));
+	return 0;
 }
 
 static void *sender_main(void *arg)
 {
 	struct sender *s = arg;
 	struct source *src = s->src;
+	char name[16];
+
+	/* Named threads: perf and top tell who does what. */
+	snprintf(name, sizeof(name), "src-send%u", s->idx);
+	pthread_setname_np(pthread_self(), name);
 
 	for (;;) {
 		uint32_t round;
@@ -131,7 +171,11 @@ static void *sender_main(void *arg)
 				    ret == -EPIPE || ret == -ECONNRESET || ret == -ETIMEDOUT ?
 				    transport_error() : strerror(-ret));
 		else if (ret)
-			source_fail(src, "cancelled");
+			/*
+			 * Stopped between two messages: the channels stay whole, so
+			 * that the main thread can still tell the destination.
+			 */
+			source_abort(src, src->ctl->why[0] ? src->ctl->why : "cancelled");
 
 		pthread_mutex_lock(&src->lock);
 		src->busy--;
@@ -163,6 +207,8 @@ int senders_run_round(struct source *src, uint32_t round, const uint64_t *gfns, 
 	src->nr_gfns = n;
 	atomic_store(&src->cursor, 0);
 	src->job_round = round;
+	src->round_sent_at[round & 1] = 0;
+	src->round_pages[round & 1] = n;
 	src->job_gen++;
 	src->busy = src->n;
 	pthread_cond_broadcast(&src->cond_work);

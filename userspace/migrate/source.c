@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The migration source: connect and negotiate every channel, send all RAM
- * in round 0, then the pages each harvest reports until the rest fits in
- * the downtime limit (throttling the vCPUs if the guest outruns the link),
- * then pause, send the last pages and the vCPU and VM state, and wait for
- * the destination to confirm that the guest runs there.
+ * in round 0, then the pages each harvest reports until the rest, and the
+ * switchover's fixed costs, fit in the downtime limit (throttling the vCPUs
+ * if the guest outruns the link); then the switchover (switch_src.c).
  *
- * Every failure before that confirmation resumes the vCPUs here: the VM
- * keeps running on the source (see migrate.h).
+ * Every failure before the commit resumes the vCPUs here: the VM keeps
+ * running on the source (see migrate.h).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -17,6 +16,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "migrate/failpoint.h"
 #include "migrate/source_int.h"
 #include "wire/apply.h"
 
@@ -30,8 +30,7 @@ void migrate_source_opts_init(struct migrate_source_opts *o)
 	o->adaptive = true;
 	transport_opts_init(&o->net);
 	converge_params_default(&o->conv);
-	o->verify = true;
-	o->confirm_timeout_ms = 30000;
+	o->resolve_every_ms = MIGRATE_RESOLVE_EVERY_MS;
 }
 
 void migrate_report_free(struct migrate_report *r)
@@ -42,7 +41,7 @@ void migrate_report_free(struct migrate_report *r)
 }
 
 /* The first failure's text wins; later ones only find abort set. */
-static void source_abort(struct source *src, const char *text)
+void source_abort(struct source *src, const char *text)
 {
 	pthread_mutex_lock(&src->lock);
 	if (!src->abort) {
@@ -58,6 +57,27 @@ static void source_wake(struct source *src)
 	for (unsigned int i = 0; i < src->n; i++)
 		if (src->snd[i].ch)
 			transport_cancel(src->snd[i].ch);
+}
+
+void source_log(struct source *src, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	if (!src->o->log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	src->o->log(src->o->log_ctx, line);
+}
+
+void source_set_phase(struct source *src, enum migrate_phase p)
+{
+	pthread_mutex_lock(&src->ctl->lock);
+	src->ctl->phase = p;
+	pthread_cond_broadcast(&src->ctl->cond);
+	pthread_mutex_unlock(&src->ctl->lock);
 }
 
 void source_fail(struct source *src, const char *fmt, ...)
@@ -82,10 +102,10 @@ static void local_hello(struct source *src, struct wire_hello *h, uint64_t sessi
 	h->session_id = session;
 	h->nr_channels = src->n;
 	h->channel_idx = idx;
-	h->features = o->verify ? WIRE_FEAT_RAM_HASH : 0;
-	/* Raw pages by reference can change after the checksum: the RAM hash covers them. */
-	if (o->verify && o->net.backend != TRANSPORT_PLAIN)
-		h->features |= WIRE_FEAT_RAW_UNCHECKED;
+	/* Pages read in place may change while sent: the page digest covers them. */
+	h->features = WIRE_FEAT_RAW_UNCHECKED;
+	if (o->verify_ram)
+		h->features |= WIRE_FEAT_RAM_HASH;
 	h->codecs = WIRE_CODEC_BIT(WIRE_CODEC_RAW) | WIRE_CODEC_BIT(o->codec);
 }
 
@@ -141,6 +161,8 @@ static int connect_channels(struct source *src)
 	while (!session)
 		if (getrandom(&session, sizeof(session), 0) != sizeof(session))
 			session = vmm_now_ns();
+	src->session = session;
+	src->rep->session_id = session;
 
 	for (unsigned int i = 0; i < src->n; i++) {
 		struct sender *s = &src->snd[i];
@@ -168,6 +190,7 @@ static int connect_channels(struct source *src)
 		/* The codec and zero copy as negotiated, not as asked. */
 		if (!(s->st.codecs & WIRE_CODEC_BIT(cfg.codec)))
 			cfg.codec = WIRE_CODEC_RAW;
+		/* Raw pages by reference: sendmsg() copies them, or zero copy pins them. */
 		cfg.zerocopy = s->st.features & WIRE_FEAT_RAW_UNCHECKED;
 		if (o->bandwidth)
 			cfg.link_bps = o->bandwidth / src->n;
@@ -176,6 +199,7 @@ static int connect_channels(struct source *src)
 			source_fail(src, "channel %u: codec setup: %s", i, strerror(-ret));
 			goto out;
 		}
+		wire_tx_set_digest(s->tx, &src->digest);
 		for (unsigned int j = 0; j < SENDER_INFLIGHT; j++) {
 			ret = wire_txmsg_init(&s->msg[j]);
 			if (ret) {
@@ -189,10 +213,74 @@ out:
 	return ret;
 }
 
+/* Record what the destination said; wake whoever waits for news. */
+static void news(struct source *src, void (*fn)(struct dest_news *, const void *), const void *arg)
+{
+	pthread_mutex_lock(&src->lock);
+	fn(&src->news, arg);
+	pthread_cond_broadcast(&src->cond_news);
+	pthread_mutex_unlock(&src->lock);
+}
+
 /*
- * The control receiver: channel 0 is where the destination says ERROR (at
- * any time) or CONFIRM (at the end).  Reading it all along means a refusal
- * in round 3 stops us at once, not after the last round.
+ * A round acknowledged: the time from its last ROUND_END to the ack is the
+ * destination's drain time (its backlog plus a round trip); the smallest
+ * seen is the round trip itself.  Both go into the downtime estimate.
+ */
+static void took_ack(struct source *src, const struct wire_round_ack *a)
+{
+	struct dest_news *n = &src->news;
+	uint64_t now = vmm_now_ns(), sent;
+
+	pthread_mutex_lock(&src->lock);
+	if (a->round + 1 > n->acked) {
+		n->acked = a->round + 1;
+		n->ack_ns[a->round & 1] = now;
+		sent = src->round_sent_at[a->round & 1];
+		if (sent && now > sent && (!src->rtt_ns || now - sent < src->rtt_ns))
+			src->rtt_ns = now - sent;
+		/* Small rounds: their ack's delay is mostly the round trip itself. */
+		if (sent && now > sent && a->round < src->rep->nr_rounds + 1 &&
+		    src->round_pages[a->round & 1] <= ACK_SMALL_PAGES)
+			src->ack_small[src->nr_ack_small++ % ACK_SMALL] = now - sent;
+	}
+	pthread_cond_broadcast(&src->cond_news);
+	pthread_mutex_unlock(&src->lock);
+}
+
+static void news_ready(struct dest_news *n, const void *arg)
+{
+	n->rd = *(const struct wire_ready *)arg;
+	n->ready = true;
+	n->ready_at = vmm_now_ns();
+}
+
+static void news_started(struct dest_news *n, const void *arg)
+{
+	n->sd = *(const struct wire_started *)arg;
+	n->started = true;
+	n->started_at = vmm_now_ns();
+}
+
+static void news_gone(struct dest_news *n, const void *arg)
+{
+	const struct wire_error *e = arg;
+
+	if (n->gone)
+		return;
+	n->gone = true;
+	/* Only a destination that discarded its copy can say it never runs it. */
+	n->discarded = e->code == WIRE_ERR_DISCARDED;
+	snprintf(n->gone_why, sizeof(n->gone_why), "%s", e->text);
+}
+
+/*
+ * The control receiver: channel 0 is where the destination acknowledges
+ * rounds, says READY and STARTED, or ERROR at any time.  Reading it all
+ * along means a refusal in round 3 stops us at once, not after the last
+ * round.  The main thread decides what the news means for the phase it is
+ * in; this thread only records it (and fails the migration on errors
+ * before the switchover, which is always safe: nothing was committed).
  */
 static void *control_main(void *arg)
 {
@@ -202,6 +290,7 @@ static void *control_main(void *arg)
 	struct msgbuf mb;
 	int ret;
 
+	pthread_setname_np(pthread_self(), "src-control");
 	if (msgbuf_init(&mb)) {
 		source_fail(src, "out of memory");
 		return NULL;
@@ -210,44 +299,56 @@ static void *control_main(void *arg)
 		ret = msg_recv(s0->ch, &s0->st, &mb, 200, &err);
 		if (ret == -ETIMEDOUT)
 			continue;
-		if (ret == -ECONNABORTED) {
-			source_fail(src, "destination: %s (%s)", err.text, wire_err_name(err.code));
-			break;
-		}
-		if (!ret && mb.hdr.type == WIRE_CONFIRM) {
-			struct wire_confirm c;
+		if (!ret && mb.hdr.type == WIRE_ROUND_ACK) {
+			struct wire_round_ack a;
 
-			ret = wire_dec_confirm(&mb.hdr, mb.payload, &c);
-			if (!ret && c.status)
-				ret = -EREMOTEIO;
-			if (ret) {
-				source_fail(src, "destination did not resume the guest (status %u)",
-					    c.status);
-				break;
+			ret = wire_dec_round_ack(&mb.hdr, mb.payload, &a);
+			if (!ret) {
+				took_ack(src, &a);
+				continue;
 			}
-			pthread_mutex_lock(&src->lock);
-			src->confirm = c;
-			src->confirmed = true;
-			pthread_cond_broadcast(&src->cond_confirm);
-			pthread_mutex_unlock(&src->lock);
-			break;
+		} else if (!ret && mb.hdr.type == WIRE_READY) {
+			struct wire_ready rd;
+
+			ret = wire_dec_ready(&mb.hdr, mb.payload, &rd);
+			if (!ret) {
+				news(src, news_ready, &rd);
+				continue;
+			}
+		} else if (!ret && mb.hdr.type == WIRE_STARTED) {
+			struct wire_started sd;
+
+			ret = wire_dec_started(&mb.hdr, mb.payload, &sd);
+			if (!ret) {
+				news(src, news_started, &sd);
+				break;		/* nothing follows */
+			}
 		}
-		if (src->ctl_stop || src->abort)
+		if (src->ctl_stop)
 			break;
-		if (ret == -ENODATA)
-			source_fail(src, "destination %s closed the connection",
-				    transport_peer(s0->ch));
-		else if (!ret)
-			source_fail(src, "destination sent an unexpected message (type %u)",
-				    mb.hdr.type);
-		else
-			source_fail(src, "control channel: %s", ret == -ECANCELED ? "cancelled" :
-				    strerror(-ret));
+		if (ret == -ECONNABORTED) {
+			wire_error_set(&err, err.code, 0, "destination: %s (%s)", err.text,
+				       wire_err_name(err.code));
+		} else if (ret == -ENODATA) {
+			wire_error_set(&err, 0, 0, "destination %s closed the connection",
+				       transport_peer(s0->ch));
+		} else if (!ret) {
+			wire_error_set(&err, 0, 0, "destination sent an unexpected message (type %u)",
+				       mb.hdr.type);
+		} else {
+			wire_error_set(&err, 0, 0, "control channel: %s",
+				       ret == -ECANCELED ? "cancelled" : strerror(-ret));
+		}
+		news(src, news_gone, &err);
 		break;
 	}
-	/* Anyone waiting for CONFIRM learns it will not come. */
+	/* Anyone waiting for news learns that no more will come. */
 	pthread_mutex_lock(&src->lock);
-	pthread_cond_broadcast(&src->cond_confirm);
+	if (!src->news.gone && !src->news.started) {
+		src->news.gone = true;
+		snprintf(src->news.gone_why, sizeof(src->news.gone_why), "control channel closed");
+	}
+	pthread_cond_broadcast(&src->cond_news);
 	pthread_mutex_unlock(&src->lock);
 	msgbuf_release(&mb);
 	return NULL;
@@ -284,7 +385,7 @@ static int log_pages(struct source *src, const struct dirty_log *log, uint64_t *
 	return 0;
 }
 
-static int add_round(struct migrate_report *rep, const struct migrate_round *r)
+int source_add_round(struct migrate_report *rep, const struct migrate_round *r)
 {
 	struct migrate_round *p = realloc(rep->rounds, (rep->nr_rounds + 1) * sizeof(*p));
 
@@ -295,8 +396,8 @@ static int add_round(struct migrate_report *rep, const struct migrate_round *r)
 	return 0;
 }
 
-static int do_round(struct source *src, uint32_t round, const uint64_t *gfns, uint64_t n,
-		    struct migrate_round *r)
+int source_round(struct source *src, uint32_t round, const uint64_t *gfns, uint64_t n,
+		 struct migrate_round *r)
 {
 	uint64_t t0 = vmm_now_ns();
 	int ret;
@@ -304,11 +405,19 @@ static int do_round(struct source *src, uint32_t round, const uint64_t *gfns, ui
 	ret = senders_run_round(src, round, gfns, n);
 	r->round = round;
 	r->ns = vmm_now_ns() - t0;
+
 	r->pages = r->zero_pages = r->wire_bytes = 0;
+	memset(&r->time, 0, sizeof(r->time));
 	for (unsigned int i = 0; i < src->n; i++) {
+		const struct migrate_round_time *t = &src->snd[i].time;
+
 		r->pages += src->snd[i].pages;
 		r->zero_pages += src->snd[i].zero_pages;
 		r->wire_bytes += src->snd[i].wire_bytes;
+		r->time.read_ns += t->read_ns;
+		r->time.comp_ns += t->comp_ns;
+		r->time.send_ns += t->send_ns;
+		r->time.link_ns += t->link_ns;
 	}
 	return ret;
 }
@@ -333,21 +442,29 @@ static void tell_dest(struct source *src, const char *fmt, ...)
 /*
  * Give up with @why: record it first, so that the destination closing on
  * our message cannot put its own error in its place; then tell the
- * destination; then wake every blocked call.
+ * destination (ERROR CANCELLED: discard everything); then wake every
+ * blocked call.  Before the commit only.
  */
-static void source_cancel(struct source *src, const char *why)
+void source_cancel(struct source *src, const char *why)
 {
 	source_abort(src, why);
 	tell_dest(src, "%s", why);
 	source_wake(src);
 }
 
-static bool cancelled(const struct source *src)
+bool source_cancelled(struct source *src)
 {
-	return src->abort || (src->o->cancel && *src->o->cancel);
+	bool c;
+
+	if (src->abort)
+		return true;
+	pthread_mutex_lock(&src->ctl->lock);
+	c = src->ctl->cancel;
+	pthread_mutex_unlock(&src->ctl->lock);
+	return c;
 }
 
-static int harvest(struct source *src, struct dirty_log *log)
+int source_harvest(struct source *src, struct dirty_log *log)
 {
 	int ret = tracker_harvest(src->trk, log);
 
@@ -355,6 +472,72 @@ static int harvest(struct source *src, struct dirty_log *log)
 		source_fail(src, "dirty tracking (%s): %s", tracker_name(src->trk),
 			    tracker_error(src->trk)[0] ? tracker_error(src->trk) : strerror(-ret));
 	return ret;
+}
+
+/* The operator (control socket, signal) asked to cancel. */
+static bool operator_cancelled(struct source *src)
+{
+	bool c;
+
+	pthread_mutex_lock(&src->ctl->lock);
+	c = src->ctl->cancel;
+	pthread_mutex_unlock(&src->ctl->lock);
+	return c;
+}
+
+/* Between rounds only: the senders read it while they send. */
+static void set_populated(struct source *src, const uint64_t *bits)
+{
+	for (unsigned int i = 0; i < src->n; i++)
+		wire_tx_set_populated(src->snd[i].tx, bits);
+	if (!bits) {
+		free(src->populated);
+		src->populated = NULL;
+	}
+}
+
+static int round0_populated(struct source *src)
+{
+	int64_t n;
+
+	src->populated = calloc((src->vm->mem_size / 4096 + 63) / 64, sizeof(uint64_t));
+	if (!src->populated) {
+		source_fail(src, "out of memory for the populated-page map");
+		return -ENOMEM;
+	}
+	n = vm_mem_populated(src->vm, src->populated);
+	if (n < 0) {
+		/* Not fatal: round 0 then reads every page. */
+		free(src->populated);
+		src->populated = NULL;
+		return 0;
+	}
+	set_populated(src, src->populated);
+	return 0;
+}
+
+/*
+ * Between a round and the harvest after it: let the destination acknowledge
+ * the round (its ROUND_ACK measures the drain time the estimate needs), at
+ * most as long as the round took, and give every round ROUND_MIN_NS, so
+ * that rounds of a few pages do not spin through --max-rounds before the
+ * guest had time to dirty anything.
+ */
+#define ROUND_MIN_NS		100000000ull
+#define ROUND_ACK_WAIT_MIN_MS	100
+
+static int settle(struct source *src, uint32_t round, uint64_t t_round, uint64_t round_ns)
+{
+	uint64_t wait_ms = round_ns / 1000000;
+	int ret;
+
+	ret = source_wait_acked(src, round, wait_ms > ROUND_ACK_WAIT_MIN_MS ? wait_ms :
+					    ROUND_ACK_WAIT_MIN_MS);
+	if (ret == -ECANCELED || ret == -ENOTCONN)
+		return 0;		/* the caller's checks say why */
+	while (vmm_now_ns() - t_round < ROUND_MIN_NS && !source_cancelled(src))
+		usleep(5000);
+	return 0;
 }
 
 /*
@@ -367,16 +550,20 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 {
 	const struct migrate_source_opts *o = src->o;
 	struct converge_state cs;
+	struct migrate_downtime fixed;
 	struct dirty_log log;
 	unsigned int throttle = 0;
 	uint32_t round = 0;
-	uint64_t t0;
+	uint64_t t0, t_round;
 	int ret;
 
 	converge_init(&cs);
 	t0 = vmm_now_ns();
 	/* The first harvest after start reports every page: round 0 is all RAM. */
-	ret = harvest(src, &log);
+	ret = source_harvest(src, &log);
+	/* Pages never written go as zero markers unread (after the harvest: a later write is logged). */
+	if (!ret)
+		ret = round0_populated(src);
 	for (; !ret; round++) {
 		struct migrate_round r = { .throttle = throttle, .harvest_ns = log.total_ns };
 		struct converge_round cr;
@@ -385,19 +572,35 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 		ret = log_pages(src, &log, gfns, cap, n);
 		if (ret)
 			break;
-		ret = do_round(src, round, *gfns, *n, &r);
+		t_round = vmm_now_ns();
+		ret = source_round(src, round, *gfns, *n, &r);
+		if (!round)
+			set_populated(src, NULL);
+		if (ret && operator_cancelled(src)) {
+			/* Cut short by a cancel: say so to the destination. */
+			src->rep->cancelled = true;
+			tell_dest(src, "%s", src->abort_text);
+			return -ECANCELED;
+		}
 		if (ret)
 			break;
-		ret = harvest(src, &log);
+		ret = settle(src, round, t_round, r.ns);
+		if (ret)
+			break;
+		ret = source_harvest(src, &log);
 		if (ret)
 			break;
 		r.dirty_after = log.count;
 		cr.pages = r.pages - r.zero_pages;
 		cr.ns = r.ns;
 		cr.dirty_pages = log.count;
+		/* The switchover's costs besides the pages: harvest, state, drain, commit, resume. */
+		source_estimate(src, 0, 0, &fixed);
+		cr.fixed_ns = fixed.total_ns;
+		r.expected_fixed_ns = fixed.total_ns;
 		act = converge_next(&cs, &o->conv, &cr);
 		r.expected_downtime_ns = cs.expected_downtime_ns;
-		ret = add_round(src->rep, &r);
+		ret = source_add_round(src->rep, &r);
 		if (ret)
 			break;
 		if (o->progress) {
@@ -412,7 +615,14 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 		}
 		if (act == CONVERGE_STOP_AND_COPY) {
 			src->rep->precopy_ns = vmm_now_ns() - t0;
+			src->rep->fixed_over = cs.fixed_over;
+			if (cs.fixed_over)
+				source_log(src, "the switchover's fixed costs alone (%.0f ms expected) exceed --downtime (%.0f ms): switching now, with the pages adding little",
+					   fixed.total_ns / 1e6, o->conv.downtime_ns / 1e6);
 			*next = round + 1;
+			source_estimate(src, log.count,
+					cs.page_rate ? 1000000000ull / cs.page_rate : 0,
+					&src->rep->expected);
 			return log_pages(src, &log, gfns, cap, n);
 		}
 		if (act == CONVERGE_CANCEL) {
@@ -420,9 +630,13 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 			source_cancel(src, cs.why);
 			return -ETIMEDOUT;
 		}
-		if (cancelled(src)) {
+		if (source_cancelled(src)) {
 			src->rep->cancelled = true;
-			source_cancel(src, "cancelled on request");
+			if (!src->abort)
+				source_cancel(src, src->ctl->why[0] ? src->ctl->why :
+					      "cancelled on request");
+			else
+				tell_dest(src, "%s", src->abort_text);
 			return -ECANCELED;
 		}
 		if (cs.throttle != throttle) {
@@ -433,198 +647,6 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 		}
 	}
 	return ret;
-}
-
-/* VCPU_STATE for every vCPU and VM_STATE, on channel 0. */
-static int send_state(struct source *src)
-{
-	struct sender *s0 = &src->snd[0];
-	struct vm_state vs;
-	uint8_t *buf;
-	int ret;
-
-	/*
-	 * A buffer of its own: the senders' message buffers may still be held
-	 * by the kernel for a zero-copy send (completions come only at the
-	 * flush below), and writing one would change bytes not yet on the wire.
-	 */
-	buf = malloc(WIRE_MAX_MSG);
-	if (!buf) {
-		source_fail(src, "no memory for the vCPU state");
-		return -ENOMEM;
-	}
-	for (unsigned int i = 0; i < src->vm->nr_vcpus; i++) {
-		struct vcpu_state st;
-
-		ret = vcpu_save_state(src->vm->vcpus[i], &st);
-		if (ret) {
-			source_fail(src, "saving vCPU %u state: %s", i, strerror(-ret));
-			goto out;
-		}
-		ret = msg_send(s0->ch, buf, wire_enc_vcpu_state(&s0->st, buf, WIRE_MAX_MSG, &st));
-		vcpu_state_release(&st);
-		if (ret) {
-			source_fail(src, "sending vCPU %u state: %s", i, strerror(-ret));
-			goto out;
-		}
-	}
-	ret = vm_save_state(src->vm, &vs);
-	if (ret) {
-		source_fail(src, "saving VM state: %s", strerror(-ret));
-		goto out;
-	}
-	ret = msg_send(s0->ch, buf, wire_enc_vm_state(&s0->st, buf, WIRE_MAX_MSG, &vs));
-	if (ret)
-		source_fail(src, "sending VM state: %s", strerror(-ret));
-out:
-	free(buf);
-	return ret;
-}
-
-/* a[0..na) and the pages of log, both ascending, merged without duplicates into *out. */
-static int merge_final(struct source *src, const uint64_t *a, uint64_t na,
-		       const struct dirty_log *log, uint64_t **out, uint64_t *nout)
-{
-	struct dirty_log_iter it;
-	uint64_t page, i = 0, n = 0;
-	bool more;
-	uint64_t *m = malloc((na + log->count + 1) * sizeof(*m));
-
-	if (!m) {
-		source_fail(src, "out of memory for the final round");
-		return -ENOMEM;
-	}
-	dirty_log_iter_init(&it, log);
-	more = dirty_log_next(&it, &page);
-	while (i < na || more) {
-		uint64_t v;
-
-		if (more && (i == na || page <= a[i])) {
-			v = page;
-			if (i < na && a[i] == page)
-				i++;
-			more = dirty_log_next(&it, &page);
-		} else {
-			v = a[i++];
-		}
-		if (n == na + log->count) {
-			free(m);
-			source_fail(src, "dirty log: more set bits than its count");
-			return -EOVERFLOW;
-		}
-		m[n++] = v;
-	}
-	*out = m;
-	*nout = n;
-	return 0;
-}
-
-/*
- * Stop-and-copy: pause, take the last harvest, send what is left and the
- * state, wait for every zero-copy completion, hash, COMPLETE, and wait for
- * the destination's CONFIRM.
- */
-static int stop_and_copy(struct source *src, const uint64_t *left, uint64_t nleft,
-			 uint32_t round)
-{
-	struct migrate_report *rep = src->rep;
-	struct sender *s0 = &src->snd[0];
-	struct migrate_round r = { .final = true };
-	struct wire_complete c = { .last_round = round, .nr_vcpus = src->vm->nr_vcpus };
-	struct vm_runner_stats rs;
-	struct dirty_log log;
-	uint64_t *final = NULL, nfinal, t_pause, t;
-	uint8_t buf[256];
-	int ret;
-
-	t_pause = vmm_now_ns();
-	ret = vm_runner_pause(src->runner);
-	if (ret) {
-		source_fail(src, "pausing the vCPUs: %s", strerror(-ret));
-		return ret;
-	}
-	vm_runner_stats(src->runner, &rs);
-	rep->guest_ops_end = rs.ops;
-
-	ret = harvest(src, &log);
-	if (ret)
-		return ret;
-	r.harvest_ns = log.total_ns;
-	ret = merge_final(src, left, nleft, &log, &final, &nfinal);
-	if (ret)
-		return ret;
-	ret = do_round(src, round, final, nfinal, &r);
-	free(final);
-	if (ret)
-		return ret;
-	ret = add_round(rep, &r);
-	if (ret)
-		return ret;
-
-	ret = send_state(src);
-	if (ret)
-		return ret;
-	/* The switch waits for the kernel to let go of every page it was given. */
-	for (unsigned int i = 0; i < src->n; i++) {
-		ret = transport_flush(src->snd[i].ch);
-		if (ret) {
-			source_fail(src, "channel %u: waiting for zero-copy completions: %s", i,
-				    transport_error());
-			return ret;
-		}
-	}
-	rep->final_send_ns = vmm_now_ns() - t_pause;
-
-	t = vmm_now_ns();
-	if (s0->st.features & WIRE_FEAT_RAM_HASH) {
-		struct wire_region reg[VM_MAX_SLOTS];
-
-		migrate_vm_regions(src->vm, reg);
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-
-		/* Inside the downtime: every CPU helps. */
-		ret = wire_ram_hash(src->vm->mem, reg, src->vm->nr_slots, cpus > 0 ? cpus : 1,
-				    &c.ram_hash);
-		if (ret) {
-			source_fail(src, "hashing guest RAM: %s", strerror(-ret));
-			return ret;
-		}
-		c.flags |= WIRE_COMPLETE_HASH;
-		rep->ram_hash = c.ram_hash;
-	}
-	rep->hash_ns = vmm_now_ns() - t;
-	for (unsigned int i = 0; i < src->n; i++) {
-		c.total_pages += src->snd[i].st.tx_pages;
-		c.total_bytes += src->snd[i].st.tx_bytes;
-	}
-	ret = msg_send(s0->ch, buf, wire_enc_complete(&s0->st, buf, sizeof(buf), &c));
-	if (ret) {
-		source_fail(src, "sending COMPLETE: %s", transport_error());
-		return ret;
-	}
-
-	/* Now only the destination can say whether the guest moved. */
-	t = vmm_now_ns();
-	pthread_mutex_lock(&src->lock);
-	while (!src->confirmed && !src->abort) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 1;
-		pthread_cond_timedwait(&src->cond_confirm, &src->lock, &ts);
-		if (vmm_now_ns() - t > src->o->confirm_timeout_ms * NSEC_PER_MSEC)
-			break;
-	}
-	pthread_mutex_unlock(&src->lock);
-	rep->confirm_wait_ns = vmm_now_ns() - t;
-	if (!src->confirmed) {
-		source_fail(src, "no confirmation from the destination within %u ms",
-			    src->o->confirm_timeout_ms);
-		return -ETIMEDOUT;
-	}
-	rep->hash_checked = src->confirm.flags & WIRE_CONFIRM_HASH_CHECKED;
-	rep->downtime_ns = vmm_now_ns() - t_pause;
-	return 0;
 }
 
 static void codec_stats_add(struct wire_tx_stats *sum, const struct wire_tx_stats *st)
@@ -699,11 +721,27 @@ static void teardown(struct source *src)
 		wire_tx_destroy(s->tx);
 	}
 	free(src->snd);
+	free(src->populated);
+	wire_digest_release(&src->digest);
 	ratelimit_destroy(&src->rl);
-	pthread_cond_destroy(&src->cond_confirm);
+	pthread_cond_destroy(&src->cond_news);
 	pthread_cond_destroy(&src->cond_done);
 	pthread_cond_destroy(&src->cond_work);
 	pthread_mutex_destroy(&src->lock);
+}
+
+/* --verify-ram: how fast a pass over guest RAM goes, for the estimate. */
+static void measure_hash(struct source *src)
+{
+	uint64_t len = src->vm->mem_size < (16u << 20) ? src->vm->mem_size : (16u << 20);
+	struct wire_region reg = { 0, len };
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	uint64_t t0 = vmm_now_ns(), h, dt;
+
+	if (wire_ram_hash(src->vm->mem, &reg, 1, cpus > 0 ? cpus : 1, &h))
+		return;
+	dt = vmm_now_ns() - t0;
+	src->hash_bps = dt ? len * 1000000000ull / dt : 0;
 }
 
 int migrate_source(struct vm *vm, struct vm_runner *runner, struct tracker *trk,
@@ -721,6 +759,7 @@ int migrate_source(struct vm *vm, struct vm_runner *runner, struct tracker *trk,
 
 	memset(rep, 0, sizeof(*rep));
 	rep->role = "source";
+	rep->outcome = MIGRATE_NOT_MIGRATED;
 	rep->channels = src.n;
 	rep->mem_bytes = vm->mem_size;
 	rep->nr_vcpus = vm->nr_vcpus;
@@ -737,13 +776,24 @@ int migrate_source(struct vm *vm, struct vm_runner *runner, struct tracker *trk,
 			 MIGRATE_MAX_CHANNELS);
 		return -EINVAL;
 	}
+	if (o->ctl) {
+		src.ctl = o->ctl;
+	} else {
+		migrate_ctl_init(&src.own_ctl);
+		src.ctl = &src.own_ctl;
+	}
+	pthread_mutex_lock(&src.ctl->lock);
+	src.ctl->cancel = src.ctl->resolve_now = src.ctl->force_resume = src.ctl->give_up = false;
+	src.ctl->why[0] = 0;
+	src.ctl->phase = MIGRATE_PRECOPY;
+	pthread_mutex_unlock(&src.ctl->lock);
 	pthread_mutex_init(&src.lock, NULL);
 	pthread_cond_init(&src.cond_work, NULL);
 	pthread_cond_init(&src.cond_done, NULL);
-	pthread_cond_init(&src.cond_confirm, NULL);
+	pthread_cond_init(&src.cond_news, NULL);
 	ratelimit_init(&src.rl, o->bandwidth);
 	src.snd = calloc(src.n, sizeof(*src.snd));
-	if (!src.snd) {
+	if (!src.snd || wire_digest_init(&src.digest, vm->mem_size / 4096)) {
 		source_fail(&src, "out of memory");
 		ret = -ENOMEM;
 		goto out;
@@ -762,6 +812,13 @@ int migrate_source(struct vm *vm, struct vm_runner *runner, struct tracker *trk,
 	}
 	src.ctl_started = true;
 
+	if (o->verify_ram)
+		measure_hash(&src);
+	ret = source_probe(&src);
+	if (ret) {
+		source_fail(&src, "timing the pause and the state save: %s", strerror(-ret));
+		goto out;
+	}
 	ret = tracker_start(trk);
 	if (ret) {
 		source_fail(&src, "starting dirty tracking (%s): %s", tracker_name(trk),
@@ -772,7 +829,7 @@ int migrate_source(struct vm *vm, struct vm_runner *runner, struct tracker *trk,
 	ret = precopy(&src, &gfns, &cap, &n, &round);
 	if (ret)
 		goto out;
-	ret = stop_and_copy(&src, gfns, n, round);
+	ret = source_switchover(&src, gfns, n, round);
 out:
 	free(gfns);
 	if (ret && src.abort)
@@ -781,19 +838,23 @@ out:
 		snprintf(rep->error, sizeof(rep->error), "%s", strerror(-ret));
 	if (started)
 		tracker_stop(trk);
-	if (ret) {
-		/* Not confirmed: the guest goes on here, at full speed. */
+	if (rep->outcome == MIGRATE_MIGRATED) {
+		vm_runner_stop(runner);
+	} else if (rep->outcome == MIGRATE_NOT_MIGRATED) {
+		/* Never committed, or the destination discarded: the guest goes on here. */
 		vm_runner_throttle(runner, 0);
 		vm_runner_resume(runner);
-	} else {
-		vm_runner_stop(runner);
 	}
+	/* In doubt and given up: paused here for good, for the operator. */
+	source_set_phase(&src, MIGRATE_DONE);
 	if (src.snd)
 		teardown(&src);
 	vm_runner_stats(runner, &rs);
 	rep->guest_errors = rs.guest_errors;
 	rep->guest_max_gap_ns = rs.max_gap_ns;
 	rep->total_ns = vmm_now_ns() - t0;
-	rep->ok = !ret;
-	return ret;
+	rep->ok = rep->outcome == MIGRATE_MIGRATED;
+	if (src.ctl == &src.own_ctl)
+		migrate_ctl_destroy(&src.own_ctl);
+	return rep->ok ? 0 : ret ? ret : -EIO;
 }

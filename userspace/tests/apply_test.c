@@ -14,6 +14,7 @@
 #include "kselftest_harness.h"
 
 #include "wire/apply.h"
+#include "wire/digest.h"
 #include "wire_util.h"
 
 #define PS	4096
@@ -108,6 +109,138 @@ TEST(newer_round_wins_single_thread)
 	free(mem);
 	free(p1);
 	free(p0);
+}
+
+/*
+ * A zero page costs a write only where memory may hold data: on a page
+ * never backed (fresh memory) it is not touched, so shmem never allocates
+ * it; on a backed page, or one written here, it is cleared.  Catches an
+ * apply that reads or clears unbacked pages, and one that skips the clear
+ * of a backed page.
+ */
+TEST(zero_page_writes_only_backed_memory)
+{
+	struct wire_region rg = { 0, 4 * PS };
+	uint8_t *mem = malloc(4 * PS), *pg = malloc(PS);
+	struct wire_batch b = { .round = 0, .n = 4, .gfn = { 0, 1, 2, 3 } };
+	uint64_t backed = 1u << 1;			/* only gfn 1 */
+	struct wire_apply_stats st;
+	struct wire_apply *a;
+
+	/* A marker the apply must not touch: proof that it did not write. */
+	memset(mem, 0x5a, 4 * PS);
+	page_of(pg, 2, 0);
+	ASSERT_EQ(0, wire_apply_create(mem, PS, &rg, 1, &a));
+	wire_apply_mark_backed(a, &backed);
+	b.data[2] = pg;
+	ASSERT_EQ(0, wire_apply_batch(a, &b));
+	ASSERT_EQ(0x5a, mem[0]);			/* unbacked: untouched */
+	ASSERT_TRUE(wire_is_zero(mem + PS, PS));	/* backed: cleared */
+	ASSERT_EQ(0, memcmp(mem + 2 * PS, pg, PS));
+	ASSERT_EQ(0x5a, mem[3 * PS]);
+	/* gfn 2 now holds data: a newer zero page clears it. */
+	b.round = 1;
+	b.data[2] = NULL;
+	ASSERT_EQ(0, wire_apply_batch(a, &b));
+	ASSERT_TRUE(wire_is_zero(mem + 2 * PS, PS));
+	ASSERT_EQ(0x5a, mem[0]);
+	wire_apply_stats(a, &st);
+	ASSERT_EQ(1, st.data);
+	ASSERT_EQ(2, st.zero);			/* gfn 1 in round 0, gfn 2 in round 1 */
+	ASSERT_EQ(5, st.zero_clean);
+	wire_apply_destroy(a);
+	free(mem);
+	free(pg);
+}
+
+/*
+ * What a batch carries is checked before it is applied: an exact batch
+ * with one page that does not match its hash applies nothing (catches an
+ * apply that skips the check, or checks after writing); a batch that is
+ * not exact (pages read in place, written while sent) applies what came
+ * and counts it, and the digest holds what was applied.
+ */
+TEST(page_hashes_checked_before_apply)
+{
+	struct wire_region rg = { 0, 4 * PS };
+	uint8_t *mem = calloc(4, PS), *p0 = malloc(PS), *p1 = malloc(PS);
+	struct wire_batch b = { .round = 0, .n = 2, .gfn = { 1, 2 }, .exact = true };
+	struct wire_apply_stats st;
+	struct wire_digest want;
+	struct wire_apply *a;
+
+	page_of(p0, 1, 0);
+	page_of(p1, 2, 0);
+	ASSERT_EQ(0, wire_apply_create(mem, PS, &rg, 1, &a));
+	b.data[0] = p0;
+	b.data[1] = p1;
+	b.hash[0] = wire_page_hash(p0, PS);
+	b.hash[1] = wire_page_hash(p1, PS) ^ 1;
+	ASSERT_EQ(-EBADMSG, wire_apply_batch(a, &b));
+	ASSERT_TRUE(wire_is_zero(mem, 4 * PS));
+	ASSERT_EQ(-1, wire_apply_round(a, 1));
+	ASSERT_EQ(0, wire_apply_digest(a));
+
+	b.exact = false;
+	ASSERT_EQ(0, wire_apply_batch(a, &b));
+	ASSERT_EQ(0, memcmp(mem + 2 * PS, p1, PS));
+	wire_apply_stats(a, &st);
+	ASSERT_EQ(1, st.changed);
+	/* The digest has what arrived, not what the hash said. */
+	ASSERT_EQ(0, wire_digest_init(&want, 4));
+	wire_digest_set(&want, 1, wire_page_hash(p0, PS));
+	wire_digest_set(&want, 2, wire_page_hash(p1, PS));
+	ASSERT_EQ(wire_digest_sum(&want), wire_apply_digest(a));
+	/* A newer round of a page replaces its hash; a stale one does not. */
+	b.round = 2;
+	b.n = 1;
+	b.gfn[0] = 2;
+	b.data[0] = NULL;
+	ASSERT_EQ(0, wire_apply_batch(a, &b));
+	b.round = 1;
+	b.data[0] = p0;
+	b.hash[0] = wire_page_hash(p0, PS);
+	ASSERT_EQ(0, wire_apply_batch(a, &b));
+	wire_digest_set(&want, 2, wire_zero_page_hash(PS));
+	ASSERT_EQ(wire_digest_sum(&want), wire_apply_digest(a));
+	wire_digest_release(&want);
+	wire_apply_destroy(a);
+	free(mem);
+	free(p0);
+	free(p1);
+}
+
+/*
+ * The digest is a sum: any order of updates gives the same value, and a
+ * page swapped with another does not cancel out (catches a mix that drops
+ * the gfn, or an XOR that cancels equal pages).
+ */
+TEST(digest_order_free_and_position_bound)
+{
+	struct wire_digest a, b, c;
+	uint64_t h1 = 0x1111, h2 = 0x2222;
+
+	ASSERT_EQ(0, wire_digest_init(&a, 8));
+	ASSERT_EQ(0, wire_digest_init(&b, 8));
+	ASSERT_EQ(0, wire_digest_init(&c, 8));
+	wire_digest_set(&a, 3, h1);
+	wire_digest_set(&a, 5, h2);
+	wire_digest_set(&b, 5, h2);
+	wire_digest_set(&b, 3, 0x9999);
+	wire_digest_set(&b, 3, h1);
+	ASSERT_EQ(wire_digest_sum(&a), wire_digest_sum(&b));
+	ASSERT_EQ(2, wire_digest_pages(&b));
+	wire_digest_set(&c, 3, h2);
+	wire_digest_set(&c, 5, h1);
+	ASSERT_NE(wire_digest_sum(&a), wire_digest_sum(&c));
+	/* Two equal pages do not cancel. */
+	wire_digest_set(&c, 3, h1);
+	wire_digest_set(&c, 5, h1);
+	ASSERT_NE(0, wire_digest_sum(&c));
+	ASSERT_NE(wire_page_hash("", 0), 0);
+	wire_digest_release(&a);
+	wire_digest_release(&b);
+	wire_digest_release(&c);
 }
 
 TEST(bad_batch_applies_nothing)
@@ -264,7 +397,7 @@ static struct wire_stream stream_with(uint32_t rounds, uint64_t pages, uint64_t 
 	struct wire_stream s;
 
 	wire_stream_init(&s, WIRE_ROLE_DEST, PS);
-	s.version = 1;
+	s.version = WIRE_VERSION_MAX;
 	s.rx_round = rounds;
 	s.rx_pages = pages;
 	s.rx_bytes = bytes;
@@ -277,18 +410,25 @@ TEST(verify_complete)
 	uint8_t *mem = calloc(64, PS), *pg = malloc(PS);
 	struct wire_stream s0 = stream_with(3, 40, 4000), s1 = stream_with(3, 30, 3000);
 	struct wire_stream *streams[] = { &s0, &s1 };
-	struct wire_complete c = { 2, WIRE_COMPLETE_HASH, 1, 70, 7000, 0 };
-	struct wire_batch b = { .round = 0, .n = 0 };
+	struct wire_complete c = { 2, WIRE_COMPLETE_HASH, 1, 70, 7000, 0, 0 };
+	struct wire_batch b = { .round = 0, .n = 0, .exact = true };
+	struct wire_digest sent;
 	struct wire_error err;
 	struct wire_apply *a;
 	uint64_t hash, want;
 
 	ASSERT_EQ(0, wire_apply_create(mem, PS, &rg, 1, &a));
+	ASSERT_EQ(0, wire_digest_init(&sent, 64));
 	page_of(pg, 0, 0);
 	for (unsigned int g = 0; g < 64; g++) {
 		b.gfn[b.n] = g;
-		b.data[b.n++] = g % 3 ? pg : NULL;
+		b.data[b.n] = g % 3 ? pg : NULL;
+		b.hash[b.n] = g % 3 ? wire_page_hash(pg, PS) : 0;
+		/* What the source's digest holds for the page it sent. */
+		wire_digest_set(&sent, g, g % 3 ? wire_page_hash(pg, PS) : wire_zero_page_hash(PS));
+		b.n++;
 	}
+	c.digest = wire_digest_sum(&sent);
 	ASSERT_EQ(-EPROTO, wire_verify_complete(&c, streams, 2, a, 1, &hash, &err));
 	ASSERT_EQ(WIRE_ERR_INCOMPLETE, err.code);
 	ASSERT_STREQ("64 pages never received, the first at gfn 0", err.text);
@@ -303,6 +443,14 @@ TEST(verify_complete)
 	c.ram_hash = want;
 	ASSERT_EQ(0, wire_verify_complete(&c, streams, 2, a, 2, &hash, &err));
 	ASSERT_EQ(want, hash);
+	ASSERT_EQ(c.digest, wire_apply_digest(a));
+
+	/* The source sent one page differently than it arrived: the digest says so. */
+	c.digest++;
+	ASSERT_EQ(-EBADMSG, wire_verify_complete(&c, streams, 2, a, 2, &hash, &err));
+	ASSERT_EQ(WIRE_ERR_HASH, err.code);
+	ASSERT_NE(NULL, strstr(err.text, "page digest"));
+	c.digest--;
 
 	/* One byte differs: the hash catches what no checksum covered. */
 	mem[17 * PS + 100] ^= 1;
@@ -325,11 +473,13 @@ TEST(verify_complete)
 	s1.rx_round_pages = 1;
 	ASSERT_EQ(-EPROTO, wire_verify_complete(&c, streams, 2, a, 1, &hash, &err));
 	s1.rx_round_pages = 0;
-	/* Without the hash flag the hash is not computed. */
+	/* Without the hash flag the hash is not computed: O(1) at the switch. */
 	c.flags = 0;
+	c.ram_hash = 0;
 	mem[0] ^= 1;
 	ASSERT_EQ(0, wire_verify_complete(&c, streams, 2, a, 1, &hash, &err));
 	ASSERT_EQ(0, hash);
+	wire_digest_release(&sent);
 	wire_apply_destroy(a);
 	free(mem);
 	free(pg);

@@ -4,7 +4,8 @@
  * migration uses it: three channels, each a thread with its own codec
  * (zstd, lz4, raw by reference), handshake, round 0 with all RAM, dirty
  * rounds where a page moves to another channel every round, the final
- * round with vCPU and VM state, COMPLETE with the RAM hash and CONFIRM.
+ * round with vCPU and VM state, COMPLETE with the page digest and the RAM
+ * hash, and the handover: READY, COMMIT, STARTED.
  * The destination reads each message as a transport would (fixed header,
  * then the length it declares) and applies from three threads, one of
  * them slow, so rounds arrive out of order across channels.
@@ -23,6 +24,7 @@
 
 #include "wire/apply.h"
 #include "wire/codec.h"
+#include "wire/digest.h"
 #include "wire/proto.h"
 #include "vmm/vmm.h"
 #include "wire_util.h"
@@ -95,6 +97,7 @@ struct side {
 	uint64_t *list[NCH];
 	unsigned int nlist[NCH];
 	uint32_t round;
+	struct wire_digest digest;	/* source: every page as last sent */
 };
 
 struct chan {
@@ -136,6 +139,7 @@ static void *source_chan(void *arg)
 	ret = ret ? ret : wire_tx_create(&tx_cfg[c->idx], &tx);
 	if (ret)
 		goto out;
+	wire_tx_set_digest(tx, &sd->digest);
 	ret = send_buf(c->fd, c->buf, wire_enc_hello(&c->s, c->buf, WIRE_MAX_MSG, &hello));
 	if (!ret)
 		ret = recv_one(c->fd, &c->s, c->buf, &h) == 1 ? 0 : -EPROTO;
@@ -146,6 +150,8 @@ static void *source_chan(void *arg)
 	wire_stream_establish(&c->s, &ack);
 	for (uint32_t r = 0; r < ROUNDS; r++) {
 		pthread_barrier_wait(&sd->start);
+		/* The last round is stop-and-copy: nothing changes the pages. */
+		wire_tx_set_stable(tx, r == ROUNDS - 1);
 		for (unsigned int i = 0; i < sd->nlist[c->idx] && !ret; i += 128) {
 			unsigned int n = sd->nlist[c->idx] - i < 128 ? sd->nlist[c->idx] - i : 128;
 			ssize_t len = wire_tx_pages(tx, &c->s, &m, sd->mem, r, sd->list[c->idx] + i, n);
@@ -234,10 +240,13 @@ TEST(migrate_over_sockets)
 	struct vcpu_state vcpu;
 	struct vm_state vm;
 	struct wire_complete comp = { 0 };
-	struct wire_confirm conf;
+	struct wire_ready rd = { 0 };
+	struct wire_commit cm;
+	struct wire_started sd;
 	struct wire_apply_stats ast;
 	struct wire_error err;
 	struct wire_hdr h;
+	uint64_t backed[(NPAGES + 63) / 64];
 	uint64_t seed = 2024, hash;
 	uint32_t xsave[1024];
 
@@ -251,9 +260,13 @@ TEST(migrate_over_sockets)
 	src.hello.nr_regions = 1;
 	src.hello.regions[0] = rg;
 	src.hello.session_id = 0x1234;
+	ASSERT_EQ(0, wire_digest_init(&src.digest, NPAGES));
 	dst.hello = src.hello;
 	dst.hello.session_id = 0;	/* learnt from channel 0 in real life */
 	ASSERT_EQ(0, wire_apply_create(dst.mem, PS, &rg, 1, &dst.apply));
+	/* Garbage, not fresh memory: every page must be written. */
+	memset(backed, 0xff, sizeof(backed));
+	wire_apply_mark_backed(dst.apply, backed);
 	pthread_barrier_init(&src.start, NULL, NCH + 1);
 	pthread_barrier_init(&src.done, NULL, NCH + 1);
 	for (unsigned int i = 0; i < NCH; i++) {
@@ -319,6 +332,7 @@ TEST(migrate_over_sockets)
 	comp.last_round = ROUNDS - 1;
 	comp.flags = WIRE_COMPLETE_HASH;
 	comp.nr_vcpus = 2;
+	comp.digest = wire_digest_sum(&src.digest);
 	ASSERT_EQ(0, wire_ram_hash(src.mem, &rg, 1, 2, &comp.ram_hash));
 	ASSERT_EQ(0, send_buf(sc[0].fd, sc[0].buf,
 			      wire_enc_complete(&sc[0].s, sc[0].buf, WIRE_MAX_MSG, &comp)));
@@ -339,12 +353,30 @@ TEST(migrate_over_sockets)
 	ASSERT_EQ(0, wire_verify_complete(&dc[0].complete, dstreams, NCH, dst.apply, 2, &hash, &err))
 		TH_LOG("%s", err.text);
 	ASSERT_EQ(0, memcmp(src.mem, dst.mem, NPAGES * PS));
-	conf = (struct wire_confirm){ 0, WIRE_CONFIRM_HASH_CHECKED, hash };
+	ASSERT_EQ(comp.digest, wire_apply_digest(dst.apply));
+
+	/* The handover: READY, COMMIT, STARTED on channel 0. */
+	rd.flags = WIRE_READY_HASH_CHECKED;
+	rd.ram_hash = hash;
+	rd.digest = wire_apply_digest(dst.apply);
 	ASSERT_EQ(0, send_buf(dc[0].fd, dc[0].buf,
-			      wire_enc_confirm(&dc[0].s, dc[0].buf, WIRE_MAX_MSG, &conf)));
+			      wire_enc_ready(&dc[0].s, dc[0].buf, WIRE_MAX_MSG, &rd)));
 	ASSERT_EQ(1, recv_one(sc[0].fd, &sc[0].s, sc[0].buf, &h));
-	ASSERT_EQ(0, wire_dec_confirm(&h, sc[0].buf + WIRE_HDR_SIZE, &conf));
-	ASSERT_EQ(comp.ram_hash, conf.ram_hash);
+	ASSERT_EQ(0, wire_dec_ready(&h, sc[0].buf + WIRE_HDR_SIZE, &rd));
+	ASSERT_EQ(comp.ram_hash, rd.ram_hash);
+	ASSERT_EQ(comp.digest, rd.digest);
+	cm.session_id = src.hello.session_id;
+	ASSERT_EQ(0, send_buf(sc[0].fd, sc[0].buf,
+			      wire_enc_commit(&sc[0].s, sc[0].buf, WIRE_MAX_MSG, &cm)));
+	ASSERT_EQ(1, recv_one(dc[0].fd, &dc[0].s, dc[0].buf, &h));
+	ASSERT_EQ(0, wire_dec_commit(&h, dc[0].buf + WIRE_HDR_SIZE, &cm));
+	ASSERT_EQ(src.hello.session_id, cm.session_id);
+	sd.resume_ns = 1000;
+	ASSERT_EQ(0, send_buf(dc[0].fd, dc[0].buf,
+			      wire_enc_started(&dc[0].s, dc[0].buf, WIRE_MAX_MSG, &sd)));
+	ASSERT_EQ(1, recv_one(sc[0].fd, &sc[0].s, sc[0].buf, &h));
+	ASSERT_EQ(0, wire_dec_started(&h, sc[0].buf + WIRE_HDR_SIZE, &sd));
+	ASSERT_EQ(1000, sd.resume_ns);
 
 	wire_apply_stats(dst.apply, &ast);
 	TH_LOG("applied %llu data, %llu zero (%llu already clean), %llu stale",
@@ -362,6 +394,7 @@ TEST(migrate_over_sockets)
 	wire_apply_destroy(dst.apply);
 	free(src.mem);
 	free(dst.mem);
+	wire_digest_release(&src.digest);
 }
 
 TEST_HARNESS_MAIN

@@ -13,6 +13,7 @@
 #include "kselftest_harness.h"
 
 #include "wire/codec.h"
+#include "wire/digest.h"
 #include "wire/proto.h"
 #include "vmm/vmm.h"
 #include "wire_util.h"
@@ -81,13 +82,15 @@ static ssize_t build(uint8_t type, uint8_t *buf, struct wire_stream *rx)
 	ssize_t len = -1;
 
 	make_hello(&hello);
-	if (type == WIRE_HELLO || type == WIRE_HELLO_ACK || type == WIRE_ERROR) {
+	if (type == WIRE_HELLO || type == WIRE_HELLO_ACK || type == WIRE_ERROR ||
+	    type == WIRE_QUERY || type == WIRE_OUTCOME) {
 		wire_stream_init(&src, WIRE_ROLE_SOURCE, 4096);
 		wire_stream_init(&dst, WIRE_ROLE_DEST, 4096);
 	} else if (handshake(&src, &dst, &hello, &hello, tmp)) {
 		goto out;
 	}
-	tx = type == WIRE_HELLO_ACK || type == WIRE_ERROR || type == WIRE_CONFIRM ? &dst : &src;
+	tx = type == WIRE_HELLO_ACK || type == WIRE_ERROR || type == WIRE_READY ||
+	     type == WIRE_STARTED || type == WIRE_OUTCOME || type == WIRE_ROUND_ACK ? &dst : &src;
 	*rx = tx == &src ? dst : src;
 
 	switch (type) {
@@ -95,7 +98,8 @@ static ssize_t build(uint8_t type, uint8_t *buf, struct wire_stream *rx)
 		len = wire_enc_hello(tx, buf, WIRE_MAX_MSG, &hello);
 		break;
 	case WIRE_HELLO_ACK: {
-		struct wire_hello_ack ack = { 1, WIRE_FEAT_RAM_HASH, 7, 3, 1, hello.session_id };
+		struct wire_hello_ack ack = { WIRE_VERSION_MAX, WIRE_FEAT_RAM_HASH, 7, 3, 1,
+					      hello.session_id };
 
 		len = wire_enc_hello_ack(tx, buf, WIRE_MAX_MSG, &ack);
 		break;
@@ -147,15 +151,45 @@ static ssize_t build(uint8_t type, uint8_t *buf, struct wire_stream *rx)
 		break;
 	}
 	case WIRE_COMPLETE: {
-		struct wire_complete c = { 3, WIRE_COMPLETE_HASH, 2, 100, 5000, 0xabcdef };
+		struct wire_complete c = { 3, WIRE_COMPLETE_HASH, 2, 100, 5000, 0x5eed, 0xabcdef };
 
 		len = wire_enc_complete(tx, buf, WIRE_MAX_MSG, &c);
 		break;
 	}
-	case WIRE_CONFIRM: {
-		struct wire_confirm c = { 0, WIRE_CONFIRM_HASH_CHECKED, 0xabcdef };
+	case WIRE_READY: {
+		struct wire_ready r = { WIRE_READY_HASH_CHECKED, 0x5eed, 0xabcdef, 1, 2, 3 };
 
-		len = wire_enc_confirm(tx, buf, WIRE_MAX_MSG, &c);
+		len = wire_enc_ready(tx, buf, WIRE_MAX_MSG, &r);
+		break;
+	}
+	case WIRE_COMMIT: {
+		struct wire_commit c = { hello.session_id };
+
+		len = wire_enc_commit(tx, buf, WIRE_MAX_MSG, &c);
+		break;
+	}
+	case WIRE_STARTED: {
+		struct wire_started st = { 12345 };
+
+		len = wire_enc_started(tx, buf, WIRE_MAX_MSG, &st);
+		break;
+	}
+	case WIRE_QUERY: {
+		struct wire_query q = { hello.session_id, WIRE_QUERY_COMMIT };
+
+		len = wire_enc_query(tx, buf, WIRE_MAX_MSG, &q);
+		break;
+	}
+	case WIRE_OUTCOME: {
+		struct wire_outcome_msg o = { hello.session_id, WIRE_OUTCOME_DISCARDED };
+
+		len = wire_enc_outcome(tx, buf, WIRE_MAX_MSG, &o);
+		break;
+	}
+	case WIRE_ROUND_ACK: {
+		struct wire_round_ack a = { 4, 1000 };
+
+		len = wire_enc_round_ack(tx, buf, WIRE_MAX_MSG, &a);
 		break;
 	}
 	}
@@ -164,18 +198,45 @@ out:
 	return len;
 }
 
+/*
+ * PAGES as the destination takes it: decoded, then every page of an exact
+ * batch checked against its hash (the data is outside pcsum).
+ */
+static int check_pages(struct wire_stream *rx, const struct wire_hdr *h, const uint8_t *p)
+{
+	struct wire_batch *b = malloc(sizeof(*b));
+	struct wire_rx *dec;
+	int ret;
+
+	if (!b || wire_rx_create(4096, &dec)) {
+		free(b);
+		return -ENOMEM;
+	}
+	ret = wire_rx_pages(dec, rx, h, p, b);
+	for (unsigned int i = 0; !ret && i < b->n; i++)
+		if (b->data[i] && b->exact && wire_page_hash(b->data[i], 4096) != b->hash[i])
+			ret = -EBADMSG;
+	wire_rx_destroy(dec);
+	free(b);
+	return ret;
+}
+
 /* Decode a checked message with the decoder of its type. */
 static int decode(struct wire_stream *rx, const struct wire_hdr *h, const uint8_t *p)
 {
 	static struct wire_hello hello;
 	struct wire_hello_ack ack;
 	struct wire_error e;
-	struct wire_pages pg;
 	struct wire_round_end re;
 	struct vcpu_state vs;
 	struct vm_state ms;
 	struct wire_complete c;
-	struct wire_confirm cf;
+	struct wire_ready rd;
+	struct wire_commit cm;
+	struct wire_started sd;
+	struct wire_query q;
+	struct wire_outcome_msg o;
+	struct wire_round_ack ra;
 	int ret;
 
 	switch (h->type) {
@@ -186,7 +247,7 @@ static int decode(struct wire_stream *rx, const struct wire_hdr *h, const uint8_
 	case WIRE_ERROR:
 		return wire_dec_error(h, p, &e);
 	case WIRE_PAGES:
-		return wire_dec_pages(rx, h, p, &pg);
+		return check_pages(rx, h, p);
 	case WIRE_ROUND_END:
 		return wire_dec_round_end(rx, h, p, &re);
 	case WIRE_VCPU_STATE:
@@ -198,10 +259,26 @@ static int decode(struct wire_stream *rx, const struct wire_hdr *h, const uint8_
 		return wire_dec_vm_state(h, p, &ms);
 	case WIRE_COMPLETE:
 		return wire_dec_complete(h, p, &c);
-	case WIRE_CONFIRM:
-		return wire_dec_confirm(h, p, &cf);
+	case WIRE_READY:
+		return wire_dec_ready(h, p, &rd);
+	case WIRE_COMMIT:
+		return wire_dec_commit(h, p, &cm);
+	case WIRE_STARTED:
+		return wire_dec_started(h, p, &sd);
+	case WIRE_QUERY:
+		return wire_dec_query(h, p, &q);
+	case WIRE_OUTCOME:
+		return wire_dec_outcome(h, p, &o);
+	case WIRE_ROUND_ACK:
+		return wire_dec_round_ack(h, p, &ra);
 	}
 	return -EINVAL;
+}
+
+/* Type 9 was version 1's CONFIRM: no message of it exists any more. */
+static bool type_exists(uint8_t t)
+{
+	return t != 9;
 }
 
 TEST(every_type_builds_and_decodes)
@@ -209,6 +286,8 @@ TEST(every_type_builds_and_decodes)
 	uint8_t *buf = alloc_msg();
 
 	for (uint8_t t = 1; t <= WIRE_TYPE_MAX; t++) {
+		if (!type_exists(t))
+			continue;
 		struct wire_stream rx;
 		struct wire_hdr h;
 		ssize_t len = build(t, buf, &rx);
@@ -229,6 +308,8 @@ TEST(corrupted_bytes_rejected)
 	uint8_t *buf = alloc_msg(), *copy = alloc_msg();
 
 	for (uint8_t t = 1; t <= WIRE_TYPE_MAX; t++) {
+		if (!type_exists(t))
+			continue;
 		struct wire_stream rx;
 		ssize_t len = build(t, buf, &rx);
 
@@ -237,10 +318,15 @@ TEST(corrupted_bytes_rejected)
 			for (size_t f = 0; f < sizeof(flips); f++) {
 				struct wire_stream r = rx;
 				struct wire_hdr h;
+				int ret;
 
 				memcpy(copy, buf, len);
 				copy[pos] ^= flips[f];
-				ASSERT_EQ(-EBADMSG, recv_msg(&r, copy, &h))
+				ret = recv_msg(&r, copy, &h);
+				/* PAGES data: the page hashes catch it, before it is applied. */
+				if (!ret && t == WIRE_PAGES)
+					ret = check_pages(&r, &h, copy + WIRE_HDR_SIZE);
+				ASSERT_EQ(-EBADMSG, ret)
 					TH_LOG("type %u byte %zd ^%#x", t, pos, flips[f]);
 			}
 	}
@@ -254,6 +340,8 @@ TEST(truncated_payload_rejected)
 	uint8_t *buf = alloc_msg(), *copy = alloc_msg();
 
 	for (uint8_t t = 1; t <= WIRE_TYPE_MAX; t++) {
+		if (!type_exists(t))
+			continue;
 		struct wire_stream rx;
 		ssize_t len = build(t, buf, &rx);
 		uint32_t plen = len - WIRE_HDR_SIZE;
@@ -337,6 +425,7 @@ TEST(header_fields_checked)
 	FORGE(put16(c + H_VERSION, 0), -EPROTONOSUPPORT);
 	FORGE(put16(c + H_VERSION, WIRE_VERSION_MAX + 1), -EPROTONOSUPPORT);
 	FORGE(c[H_TYPE] = 0, -EPROTO);
+	FORGE(c[H_TYPE] = 9, -EPROTO);				/* version 1's CONFIRM */
 	FORGE(c[H_TYPE] = WIRE_TYPE_MAX + 1, -EPROTO);
 	FORGE(c[H_TYPE] = 0xff, -EPROTO);
 	FORGE(c[H_FLAGS] = 0x02, -EPROTO);
@@ -345,8 +434,9 @@ TEST(header_fields_checked)
 	FORGE(put32(c + H_LEN, UINT32_MAX), -EMSGSIZE);
 	FORGE(put32(c + H_CSUM_LEN, 25), -EBADMSG);
 	FORGE(put32(c + H_CSUM_LEN, 23), -EBADMSG);
-	/* Unchecked tails exist for PAGES only. */
+	/* Unchecked tails exist for PAGES only, and PAGES always has one. */
 	FORGE((c[H_FLAGS] = WIRE_HF_TAIL_UNCHECKED, put32(c + H_CSUM_LEN, 8)), -EPROTO);
+	FORGE(c[H_TYPE] = WIRE_PAGES, -EPROTO);
 	FORGE((put32(c + H_LEN, WIRE_MAX_PAYLOAD), put32(c + H_CSUM_LEN, WIRE_MAX_PAYLOAD)), 0);
 #undef FORGE
 	free(buf);
@@ -372,8 +462,8 @@ TEST(sequence_role_and_state_enforced)
 	ASSERT_EQ(0, recv_msg(&r, buf, &h));
 	ASSERT_EQ(-EPROTO, recv_msg(&r, buf, &h));
 
-	/* A destination never receives CONFIRM, a source never PAGES. */
-	len = build(WIRE_CONFIRM, buf, &rx);
+	/* A destination never receives STARTED, a source never PAGES. */
+	len = build(WIRE_STARTED, buf, &rx);
 	ASSERT_LT(0, len);
 	r = rx;
 	r.role = WIRE_ROLE_DEST;
@@ -388,7 +478,20 @@ TEST(sequence_role_and_state_enforced)
 	len = build(WIRE_HELLO, buf, &rx);
 	ASSERT_LT(0, len);
 	r = rx;
-	r.version = 1;
+	r.version = WIRE_VERSION_MAX;
+	ASSERT_EQ(-EPROTO, recv_msg(&r, buf, &h));
+	/* A QUERY opens a connection of its own: never on an established channel. */
+	len = build(WIRE_QUERY, buf, &rx);
+	ASSERT_LT(0, len);
+	r = rx;
+	r.version = WIRE_VERSION_MAX;
+	ASSERT_EQ(-EPROTO, recv_msg(&r, buf, &h));
+	r = rx;
+	ASSERT_EQ(0, recv_msg(&r, buf, &h));
+	ASSERT_EQ(WIRE_QUERY_VERSION, h.version);
+	/* ... and only once: a second one on the same connection is refused. */
+	put32(buf + H_SEQ, 1);
+	fix_hcsum(buf);
 	ASSERT_EQ(-EPROTO, recv_msg(&r, buf, &h));
 
 	/* After an ERROR, nothing more is accepted or sent. */
@@ -406,7 +509,7 @@ TEST(sequence_role_and_state_enforced)
 	/* A decoder given another type's header. */
 	len = build(WIRE_COMPLETE, buf, &rx);
 	ASSERT_EQ(0, recv_msg(&rx, buf, &h));
-	ASSERT_EQ(-EINVAL, wire_dec_confirm(&h, buf + WIRE_HDR_SIZE, &(struct wire_confirm){}));
+	ASSERT_EQ(-EINVAL, wire_dec_ready(&h, buf + WIRE_HDR_SIZE, &(struct wire_ready){}));
 	free(buf);
 	free(c);
 }
@@ -534,20 +637,20 @@ TEST(handshake_agrees)
 	make_hello(&a);
 	make_hello(&b);
 	ASSERT_EQ(0, handshake(&src, &dst, &a, &b, buf));
-	ASSERT_EQ(1, src.version);
-	ASSERT_EQ(1, dst.version);
+	ASSERT_EQ(WIRE_VERSION_MAX, src.version);
+	ASSERT_EQ(WIRE_VERSION_MAX, dst.version);
 	ASSERT_EQ(WIRE_FEAT_ALL, src.features);
 	ASSERT_EQ(WIRE_CODECS_ALL, dst.codecs);
 	ASSERT_EQ(1, src.tx_seq);
 	ASSERT_EQ(1, src.rx_seq);
 
-	/* Intersections; the unchecked tail needs the hash on both sides. */
+	/* Intersections; pages read in place need no RAM hash: the digest covers them. */
 	b.codecs = WIRE_CODEC_BIT(WIRE_CODEC_RAW) | WIRE_CODEC_BIT(WIRE_CODEC_LZ4);
 	a.codecs = WIRE_CODEC_BIT(WIRE_CODEC_RAW) | WIRE_CODEC_BIT(WIRE_CODEC_ZSTD);
 	b.features = WIRE_FEAT_RAW_UNCHECKED;
 	ASSERT_EQ(0, handshake(&src, &dst, &a, &b, buf));
 	ASSERT_EQ(WIRE_CODEC_BIT(WIRE_CODEC_RAW), src.codecs);
-	ASSERT_EQ(0, src.features);
+	ASSERT_EQ(WIRE_FEAT_RAW_UNCHECKED, src.features);
 
 	/* Unknown offered bits from a newer peer are ignored, not echoed. */
 	make_hello(&a);
@@ -577,11 +680,16 @@ TEST(mismatches_rejected_with_clear_error)
 	make_hello(&dst);
 
 	make_hello(&src);
-	src.ver_min = 2;
-	src.ver_max = 3;
+	src.ver_min = WIRE_VERSION_MAX + 1;
+	src.ver_max = WIRE_VERSION_MAX + 2;
 	ASSERT_EQ(-EPROTONOSUPPORT, negotiate(&dst, &src, &err));
 	ASSERT_EQ(WIRE_ERR_VERSION, err.code);
-	ASSERT_STREQ("protocol version: we speak 1..1, peer offers 2..3", err.text);
+	ASSERT_STREQ("protocol version: we speak 2..2, peer offers 3..4", err.text);
+	/* Version 1 (no two-phase handover) is not spoken any more. */
+	make_hello(&src);
+	src.ver_min = src.ver_max = 1;
+	ASSERT_EQ(-EPROTONOSUPPORT, negotiate(&dst, &src, &err));
+	ASSERT_STREQ("protocol version: we speak 2..2, peer offers 1..1", err.text);
 
 	make_hello(&src);
 	src.page_size = 8192;
@@ -700,11 +808,12 @@ TEST(ack_checked_by_source)
 	struct wire_error err;
 
 	make_hello(&sent);
-	good = (struct wire_hello_ack){ 1, WIRE_FEAT_ALL, WIRE_CODECS_ALL, 3, 1, sent.session_id };
+	good = (struct wire_hello_ack){ WIRE_VERSION_MAX, WIRE_FEAT_ALL, WIRE_CODECS_ALL, 3, 1,
+					 sent.session_id };
 	ASSERT_EQ(0, wire_check_ack(&sent, &good, &err));
 
 	ack = good;
-	ack.version = 2;
+	ack.version = WIRE_VERSION_MAX + 1;
 	ASSERT_EQ(-EPROTONOSUPPORT, wire_check_ack(&sent, &ack, &err));
 	ASSERT_EQ(WIRE_ERR_VERSION, err.code);
 	ack = good;
@@ -712,8 +821,10 @@ TEST(ack_checked_by_source)
 	ASSERT_EQ(-EPROTO, wire_check_ack(&sent, &ack, &err));
 	ASSERT_EQ(WIRE_ERR_FEATURES, err.code);
 	make_hello(&sent);
-	ack.features = WIRE_FEAT_RAW_UNCHECKED;
+	sent.features = WIRE_FEAT_RAM_HASH;
+	ack.features = WIRE_FEAT_RAW_UNCHECKED;		/* chosen, not offered */
 	ASSERT_EQ(-EPROTO, wire_check_ack(&sent, &ack, &err));
+	make_hello(&sent);
 	ack = good;
 	sent.codecs = WIRE_CODEC_BIT(WIRE_CODEC_RAW);
 	ASSERT_EQ(-EPROTO, wire_check_ack(&sent, &ack, &err));
@@ -738,7 +849,7 @@ TEST(ack_fields_validated)
 	ASSERT_LT(0, len);
 	ASSERT_EQ(0, recv_msg(&rx, buf, &h));
 	ASSERT_EQ(0, wire_dec_hello_ack(&h, buf + WIRE_HDR_SIZE, &out));
-	ASSERT_EQ(1, out.version);
+	ASSERT_EQ(WIRE_VERSION_MAX, out.version);
 	ASSERT_EQ(WIRE_FEAT_RAM_HASH, out.features);
 	ASSERT_EQ(7, out.codecs);
 	ASSERT_EQ(3, out.nr_channels);
@@ -785,7 +896,7 @@ TEST(round_end_accounts)
 		ASSERT_EQ(0, wire_tx_create(&cfg, &t));
 		mem[9 * 4096] = 1;
 		plen = wire_tx_pages(t, &s, &m, mem, 0, gfns, 2);
-		ASSERT_EQ(WIRE_HDR_SIZE + WIRE_PAGES_META + 16 + 4096, plen);
+		ASSERT_EQ(WIRE_HDR_SIZE + WIRE_PAGES_META + 16 + WIRE_HASH_SIZE + 4096, plen);
 		ASSERT_EQ(-EINVAL, wire_enc_round_end(&s, buf, WIRE_MAX_MSG, 1));
 		len = wire_enc_round_end(&s, buf, WIRE_MAX_MSG, 0);
 		ASSERT_EQ(WIRE_HDR_SIZE + 24, len);
@@ -832,20 +943,20 @@ TEST(round_end_accounts)
 	free(c);
 }
 
-TEST(complete_and_confirm_round_trip)
+TEST(complete_round_trip)
 {
 	uint8_t *buf = alloc_msg(), *c = alloc_msg();
 	struct wire_stream src, dst;
 	struct wire_hello hello;
-	struct wire_complete in = { 7, WIRE_COMPLETE_HASH, 2, 123456, 987654321, 0x1122334455667788 }, out;
-	struct wire_confirm cin = { 0, WIRE_CONFIRM_HASH_CHECKED, 0x1122334455667788 }, cout;
+	struct wire_complete in = { 7, WIRE_COMPLETE_HASH, 2, 123456, 987654321,
+				    0x99aabbccddeeff00, 0x1122334455667788 }, out;
 	struct wire_hdr h;
 	ssize_t len;
 
 	make_hello(&hello);
 	ASSERT_EQ(0, handshake(&src, &dst, &hello, &hello, buf));
 	len = wire_enc_complete(&src, buf, WIRE_MAX_MSG, &in);
-	ASSERT_EQ(WIRE_HDR_SIZE + 40, len);
+	ASSERT_EQ(WIRE_HDR_SIZE + 48, len);
 	memcpy(c, buf, len);
 	ASSERT_EQ(0, recv_msg(&dst, buf, &h));
 	ASSERT_EQ(0, wire_dec_complete(&h, buf + WIRE_HDR_SIZE, &out));
@@ -854,7 +965,9 @@ TEST(complete_and_confirm_round_trip)
 	ASSERT_EQ(in.nr_vcpus, out.nr_vcpus);
 	ASSERT_EQ(in.total_pages, out.total_pages);
 	ASSERT_EQ(in.total_bytes, out.total_bytes);
+	ASSERT_EQ(in.digest, out.digest);
 	ASSERT_EQ(in.ram_hash, out.ram_hash);
+	ASSERT_EQ(0x99aabbccddeeff00ull, get64(c + WIRE_HDR_SIZE + 32));
 #define BAD_C(off, val) do {							\
 		memcpy(buf, c, len);						\
 		put32(buf + WIRE_HDR_SIZE + (off), val);			\
@@ -873,20 +986,107 @@ TEST(complete_and_confirm_round_trip)
 	ASSERT_EQ(-EINVAL, wire_enc_complete(&src, buf, WIRE_MAX_MSG, &in));
 	in.flags = 0;
 	ASSERT_EQ(-EINVAL, wire_enc_complete(&src, buf, WIRE_MAX_MSG, &in));
+	free(buf);
+	free(c);
+}
 
-	len = wire_enc_confirm(&dst, buf, WIRE_MAX_MSG, &cin);
-	ASSERT_EQ(WIRE_HDR_SIZE + 16, len);
-	ASSERT_EQ(0, recv_msg(&src, buf, &h));
-	ASSERT_EQ(0, wire_dec_confirm(&h, buf + WIRE_HDR_SIZE, &cout));
-	ASSERT_EQ(cin.status, cout.status);
-	ASSERT_EQ(cin.flags, cout.flags);
-	ASSERT_EQ(cin.ram_hash, cout.ram_hash);
-	put32(buf + WIRE_HDR_SIZE + 4, 2);
-	reseal(buf, 16);
-	ASSERT_EQ(0, wire_hdr_parse(buf, &h));
-	ASSERT_EQ(-EBADMSG, wire_dec_confirm(&h, buf + WIRE_HDR_SIZE, &cout));
-	cin.flags = 4;
-	ASSERT_EQ(-EINVAL, wire_enc_confirm(&dst, buf, WIRE_MAX_MSG, &cin));
+/*
+ * The handover's messages: each round trip keeps every field, and each
+ * rejects every unknown flag, reserved bit and impossible value (catches a
+ * decoder that ignores one, and an encoder that sends what it would refuse).
+ */
+TEST(handover_messages_validated)
+{
+	uint8_t *buf = alloc_msg(), *c = alloc_msg();
+	struct wire_stream rx, r;
+	struct wire_hdr h;
+	ssize_t len;
+
+#define ROUND_TRIP(type, st, dec) do {						\
+		len = build(type, buf, &rx);					\
+		ASSERT_LT(0, len);						\
+		r = rx;								\
+		ASSERT_EQ(0, recv_msg(&r, buf, &h));				\
+		ASSERT_EQ(0, dec(&h, buf + WIRE_HDR_SIZE, &st));		\
+	} while (0)
+#define BAD(dec, st, stmt) do {							\
+		memcpy(c, buf, len);						\
+		stmt;								\
+		reseal(c, len - WIRE_HDR_SIZE);					\
+		ASSERT_EQ(0, wire_hdr_parse(c, &h));				\
+		ASSERT_EQ(-EBADMSG, dec(&h, c + WIRE_HDR_SIZE, &st));		\
+	} while (0)
+	{
+		struct wire_ready rd;
+
+		ROUND_TRIP(WIRE_READY, rd, wire_dec_ready);
+		ASSERT_EQ(WIRE_READY_HASH_CHECKED, rd.flags);
+		ASSERT_EQ(0x5eed, rd.digest);
+		ASSERT_EQ(0xabcdef, rd.ram_hash);
+		ASSERT_EQ(1, rd.wait_ns);
+		ASSERT_EQ(2, rd.check_ns);
+		ASSERT_EQ(3, rd.restore_ns);
+		ASSERT_EQ(WIRE_HDR_SIZE + 48, len);
+		BAD(wire_dec_ready, rd, put32(c + WIRE_HDR_SIZE, 2));	/* unknown flag */
+		BAD(wire_dec_ready, rd, put32(c + WIRE_HDR_SIZE, 0));	/* hash, no flag */
+		BAD(wire_dec_ready, rd, put32(c + WIRE_HDR_SIZE + 4, 1));	/* reserved */
+		rd.flags = 0;
+		ASSERT_EQ(-EINVAL, wire_enc_ready(&rx, c, WIRE_MAX_MSG, &rd));
+	}
+	{
+		struct wire_commit cm;
+
+		ROUND_TRIP(WIRE_COMMIT, cm, wire_dec_commit);
+		ASSERT_EQ(0x5e5510aabbccddeeull, cm.session_id);
+		BAD(wire_dec_commit, cm, put64(c + WIRE_HDR_SIZE, 0));	/* no session */
+		BAD(wire_dec_commit, cm, put64(c + WIRE_HDR_SIZE + 8, 1));	/* reserved */
+		cm.session_id = 0;
+		ASSERT_EQ(-EINVAL, wire_enc_commit(&rx, c, WIRE_MAX_MSG, &cm));
+	}
+	{
+		struct wire_started sd;
+
+		ROUND_TRIP(WIRE_STARTED, sd, wire_dec_started);
+		ASSERT_EQ(12345, sd.resume_ns);
+		BAD(wire_dec_started, sd, put64(c + WIRE_HDR_SIZE + 8, 1));	/* reserved */
+	}
+	{
+		struct wire_round_ack a;
+
+		ROUND_TRIP(WIRE_ROUND_ACK, a, wire_dec_round_ack);
+		ASSERT_EQ(4, a.round);
+		ASSERT_EQ(1000, a.pages);
+		BAD(wire_dec_round_ack, a, put32(c + WIRE_HDR_SIZE + 4, 1));	/* reserved */
+	}
+	{
+		struct wire_query q;
+
+		ROUND_TRIP(WIRE_QUERY, q, wire_dec_query);
+		ASSERT_EQ(0x5e5510aabbccddeeull, q.session_id);
+		ASSERT_EQ(WIRE_QUERY_COMMIT, q.flags);
+		BAD(wire_dec_query, q, put64(c + WIRE_HDR_SIZE, 0));
+		BAD(wire_dec_query, q, put32(c + WIRE_HDR_SIZE + 8, 2));	/* unknown flag */
+		BAD(wire_dec_query, q, put32(c + WIRE_HDR_SIZE + 12, 1));	/* reserved */
+		q.flags = 4;
+		wire_stream_init(&r, WIRE_ROLE_SOURCE, 4096);
+		ASSERT_EQ(-EINVAL, wire_enc_query(&r, c, WIRE_MAX_MSG, &q));
+	}
+	{
+		struct wire_outcome_msg o;
+
+		ROUND_TRIP(WIRE_OUTCOME, o, wire_dec_outcome);
+		ASSERT_EQ(WIRE_OUTCOME_DISCARDED, o.outcome);
+		ASSERT_STREQ("discarded", wire_outcome_name(o.outcome));
+		BAD(wire_dec_outcome, o, put64(c + WIRE_HDR_SIZE, 0));
+		BAD(wire_dec_outcome, o, put32(c + WIRE_HDR_SIZE + 8, 0));
+		BAD(wire_dec_outcome, o, put32(c + WIRE_HDR_SIZE + 8, WIRE_OUTCOME_MAX + 1));
+		BAD(wire_dec_outcome, o, put32(c + WIRE_HDR_SIZE + 12, 1));	/* reserved */
+		o.outcome = 0;
+		wire_stream_init(&r, WIRE_ROLE_DEST, 4096);
+		ASSERT_EQ(-EINVAL, wire_enc_outcome(&r, c, WIRE_MAX_MSG, &o));
+	}
+#undef BAD
+#undef ROUND_TRIP
 	free(buf);
 	free(c);
 }
@@ -902,14 +1102,18 @@ TEST(pages_fields_validated)
 	uint64_t gfn;
 	uint8_t kind;
 
-	/* 4 pages: 0 zero, 1 text, 2 zero, 3 random; raw. */
-	ASSERT_EQ(WIRE_HDR_SIZE + WIRE_PAGES_META + 4 * 8 + 2 * 4096, len);
+	/* 4 pages: 0 zero, 1 text, 2 zero, 3 random; raw, copied: exact. */
+	ASSERT_EQ(WIRE_HDR_SIZE + WIRE_PAGES_META + 4 * 8 + 2 * WIRE_HASH_SIZE + 2 * 4096, len);
 	r = rx;
 	ASSERT_EQ(0, recv_msg(&r, buf, &h));
 	ASSERT_EQ(0, wire_dec_pages(&r, &h, buf + WIRE_HDR_SIZE, &pg));
 	ASSERT_EQ(4, pg.nr_pages);
 	ASSERT_EQ(2, pg.nr_data);
 	ASSERT_EQ(WIRE_CODEC_RAW, pg.codec);
+	ASSERT_EQ(WIRE_PF_EXACT, pg.cflags);
+	ASSERT_EQ(wire_page_hash(pg.data + 4096, 4096), wire_pages_hash(&pg, 1));
+	ASSERT_EQ(WIRE_HF_TAIL_UNCHECKED, h.flags);
+	ASSERT_EQ(WIRE_PAGES_META + 4 * 8 + 2 * WIRE_HASH_SIZE, h.csum_len);
 	wire_pages_desc(&pg, 0, &gfn, &kind);
 	ASSERT_EQ(0, gfn);
 	ASSERT_EQ(WIRE_PAGE_ZERO, kind);
@@ -920,7 +1124,7 @@ TEST(pages_fields_validated)
 #define BAD_PAGES(stmt, expect) do {						\
 		memcpy(c, buf, len);						\
 		stmt;								\
-		reseal(c, msg_len(c));						\
+		reseal_tail(c, msg_len(c), get32(buf + H_CSUM_LEN));		\
 		r = rx;								\
 		ASSERT_EQ(0, recv_msg(&r, c, &h));				\
 		ASSERT_EQ(expect, wire_dec_pages(&r, &h, p, &pg));		\
@@ -929,8 +1133,8 @@ TEST(pages_fields_validated)
 	} while (0)
 	BAD_PAGES(put32(p, 1), -EPROTO);			/* not the open round */
 	BAD_PAGES(p[4] = WIRE_NR_CODECS, -EBADMSG);		/* unknown codec */
-	BAD_PAGES(p[5] = 0x02, -EBADMSG);			/* unknown codec flag */
-	BAD_PAGES(p[5] = WIRE_PF_RESET, -EBADMSG);		/* reset on raw */
+	BAD_PAGES(p[5] |= 0x04, -EBADMSG);			/* unknown codec flag */
+	BAD_PAGES(p[5] |= WIRE_PF_RESET, -EBADMSG);		/* reset on raw */
 	BAD_PAGES(put16(p + 6, 1), -EBADMSG);			/* reserved */
 	BAD_PAGES(put16(p + 8, 0), -EBADMSG);			/* no pages */
 	BAD_PAGES(put16(p + 8, 3), -EBADMSG);			/* fewer than sent */
@@ -940,6 +1144,19 @@ TEST(pages_fields_validated)
 	BAD_PAGES(put16(p + 10, 5), -EBADMSG);			/* nr_data > nr_pages */
 	BAD_PAGES(put32(p + 12, 4096), -EBADMSG);		/* raw size wrong */
 	BAD_PAGES(put32(p + 12, UINT32_MAX), -EBADMSG);
+	/* The checksum must cover exactly meta, descriptors and hashes. */
+	for (int d = -8; d <= 8; d += 16) {
+		memcpy(c, buf, len);
+		reseal_tail(c, msg_len(c), get32(buf + H_CSUM_LEN) + d);
+		r = rx;
+		ASSERT_EQ(0, recv_msg(&r, c, &h));
+		ASSERT_EQ(-EBADMSG, wire_dec_pages(&r, &h, p, &pg));
+	}
+	/* Not exact: only where pages read in place were negotiated. */
+	BAD_PAGES(p[5] = 0, 0);
+	rx.features = 0;
+	BAD_PAGES(p[5] = 0, -EPROTO);
+	rx.features = WIRE_FEAT_ALL;
 	BAD_PAGES(p[16 + 7] = 0, -EBADMSG);			/* kind 0 */
 	BAD_PAGES(p[16 + 7] = 3, -EBADMSG);			/* kind 3 */
 	BAD_PAGES(p[16 + 7] = 0xff, -EBADMSG);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The VMM's guest setup that needs no KVM: the identity page tables (walked
- * here the way the CPU walks them) and the check of the embedded payload.
+ * here the way the CPU walks them) and the check of the embedded payload,
+ * loaded from the guest image the way the direct boot loads it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -70,28 +71,49 @@ TEST(page_tables_reject_bad_sizes)
 	free(low);
 }
 
+/* The built-in image's payload (file bytes from GUEST_CODE_BASE), as vm_load_guest loads it. */
+static uint8_t *payload(size_t *size)
+{
+	uint8_t *low = calloc(1, GUEST_WORK_BASE);
+	struct vmm_image img;
+
+	if (!low || vmm_image_load(vmm_guest_image_start,
+				   vmm_guest_image_end - vmm_guest_image_start, low,
+				   GUEST_WORK_BASE, &img, NULL) || img.lo != GUEST_CODE_BASE) {
+		free(low);
+		return NULL;
+	}
+	*size = img.file_end - GUEST_CODE_BASE;
+	memmove(low, low + GUEST_CODE_BASE, *size);
+	return low;
+}
+
 TEST(embedded_payload_is_valid)
 {
-	size_t size = vmm_payload_end - vmm_payload_start;
 	const struct guest_payload_hdr *h = NULL;
+	size_t size = 0;
+	uint8_t *img = payload(&size);
 
-	ASSERT_EQ((int)size, vmm_payload_check(vmm_payload_start, size, &h));
+	ASSERT_NE(NULL, img);
+	ASSERT_EQ((int)size, vmm_payload_check(img, size, &h));
 	ASSERT_NE(NULL, h);
 	EXPECT_EQ(GUEST_CODE_BASE, h->base);
 	EXPECT_GE(GUEST_CODE_BASE + GUEST_CODE_MAX, h->end);
 	TH_LOG("payload: %zu bytes, %llu with bss", size,
 	       (unsigned long long)(h->end - h->base));
+	free(img);
 }
 
 TEST(corrupt_payloads_are_refused)
 {
-	size_t size = vmm_payload_end - vmm_payload_start;
-	uint8_t *img = malloc(size);
+	size_t size = 0;
+	uint8_t *orig = payload(&size), *img = malloc(size);
 	struct guest_payload_hdr *h = (struct guest_payload_hdr *)img;
 	uint64_t *exc;
 
+	ASSERT_NE(NULL, orig);
 	ASSERT_NE(NULL, img);
-#define RESET() memcpy(img, vmm_payload_start, size)
+#define RESET() memcpy(img, orig, size)
 	RESET();
 	EXPECT_EQ(-ENOEXEC, vmm_payload_check(img, sizeof(*h) - 1, NULL));
 	h->magic ^= 1;
@@ -125,6 +147,7 @@ TEST(corrupt_payloads_are_refused)
 	EXPECT_EQ((int)size, vmm_payload_check(img, size, NULL));
 #undef RESET
 	free(img);
+	free(orig);
 }
 
 TEST_HARNESS_MAIN

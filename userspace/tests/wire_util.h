@@ -87,6 +87,7 @@ static inline void put32(uint8_t *p, uint32_t v) { v = htole32(v); memcpy(p, &v,
 static inline void put64(uint8_t *p, uint64_t v) { v = htole64(v); memcpy(p, &v, 8); }
 static inline uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return le32toh(v); }
 static inline uint16_t get16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return le16toh(v); }
+static inline uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return le64toh(v); }
 
 /* Recompute the header checksum only. */
 static inline void fix_hcsum(uint8_t *msg)
@@ -101,6 +102,15 @@ static inline void reseal(uint8_t *msg, uint32_t len)
 	put32(msg + H_LEN, len);
 	put32(msg + H_CSUM_LEN, len);
 	put64(msg + H_PCSUM, XXH3_64bits(msg + WIRE_HDR_SIZE, len));
+	fix_hcsum(msg);
+}
+
+/* len bytes of payload, of which the first csum_len under pcsum (PAGES). */
+static inline void reseal_tail(uint8_t *msg, uint32_t len, uint32_t csum_len)
+{
+	put32(msg + H_LEN, len);
+	put32(msg + H_CSUM_LEN, csum_len);
+	put64(msg + H_PCSUM, XXH3_64bits(msg + WIRE_HDR_SIZE, csum_len));
 	fix_hcsum(msg);
 }
 

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * CPU setup: CPUID from KVM_GET_SUPPORTED_CPUID, the XSAVE size, and long
- * mode set up directly (no firmware): GDT, TSS, IDT, identity page tables
- * with 2 MiB pages, CR0/CR4/EFER, XCR0, x2APIC; then the payload and the
- * mailbox, and every vCPU at the payload's entry point.
+ * CPU setup: CPUID from KVM_GET_SUPPORTED_CPUID, the XSAVE size, and the
+ * direct boot: long mode set up by the VMM (no firmware, no loader): GDT,
+ * TSS, IDT, identity page tables with 2 MiB pages (built by the same code
+ * the guest runs in a multiboot boot, guest_abi.h), CR0/CR4/EFER, XCR0,
+ * x2APIC; then the payload and the mailbox, and every vCPU at the payload's
+ * entry point.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -30,12 +32,6 @@
 #define APIC_BASE_X2APIC	(1ULL << 10)
 #define APIC_BASE_ENABLE	(1ULL << 11)
 #define APIC_DEFAULT_BASE	0xfee00000ULL
-
-#define PTE_P		(1ULL << 0)
-#define PTE_RW		(1ULL << 1)
-#define PTE_A		(1ULL << 5)
-#define PTE_D		(1ULL << 6)
-#define PTE_PS		(1ULL << 7)
 
 #define CPUID_1_ECX_X2APIC	(1U << 21)
 #define CPUID_1_ECX_TSC_DEADLINE (1U << 24)
@@ -148,26 +144,10 @@ int cpu_init_vcpu(struct vcpu *v)
 
 int vmm_build_page_tables(uint8_t *low, uint64_t mem_size)
 {
-	uint64_t *pml4 = (uint64_t *)(low + GUEST_PML4_GPA);
-	uint64_t *pdpt = (uint64_t *)(low + GUEST_PDPT_GPA);
-	uint64_t *pd = (uint64_t *)(low + GUEST_PD_GPA);
-	uint64_t gib = (mem_size + (1ULL << 30) - 1) >> 30, i;
-
-	if (!mem_size || mem_size > GUEST_MAX_MEM || mem_size % GUEST_LARGE_PAGE_SIZE)
+	if (guest_build_page_tables((uint64_t *)(low + GUEST_PML4_GPA),
+				    (uint64_t *)(low + GUEST_PDPT_GPA),
+				    (uint64_t *)(low + GUEST_PD_GPA), mem_size))
 		return -EINVAL;
-	memset(pml4, 0, GUEST_PAGE_SIZE);
-	memset(pdpt, 0, GUEST_PAGE_SIZE);
-	memset(pd, 0, gib * GUEST_PAGE_SIZE);
-	/*
-	 * Accessed and dirty preset: the page walker never writes the tables,
-	 * so they stay out of the dirty log.  RAM only: a stray access beyond
-	 * it faults in the guest, not in KVM.
-	 */
-	pml4[0] = GUEST_PDPT_GPA | PTE_P | PTE_RW | PTE_A;
-	for (i = 0; i < gib; i++)
-		pdpt[i] = (GUEST_PD_GPA + i * GUEST_PAGE_SIZE) | PTE_P | PTE_RW | PTE_A;
-	for (i = 0; i < mem_size / GUEST_LARGE_PAGE_SIZE; i++)
-		pd[i] = i * GUEST_LARGE_PAGE_SIZE | PTE_P | PTE_RW | PTE_PS | PTE_A | PTE_D;
 	return 0;
 }
 
@@ -202,40 +182,16 @@ int vmm_payload_check(const void *image, size_t size, const struct guest_payload
 	return (int)size;
 }
 
-static void set_gate(uint8_t *idt, unsigned int vec, uint64_t handler)
-{
-	uint64_t *g = (uint64_t *)(idt + vec * 16);
-
-	/* 64-bit interrupt gate (type 14), present, DPL 0, IST 0. */
-	g[0] = (handler & 0xffff) | ((uint64_t)GUEST_SEL_CODE << 16) | (0x8eULL << 40) |
-	       ((handler >> 16 & 0xffff) << 48);
-	g[1] = handler >> 32;
-}
-
 static void build_tables(struct vm *vm, const struct guest_payload_hdr *h)
 {
-	uint64_t *gdt = (uint64_t *)(vm->mem + GUEST_GDT_GPA);
-	uint8_t *idt = vm->mem + GUEST_IDT_GPA;
-	const uint64_t tss = GUEST_TSS_GPA;
-	unsigned int i;
+	uint64_t exc[32];
 
-	/* iretq reloads CS and SS from here, so the GDT matches the sregs. */
-	gdt[0] = 0;
-	gdt[GUEST_SEL_CODE / 8] = 0x00af9b000000ffffULL;	/* 64-bit code, DPL 0 */
-	gdt[GUEST_SEL_DATA / 8] = 0x00cf93000000ffffULL;	/* flat data, writable */
-	gdt[GUEST_SEL_TSS / 8] = 0x67 | (tss & 0xffffff) << 16 | 0x8bULL << 40 |
-				 (tss >> 24 & 0xff) << 56;	/* busy 64-bit TSS */
-	gdt[GUEST_SEL_TSS / 8 + 1] = tss >> 32;
+	/* The TSS busy: TR is loaded through KVM_SET_SREGS, not ltr. */
+	guest_build_gdt((uint64_t *)(vm->mem + GUEST_GDT_GPA), 1);
 	memset(vm->mem + GUEST_TSS_GPA, 0, GUEST_PAGE_SIZE);
-	memset(idt, 0, GUEST_PAGE_SIZE);
-	for (i = 0; i < 32; i++) {
-		uint64_t a;
-
-		memcpy(&a, vm->mem + h->exc_table + i * 8, 8);
-		set_gate(idt, i, a);
-	}
-	set_gate(idt, GUEST_TIMER_VECTOR, h->timer_handler);
-	set_gate(idt, GUEST_SPURIOUS_VECTOR, h->spurious_handler);
+	memcpy(exc, vm->mem + h->exc_table, sizeof(exc));
+	guest_build_idt((uint64_t *)(vm->mem + GUEST_IDT_GPA), exc, h->timer_handler,
+			h->spurious_handler);
 }
 
 static void seg(struct kvm_segment *s, uint16_t sel, uint8_t type, bool code)
@@ -277,9 +233,9 @@ int cpu_reset_vcpu(struct vcpu *v)
 	memset(&sregs.ldt, 0, sizeof(sregs.ldt));
 	sregs.ldt.unusable = 1;
 	sregs.gdt.base = GUEST_GDT_GPA;
-	sregs.gdt.limit = (GUEST_SEL_TSS + 16) - 1;
+	sregs.gdt.limit = GUEST_GDT_LIMIT;
 	sregs.idt.base = GUEST_IDT_GPA;
-	sregs.idt.limit = 256 * 16 - 1;
+	sregs.idt.limit = GUEST_IDT_LIMIT;
 	if (vm->features & GUEST_F_TSC_DEADLINE)
 		sregs.apic_base = APIC_DEFAULT_BASE | APIC_BASE_ENABLE | APIC_BASE_X2APIC |
 				  (v->idx ? 0 : APIC_BASE_BSP);
@@ -309,18 +265,22 @@ int cpu_reset_vcpu(struct vcpu *v)
 int vm_load_guest(struct vm *vm)
 {
 	const struct guest_payload_hdr *h;
-	size_t size = vmm_payload_end - vmm_payload_start;
 	struct guest_mailbox *mb = vm->mb;
+	struct vmm_image img;
 	unsigned int i;
 	int r;
 
-	r = vmm_payload_check(vmm_payload_start, size, &h);
-	if (r < 0)
-		return r;
 	/* The whole low area is ours: start it from zero (bss included). */
 	memset(vm->mem, 0, GUEST_WORK_BASE);
-	memcpy(vm->mem + GUEST_CODE_BASE, vmm_payload_start, size);
-	h = (const void *)(vm->mem + GUEST_CODE_BASE);
+	r = vmm_image_load(vmm_guest_image_start, vmm_guest_image_end - vmm_guest_image_start,
+			   vm->mem, vm->mem_size, &img, NULL);
+	if (r)
+		return r;
+	if (img.lo != GUEST_CODE_BASE)
+		return -ENOEXEC;
+	r = vmm_payload_check(vm->mem + GUEST_CODE_BASE, img.file_end - GUEST_CODE_BASE, &h);
+	if (r < 0)
+		return r;
 	build_tables(vm, h);
 	r = vmm_build_page_tables(vm->mem, vm->mem_size);
 	if (r)
@@ -328,7 +288,9 @@ int vm_load_guest(struct vm *vm)
 	mb->magic = GUEST_MAILBOX_MAGIC;
 	mb->abi_version = GUEST_ABI_VERSION;
 	mb->nr_vcpus = vm->nr_vcpus;
-	mb->features = vm->features;
+	/* Progress on the debug console only where someone reads it: each byte is an exit. */
+	mb->features = vm->features | (vm->debugcon_fd >= 0 ? GUEST_F_DEBUGCON : 0);
+	mb->boot = GUEST_BOOT_DIRECT;
 	mb->tsc_khz = vm->tsc_khz;
 	mb->mem_size = vm->mem_size;
 	mb->work_pages = vm_work_pages(vm);

@@ -15,6 +15,7 @@
  * KVM_RUN or in a hook.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -57,6 +58,20 @@ uint64_t vmm_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+struct timespec vmm_deadline_ms(uint64_t ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return ts;
 }
 
 static void kick_handler(int sig)
@@ -187,7 +202,10 @@ static void *vcpu_thread(void *arg)
 	struct vm_runner *r = rv->r;
 	struct vcpu *v = rv->v;
 	sigset_t kick_set;
+	char name[16];
 
+	snprintf(name, sizeof(name), "vcpu%u", v->idx);
+	pthread_setname_np(pthread_self(), name);
 	/* The creator may block it (signalfd etc.); the kick must get through. */
 	sigemptyset(&kick_set);
 	sigaddset(&kick_set, VM_RUNNER_KICK_SIGNAL);
@@ -215,6 +233,12 @@ static void *vcpu_thread(void *arg)
 			rv->st.kicks++;
 			continue;
 		}
+		/*
+		 * An AP waiting for INIT/SIPI (multiboot boot) blocks in
+		 * KVM_RUN and returns -EAGAIN when its state changed: again.
+		 */
+		if (ret == -EAGAIN)
+			continue;
 		if (v->run->exit_reason < VM_RUNNER_EXIT_REASONS)
 			rv->st.exits[v->run->exit_reason]++;
 		switch (ret) {
@@ -227,6 +251,7 @@ static void *vcpu_thread(void *arg)
 			break;
 		case VCPU_EXIT_ERROR:
 		case VCPU_EXIT_RING_FULL:
+		case VCPU_EXIT_DEBUGCON:
 			break;
 		default:
 			finish(rv, ret);	/* -errno, incl. -ENOMSG: nothing posted */

@@ -183,6 +183,53 @@ int vcpu_io_value(const struct vcpu *v, uint32_t *value)
 	return 0;
 }
 
+/*
+ * Debug-console bytes as they come (KVM passes rep outsb on one byte at a
+ * time), unbuffered: a reader sees each tick when the guest writes it.  A
+ * reader gone or slow is the reader's loss; the guest goes on.  A tick
+ * outside a line is the guest's progress report (guest_abi.h): true.
+ */
+static bool debugcon_out(struct vcpu *v)
+{
+	const struct kvm_run *run = v->run;
+	const uint8_t *p = (const uint8_t *)run + run->io.data_offset;
+	size_t n = (size_t)run->io.count * run->io.size, i;
+	int fd = __atomic_load_n(&v->vm->debugcon_fd, __ATOMIC_RELAXED);
+	bool tick = false;
+
+	for (i = 0; i < n; i++) {
+		if (v->debugcon_line)
+			v->debugcon_line = p[i] != '\n';
+		else if (p[i] >= 'A' && p[i] <= 'Z')
+			v->debugcon_line = true;
+		else if (guest_debugcon_tick_vcpu((char)p[i]) == (int)v->idx)
+			tick = true;
+	}
+	__atomic_fetch_add(&v->vm->debugcon_bytes, n, __ATOMIC_RELAXED);
+	while (fd >= 0 && n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			__atomic_fetch_add(&v->vm->debugcon_errors, 1, __ATOMIC_RELAXED);
+			break;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return tick;
+}
+
+/* GUEST_ERR_BOOT: the reason, NUL-terminated within its field or cut there. */
+static void report_boot_error(struct vcpu *v)
+{
+	const char *e = v->vm->mb->boot_error;
+
+	fprintf(stderr, "vmm: vcpu %u: the guest did not boot: %.*s\n", v->idx,
+		(int)strnlen(e, sizeof(v->vm->mb->boot_error)), e);
+}
+
 int vcpu_handle_exit(struct vcpu *v, int (*ring_full)(struct vcpu *v, void *ctx), void *ctx)
 {
 	struct kvm_run *run = v->run;
@@ -192,6 +239,11 @@ int vcpu_handle_exit(struct vcpu *v, int (*ring_full)(struct vcpu *v, void *ctx)
 
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
+		if (run->io.port == GUEST_PORT_DEBUGCON) {
+			if (run->io.direction != KVM_EXIT_IO_OUT || run->io.size != 1)
+				break;
+			return debugcon_out(v) ? VCPU_EXIT_PROGRESS : VCPU_EXIT_DEBUGCON;
+		}
 		if (vcpu_io_value(v, &value))
 			break;
 		switch (run->io.port) {
@@ -202,6 +254,10 @@ int vcpu_handle_exit(struct vcpu *v, int (*ring_full)(struct vcpu *v, void *ctx)
 		case GUEST_PORT_IDLE:
 			return -ENOMSG;
 		case GUEST_PORT_ERROR:
+			if (value == GUEST_ERR_BOOT) {
+				report_boot_error(v);
+				return -ENOEXEC;
+			}
 			if (value != GUEST_ERR_EXCEPTION)
 				return VCPU_EXIT_ERROR;
 			fprintf(stderr,
@@ -235,6 +291,9 @@ int vcpu_run_cmd(struct vcpu *v, int (*ring_full)(struct vcpu *v, void *ctx), vo
 		return -ENOMSG;
 	for (;;) {
 		r = vcpu_run(v);
+		/* An AP that left wait-for-SIPI (multiboot boot): run it again. */
+		if (r == -EAGAIN)
+			continue;
 		if (r)
 			return r;
 		r = vcpu_handle_exit(v, ring_full, ctx);

@@ -156,7 +156,7 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
 		return -ENOMEM;
 	vm->cfg = *cfg;
 	vm->mem_size = cfg->mem_size;
-	vm->fd = vm->mem_fd = -1;
+	vm->fd = vm->mem_fd = vm->debugcon_fd = -1;
 
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0) {
@@ -280,6 +280,40 @@ uint64_t vm_mem_hash(const struct vm *vm, uint64_t gpa, uint64_t len)
 	return XXH3_64bits(vm->mem + gpa, len);
 }
 
+static void set_bits(uint64_t *bits, uint64_t first, uint64_t end)
+{
+	for (; first < end && first % 64; first++)
+		bits[first / 64] |= 1ull << (first % 64);
+	for (; first + 64 <= end; first += 64)
+		bits[first / 64] = ~0ull;
+	for (; first < end; first++)
+		bits[first / 64] |= 1ull << (first % 64);
+}
+
+int64_t vm_mem_populated(const struct vm *vm, uint64_t *bits)
+{
+	uint64_t pages = 0;
+	off_t data = 0, hole;
+
+	/* shmem answers SEEK_DATA/SEEK_HOLE from its page cache: one call per extent. */
+	for (;;) {
+		data = lseek(vm->mem_fd, data, SEEK_DATA);
+		if (data < 0)
+			return errno == ENXIO ? (int64_t)pages : -errno;
+		hole = lseek(vm->mem_fd, data, SEEK_HOLE);
+		if (hole < 0)
+			return -errno;
+		if ((uint64_t)hole > vm->mem_size)
+			hole = vm->mem_size;
+		set_bits(bits, data / GUEST_PAGE_SIZE,
+			 (hole + GUEST_PAGE_SIZE - 1) / GUEST_PAGE_SIZE);
+		pages += (hole + GUEST_PAGE_SIZE - 1) / GUEST_PAGE_SIZE - data / GUEST_PAGE_SIZE;
+		if ((uint64_t)hole >= vm->mem_size)
+			return pages;
+		data = hole;
+	}
+}
+
 int vm_copy_memory(struct vm *dst, const struct vm *src)
 {
 	if (dst->mem_size != src->mem_size)
@@ -296,4 +330,25 @@ int vm_reset_dirty_rings(struct vm *vm)
 		return -ENODEV;
 	r = ioctl_retry(vm->fd, KVM_RESET_DIRTY_RINGS, 0);
 	return r < 0 ? -errno : r;
+}
+
+void vm_set_debugcon(struct vm *vm, int fd)
+{
+	__atomic_store_n(&vm->debugcon_fd, fd, __ATOMIC_RELAXED);
+}
+
+int vm_dump_memory(const struct vm *vm, int fd)
+{
+	uint64_t off = 0;
+
+	while (off < vm->mem_size) {
+		ssize_t n = pwrite(fd, vm->mem + off, vm->mem_size - off, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n ? -errno : -EIO;
+		off += n;
+	}
+	return 0;
 }

@@ -4,10 +4,12 @@
  *
  *   vm.c       VM, guest RAM (one memfd), memslots, irqchip, dirty ring setup
  *   vcpu.c     vCPUs, KVM_RUN, commands, the userspace dirty-ring reaper
- *   cpu.c      CPUID, long mode (GDT, IDT, page tables, sregs, XCR0), payload load
+ *   cpu.c      CPUID, long mode (GDT, IDT, page tables, sregs, XCR0), direct boot
+ *   image.c    the guest image (ELF32, multiboot v1): check, load, multiboot boot
  *   runner.c   one thread per vCPU: pause/resume, throttle, hooks, stats
  *   state.c    vCPU and VM state save/restore (migration)
- *   payload.S  the guest payload (vmm/guest/), embedded as a flat binary
+ *   payload.S  the guest image (vmm/guest/, the file QEMU boots), embedded
+ *   guest_cmdline.c  the guest's command-line parser (also in the guest)
  *
  * All int-returning functions return 0 (or a count/status >= 0) on success
  * and -errno on failure.  Guest layout and commands: guest_abi.h.
@@ -29,6 +31,8 @@
  *   vm_check_cap(), vcpu_exit_name(), vmm_now_ns().
  * - GUEST_PORT_IDLE: a vCPU run with no command posted reports it
  *   (vcpu_run_cmd returns -ENOMSG).
+ * - Two boots of one image: vm_load_guest() (direct) and vm_boot_multiboot().
+ * - GUEST_PORT_DEBUGCON bytes go to vm_set_debugcon()'s fd as they come.
  */
 #ifndef VMDIRTY_VMM_H
 #define VMDIRTY_VMM_H
@@ -73,6 +77,7 @@ struct vcpu {
 	struct guest_vcpu_mailbox *mb;	/* this vCPU's mailbox slot (host pointer) */
 	uint64_t posted_seq;	/* cmd_seq of the last vcpu_post */
 	uint64_t last_exit_rip;	/* RIP at the last unexpected exit, for reports */
+	bool debugcon_line;	/* inside a line on the debug console (not ticks) */
 	size_t run_size;
 };
 
@@ -89,6 +94,8 @@ struct vm {
 	uint64_t manual_protect;	/* KVM_DIRTY_LOG_* flags enabled, 0 if off */
 	uint64_t tsc_khz;	/* KVM_GET_TSC_KHZ of vCPU 0, 0 if unknown */
 	struct guest_mailbox *mb;	/* host pointer into guest RAM */
+	int debugcon_fd;	/* GUEST_PORT_DEBUGCON bytes go here; -1: dropped */
+	uint64_t debugcon_bytes, debugcon_errors;
 	struct vm_config cfg;
 	/* CPU setup, cpu.c */
 	struct kvm_cpuid2 *cpuid;	/* what every vCPU got (KVM_GET_SUPPORTED_CPUID, fixed up) */
@@ -110,12 +117,71 @@ uint64_t vm_work_pages(const struct vm *vm);
 int64_t vm_slot_gfn(const struct vm *vm, uint32_t slot, uint64_t offset);
 /* xxh3-64 of guest RAM [gpa, gpa + len). */
 uint64_t vm_mem_hash(const struct vm *vm, uint64_t gpa, uint64_t len);
+/*
+ * Which guest pages have backing memory: bit g of bits (mem_size / 4 KiB
+ * bits, zeroed by the caller) set for every page the memfd holds.  A page
+ * without backing has never been written and reads as zero, and reading it
+ * would make shmem allocate and clear a page: round 0 of a migration and
+ * the destination's apply skip such pages.  Returns the pages set.
+ */
+int64_t vm_mem_populated(const struct vm *vm, uint64_t *bits);
 int vm_reset_dirty_rings(struct vm *vm);	/* KVM_RESET_DIRTY_RINGS, returns the count */
 /* KVM_CHECK_EXTENSION on the VM (or /dev/kvm when vm is NULL): value or -errno. */
 int vm_check_cap(const struct vm *vm, long cap);
 
-/* Guest setup (cpu.c): payload, GDT/IDT, page tables, mailbox; every vCPU at entry. */
+/*
+ * The guest image (vmm/guest/): one ELF32 file, a multiboot v1 kernel whose
+ * single segment starts with the payload header at GUEST_CODE_BASE for the
+ * direct boot.  The agent embeds the very file make builds and prints
+ * (build/vmdirty-guest.elf), which qemu -kernel boots too.
+ */
+extern const uint8_t vmm_guest_image_start[], vmm_guest_image_end[];
+
+struct vmm_image {
+	uint32_t entry;		/* the ELF entry: the 32-bit multiboot entry */
+	uint32_t mb_flags;	/* the multiboot header's flags */
+	uint64_t lo, hi;	/* gpa range its segments occupy, bss included */
+	uint64_t file_end;	/* end of the file bytes of the lowest segment */
+};
+
+/*
+ * Checks an image for a guest of mem_size bytes, as a multiboot loader
+ * would: a little-endian ELF32 i386 executable, PT_LOAD segments inside the
+ * file and inside RAM from 1 MiB, the entry in one of them, and a valid
+ * multiboot header in the first 8 KiB whose required flags it can honour.
+ * 0, or -ENOEXEC/-E2BIG with *why (if not NULL) saying what is wrong.
+ */
+int vmm_image_check(const void *elf, size_t size, uint64_t mem_size, struct vmm_image *img,
+		    const char **why);
+/* vmm_image_check, then the segments into mem (gpa == offset), bss zeroed. */
+int vmm_image_load(const void *elf, size_t size, uint8_t *mem, uint64_t mem_size,
+		   struct vmm_image *img, const char **why);
+
+/*
+ * Direct boot of the built-in image (cpu.c): payload, GDT/IDT, page tables,
+ * mailbox; every vCPU in long mode at the payload's entry, waiting for
+ * commands.
+ */
 int vm_load_guest(struct vm *vm);
+/*
+ * Multiboot boot (image.c), as qemu -kernel does it: the image, a multiboot
+ * information block (memory map, cmdline, loader name) at GUEST_LOADER_GPA,
+ * the BSP in flat 32-bit protected mode at the ELF entry with eax =
+ * 0x2badb002 and ebx = the block.  The APs stay in KVM's wait-for-SIPI
+ * state: the guest starts them, fills the mailbox and posts its own
+ * workload from cmdline (guest_cmdline.h).  0 or -errno with *why.
+ */
+int vm_boot_multiboot(struct vm *vm, const void *elf, size_t size, const char *cmdline,
+		      const char **why);
+/*
+ * The multiboot information vm_boot_multiboot() writes into guest RAM mem
+ * (gpa == offset, at least GUEST_WORK_BASE bytes): its gpa, or -E2BIG.
+ */
+int vmm_multiboot_info(uint8_t *mem, uint64_t mem_size, const char *cmdline);
+/* Where GUEST_PORT_DEBUGCON bytes go from now on (-1: nowhere); not closed by the VM. */
+void vm_set_debugcon(struct vm *vm, int fd);
+/* Guest RAM to fd from offset 0, raw (gpa == offset), like QEMU's pmemsave. */
+int vm_dump_memory(const struct vm *vm, int fd);
 
 /* vCPUs (vcpu.c). */
 int vcpu_post(struct vcpu *v, uint32_t cmd, const uint64_t args[GUEST_CMD_ARGS]);
@@ -207,6 +273,8 @@ int vm_runner_stop(struct vm_runner *r);
 void vm_runner_free(struct vm_runner *r);	/* stops (as if paused) if needed */
 void vm_runner_stats(struct vm_runner *r, struct vm_runner_stats *st);
 uint64_t vmm_now_ns(void);	/* CLOCK_MONOTONIC, the runner's clock */
+/* CLOCK_REALTIME ms from now, for pthread_cond_timedwait(). */
+struct timespec vmm_deadline_ms(uint64_t ms);
 
 /*
  * vCPU and VM state (state.c), for migration.  On the destination, in this
@@ -252,8 +320,7 @@ int vm_copy_memory(struct vm *dst, const struct vm *src);
 /* Helpers shared with the unit tests (no KVM). */
 /* Fills the identity page tables for mem_size bytes into low (guest RAM from gpa 0). */
 int vmm_build_page_tables(uint8_t *low, uint64_t mem_size);
-/* Checks the embedded payload's header; returns its size in bytes. */
+/* Checks a loaded payload's header (image: its file bytes); returns their size. */
 int vmm_payload_check(const void *image, size_t size, const struct guest_payload_hdr **hdr);
-extern const uint8_t vmm_payload_start[], vmm_payload_end[];
 
 #endif

@@ -23,7 +23,8 @@ static inline int ioctl_retry(int fd, unsigned long req, void *arg)
 int vcpu_create(struct vm *vm, unsigned int idx, struct vcpu **out);
 void vcpu_destroy(struct vcpu *v);
 /* What vcpu_handle_exit saw (>= 0), or -errno to end the run. */
-enum { VCPU_EXIT_DONE, VCPU_EXIT_PROGRESS, VCPU_EXIT_ERROR, VCPU_EXIT_RING_FULL };
+enum { VCPU_EXIT_DONE, VCPU_EXIT_PROGRESS, VCPU_EXIT_ERROR, VCPU_EXIT_RING_FULL,
+       VCPU_EXIT_DEBUGCON };
 int vcpu_handle_exit(struct vcpu *v, int (*ring_full)(struct vcpu *v, void *ctx), void *ctx);
 int vcpu_io_value(const struct vcpu *v, uint32_t *value);
 

@@ -11,13 +11,14 @@
  * contiguous block) and compressed into the message.
  *
  * zstd runs as one stream per channel (ZSTD_compressStream2 with
- * ZSTD_e_flush per batch, as QEMU's multifd-zstd does): zstd keeps its
- * window in its own buffer, so pages are fed straight from guest memory.
+ * ZSTD_e_flush per batch, as QEMU's multifd-zstd does), fed from the same
+ * staged copy, so that what it compresses is what was hashed.
  * A batch that does not shrink is sent raw (by reference if zero-copy is
  * on); zstd's stream then restarts and the next compressed batch carries
  * WIRE_PF_RESET so the decoder restarts too.  Compressed data is always
  * smaller than raw, which bounds messages.
  */
+#include <endian.h>
 #include <errno.h>
 #include <lz4.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 #include <zstd_errors.h>
 
 #include "wire/codec.h"
+#include "wire/digest.h"
 
 #define MIN_GAIN_RATIO	0.9	/* no link figure: compress while it saves 10% */
 #define LINK_MAX_RATIO	0.98	/* with one: while it saves anything */
@@ -46,7 +48,7 @@ struct wire_tx {
 	struct wire_tx_config cfg;
 	unsigned int max_pages;
 	void *lz4;			/* LZ4 state for extState */
-	uint8_t *stage;			/* lz4 input: the batch's data pages */
+	uint8_t *stage;			/* the batch's data pages, copied (lz4; exact zstd) */
 	ZSTD_CCtx *zc;
 	bool zstd_fresh;		/* the zstd stream starts with the next batch */
 	bool have_est, probing;
@@ -55,7 +57,11 @@ struct wire_tx {
 	unsigned int since_probe;	/* compressed batches since the last one */
 	double link_est;		/* measured link, bytes/s; 0 = not yet */
 	struct wire_tx_stats st;
+	const uint64_t *populated;	/* wire_tx_set_populated() */
+	struct wire_digest *digest;	/* wire_tx_set_digest() */
+	bool stable;			/* wire_tx_set_stable() */
 	const uint8_t *src[WIRE_MAX_BATCH];
+	uint64_t hash[WIRE_MAX_BATCH];
 };
 
 struct wire_rx {
@@ -133,10 +139,14 @@ int wire_tx_create(const struct wire_tx_config *cfg, struct wire_tx **out)
 	tx->backoff = BACKOFF_MIN;
 	tx->since_probe = LINK_REPROBE - 1;	/* the first probe is due */
 	tx->zstd_fresh = true;
+	if (cfg->codec != WIRE_CODEC_RAW) {
+		tx->stage = malloc(WIRE_MAX_DATA);
+		if (!tx->stage)
+			goto err;
+	}
 	if (cfg->codec == WIRE_CODEC_LZ4) {
 		tx->lz4 = malloc(LZ4_sizeofState());
-		tx->stage = malloc(WIRE_MAX_DATA);
-		if (!tx->lz4 || !tx->stage)
+		if (!tx->lz4)
 			goto err;
 	}
 	if (cfg->codec == WIRE_CODEC_ZSTD) {
@@ -191,6 +201,26 @@ void wire_tx_link_sample(struct wire_tx *tx, uint64_t bytes_per_sec, bool app_li
 static double link_bps(const struct wire_tx *tx)
 {
 	return tx->cfg.link_bps ? (double)tx->cfg.link_bps : tx->link_est;
+}
+
+void wire_tx_set_populated(struct wire_tx *tx, const uint64_t *bits)
+{
+	tx->populated = bits;
+}
+
+void wire_tx_set_digest(struct wire_tx *tx, struct wire_digest *d)
+{
+	tx->digest = d;
+}
+
+void wire_tx_set_stable(struct wire_tx *tx, bool stable)
+{
+	tx->stable = stable;
+}
+
+static bool unbacked(const struct wire_tx *tx, uint64_t gfn)
+{
+	return tx->populated && !(tx->populated[gfn / 64] & (1ull << (gfn % 64)));
 }
 
 unsigned int wire_tx_max_pages(const struct wire_tx *tx)
@@ -288,8 +318,6 @@ static ssize_t lz4_batch(struct wire_tx *tx, unsigned int ndata, uint8_t *data, 
 	int acc = tx->cfg.level ? tx->cfg.level : 1;
 	int r;
 
-	for (unsigned int k = 0; k < ndata; k++)
-		memcpy(tx->stage + k * ps, tx->src[k], ps);
 	r = LZ4_compress_fast_extState(tx->lz4, (const char *)tx->stage, (char *)data,
 				       ndata * ps, cap, acc);
 	return r > 0 ? r : 0;
@@ -335,7 +363,7 @@ fail:
 }
 
 /* Raw data by reference: one iovec per run of adjacent pages. */
-static void borrow(struct wire_tx *tx, struct wire_txmsg *m, unsigned int ndata)
+static void borrow_pages(struct wire_tx *tx, struct wire_txmsg *m, unsigned int ndata)
 {
 	size_t ps = tx->cfg.page_size;
 
@@ -353,15 +381,54 @@ static void borrow(struct wire_tx *tx, struct wire_txmsg *m, unsigned int ndata)
 	m->zerocopy = true;
 }
 
+/*
+ * The data pages' hashes, and where the bytes the codec and the kernel will
+ * read come from.  A batch to compress is staged (lz4's block needs it
+ * anyway; for zstd it costs a copy, far less than compressing) and hashed
+ * there, so that every compressed batch is exact: the destination checks
+ * each page as it applies it.  A raw batch that is not sent by reference
+ * is copied into the message and hashed there: exact too.  Raw pages sent
+ * by reference are hashed in place and may change before the kernel reads
+ * them: exact only while the vCPUs are paused (stable).
+ */
+enum hashed { HASHED_IN_PLACE, HASHED_STAGED, HASHED_COPIED };
+
+static enum hashed hash_batch(struct wire_tx *tx, unsigned int ndata, bool compress,
+			      bool borrow, uint8_t *data)
+{
+	size_t ps = tx->cfg.page_size;
+
+	if (compress) {
+		for (unsigned int k = 0; k < ndata; k++) {
+			memcpy(tx->stage + k * ps, tx->src[k], ps);
+			tx->src[k] = tx->stage + k * ps;
+			tx->hash[k] = wire_page_hash(tx->src[k], ps);
+		}
+		return HASHED_STAGED;
+	}
+	if (!compress && !borrow) {
+		for (unsigned int k = 0; k < ndata; k++) {
+			memcpy(data + k * ps, tx->src[k], ps);
+			tx->hash[k] = wire_page_hash(data + k * ps, ps);
+		}
+		return HASHED_COPIED;
+	}
+	for (unsigned int k = 0; k < ndata; k++)
+		tx->hash[k] = wire_page_hash(tx->src[k], ps);
+	return HASHED_IN_PLACE;
+}
+
 ssize_t wire_tx_pages(struct wire_tx *tx, struct wire_stream *s, struct wire_txmsg *m,
 		      const uint8_t *mem, uint32_t round, const uint64_t *gfns, unsigned int n)
 {
 	size_t ps = tx->cfg.page_size;
 	uint8_t *desc = m->buf + WIRE_HDR_SIZE + WIRE_PAGES_META;
-	uint8_t *data = desc + (size_t)n * WIRE_DESC_SIZE;
+	uint8_t *hashes, *data;
 	struct wire_pages pg = { .round = round, .codec = WIRE_CODEC_RAW, .nr_pages = n };
-	bool placed = false, unchecked = false;
+	bool compress, borrow, exact;
+	enum hashed how;
 	unsigned int ndata = 0;
+	uint64_t zero_hash = wire_zero_page_hash(ps);
 	ssize_t len;
 
 	/* Everything wire_seal_pages() checks, before the codec stream moves. */
@@ -372,15 +439,17 @@ ssize_t wire_tx_pages(struct wire_tx *tx, struct wire_stream *s, struct wire_txm
 		const uint8_t *p;
 		bool zero;
 
-		if (gfns[i] >> WIRE_GFN_BITS)
+		if (gfns[i] >> WIRE_GFN_BITS || (tx->digest && gfns[i] >= tx->digest->nr_pages))
 			return -EINVAL;
 		p = mem + gfns[i] * ps;
-		zero = wire_is_zero(p, ps);
+		zero = unbacked(tx, gfns[i]) || wire_is_zero(p, ps);
 		wire_desc_put(desc + (size_t)i * WIRE_DESC_SIZE, gfns[i],
 			      zero ? WIRE_PAGE_ZERO : WIRE_PAGE_DATA);
 		if (!zero)
 			tx->src[ndata++] = p;
 	}
+	hashes = desc + (size_t)n * WIRE_DESC_SIZE;
+	data = hashes + (size_t)ndata * WIRE_HASH_SIZE;
 	pg.nr_data = ndata;
 	pg.data_len = ndata * ps;
 	m->iov[0].iov_base = m->buf;
@@ -388,7 +457,15 @@ ssize_t wire_tx_pages(struct wire_tx *tx, struct wire_stream *s, struct wire_txm
 	m->niov = 1;
 	m->zerocopy = false;
 
-	if (ndata && (s->codecs & WIRE_CODEC_BIT(tx->cfg.codec)) && want_compress(tx)) {
+	compress = ndata && (s->codecs & WIRE_CODEC_BIT(tx->cfg.codec)) && want_compress(tx);
+	/* Raw pages by reference: the transport copies or pins them itself. */
+	borrow = tx->cfg.zerocopy && (s->features & WIRE_FEAT_RAW_UNCHECKED);
+	how = hash_batch(tx, ndata, compress, borrow, data);
+	exact = how != HASHED_IN_PLACE || tx->stable;
+	for (unsigned int k = 0; k < ndata; k++)
+		wire_hash_put(hashes + (size_t)k * WIRE_HASH_SIZE, tx->hash[k]);
+
+	if (compress) {
 		uint64_t t0 = now_ns(), dt;
 		uint8_t cflags = 0;
 		ssize_t clen;
@@ -407,21 +484,29 @@ ssize_t wire_tx_pages(struct wire_tx *tx, struct wire_stream *s, struct wire_txm
 			pg.codec = tx->cfg.codec;
 			pg.cflags = cflags;
 			pg.data_len = clen;
-			placed = true;
+			m->iov[0].iov_len += pg.data_len;
 		} else {
 			tx->st.fallbacks++;
+			compress = false;
+			/* Raw after all: send exactly the bytes that were hashed. */
+			if (how == HASHED_STAGED) {
+				memcpy(data, tx->stage, (size_t)ndata * ps);
+				borrow = false;
+			} else if (!borrow) {
+				how = hash_batch(tx, ndata, false, false, data);
+				exact = true;
+			}
 		}
 	}
-	if (!placed && ndata && tx->cfg.zerocopy && (s->features & WIRE_FEAT_RAW_UNCHECKED)) {
-		borrow(tx, m, ndata);
-		unchecked = true;
-	} else {
-		if (!placed)
-			for (unsigned int k = 0; k < ndata; k++)
-				memcpy(data + k * ps, tx->src[k], ps);
-		m->iov[0].iov_len += pg.data_len;
+	if (!compress) {
+		if (ndata && borrow)
+			borrow_pages(tx, m, ndata);
+		else
+			m->iov[0].iov_len += pg.data_len;
 	}
-	len = wire_seal_pages(s, &pg, m->iov, m->niov, unchecked);
+	if (exact)
+		pg.cflags |= WIRE_PF_EXACT;
+	len = wire_seal_pages(s, &pg, m->iov, m->niov);
 	if (len < 0) {
 		/* Not sent: the peer's decoder will not see this batch. */
 		if (pg.codec == WIRE_CODEC_ZSTD) {
@@ -429,6 +514,22 @@ ssize_t wire_tx_pages(struct wire_tx *tx, struct wire_stream *s, struct wire_txm
 			tx->zstd_fresh = true;
 		}
 		return len;
+	}
+	if (tx->digest) {
+		unsigned int k = 0;
+
+		for (unsigned int i = 0; i < n; i++) {
+			uint64_t gfn;
+			uint8_t kind;
+			uint64_t d;
+
+			memcpy(&d, desc + (size_t)i * WIRE_DESC_SIZE, 8);
+			d = le64toh(d);
+			gfn = d & ((1ull << WIRE_GFN_BITS) - 1);
+			kind = d >> WIRE_GFN_BITS;
+			wire_digest_set(tx->digest, gfn,
+					kind == WIRE_PAGE_DATA ? tx->hash[k++] : zero_hash);
+		}
 	}
 	m->len = len;
 	tx->st.batches++;
@@ -438,6 +539,7 @@ ssize_t wire_tx_pages(struct wire_tx *tx, struct wire_stream *s, struct wire_txm
 	tx->st.raw_bytes += (uint64_t)ndata * ps;
 	tx->st.wire_bytes += len;
 	tx->st.by_codec[pg.codec]++;
+	tx->st.exact_batches += exact;
 	return len;
 }
 
@@ -537,11 +639,18 @@ int wire_rx_pages(struct wire_rx *rx, struct wire_stream *s, const struct wire_h
 	}
 	b->round = pg.round;
 	b->n = pg.nr_pages;
+	b->exact = pg.cflags & WIRE_PF_EXACT;
 	for (unsigned int i = 0; i < pg.nr_pages; i++) {
 		uint8_t kind;
 
 		wire_pages_desc(&pg, i, &b->gfn[i], &kind);
-		b->data[i] = kind == WIRE_PAGE_DATA ? src + (k++) * ps : NULL;
+		if (kind == WIRE_PAGE_DATA) {
+			b->hash[i] = wire_pages_hash(&pg, k);
+			b->data[i] = src + (k++) * ps;
+		} else {
+			b->hash[i] = 0;
+			b->data[i] = NULL;
+		}
 	}
 	return 0;
 }

@@ -29,7 +29,8 @@ struct wire_tx_config {
 	uint32_t page_size;
 	enum wire_codec codec;	/* preferred codec for data pages */
 	int level;		/* zstd: level, negative = fast (0 = zstd's default 3); lz4: acceleration >= 1 (0 = 1) */
-	bool zerocopy;		/* raw data by reference into guest memory, if WIRE_FEAT_RAW_UNCHECKED */
+	bool zerocopy;		/* raw data by reference into guest memory, if WIRE_FEAT_RAW_UNCHECKED
+				 * (the transport copies it in sendmsg, or pins it for zero copy) */
 	bool adaptive;		/* send raw while compression does not pay, probe again later */
 	uint64_t link_bps;	/* this channel's share of the link, bytes/s, as given;
 				 * 0: measure it (wire_tx_link_sample()) */
@@ -43,6 +44,7 @@ struct wire_tx_stats {
 	uint64_t fallbacks;		/* compressed, did not shrink, sent raw */
 	uint64_t skipped;		/* sent raw without trying: compression did not pay */
 	uint64_t link_probes;		/* sent raw to measure the link */
+	uint64_t exact_batches;		/* sent with WIRE_PF_EXACT */
 	uint64_t comp_ns;		/* time spent compressing */
 	uint64_t comp_bytes;		/* data page bytes given to the compressor */
 	double ratio;			/* running compressed/raw estimate of the codec */
@@ -81,6 +83,17 @@ bool wire_tx_wants_link(const struct wire_tx *tx);
  * do at least that).  Used while no link figure was given.
  */
 void wire_tx_link_sample(struct wire_tx *tx, uint64_t bytes_per_sec, bool app_limited);
+/*
+ * Pages known to be zero without reading them: while bits is set, a page
+ * whose bit is clear goes out as a zero marker unread (vm_mem_populated():
+ * reading unbacked guest memory would allocate it).  NULL: read every page.
+ */
+void wire_tx_set_populated(struct wire_tx *tx, const uint64_t *bits);
+struct wire_digest;
+/* Record every page sent (its hash, or the zero page's) in d (wire/digest.h). */
+void wire_tx_set_digest(struct wire_tx *tx, struct wire_digest *d);
+/* The pages cannot change until the switch (vCPUs paused): every batch is exact. */
+void wire_tx_set_stable(struct wire_tx *tx, bool stable);
 /* Most pages one PAGES message can carry (WIRE_MAX_BATCH, or less for big pages). */
 unsigned int wire_tx_max_pages(const struct wire_tx *tx);
 /*
@@ -92,11 +105,19 @@ ssize_t wire_tx_pages(struct wire_tx *tx, struct wire_stream *s, struct wire_txm
 		      const uint8_t *mem, uint32_t round, const uint64_t *gfns, unsigned int n);
 void wire_tx_stats(const struct wire_tx *tx, struct wire_tx_stats *st);
 
-/* A decoded batch: data[i] is the page content of gfn[i], NULL for a zero page. */
+/*
+ * A decoded batch: data[i] is the page content of gfn[i], NULL for a zero
+ * page; hash[i] the source's hash of a data page (0 for a zero page).
+ * exact: the data is exactly what the source hashed, so any difference is
+ * corruption; otherwise a page may have changed while it was sent (it is
+ * then dirty, and sent again).
+ */
 struct wire_batch {
 	uint32_t round;
 	unsigned int n;
+	bool exact;
 	uint64_t gfn[WIRE_MAX_BATCH];
+	uint64_t hash[WIRE_MAX_BATCH];
 	const uint8_t *data[WIRE_MAX_BATCH];
 };
 

@@ -138,14 +138,13 @@ static bool same_layout(const struct wire_hello *a, const struct wire_hello *b)
 	return true;
 }
 
-/* Both masks offered: keep what both know; unchecked raw needs the hash. */
+/*
+ * Both masks offered: keep what both know.  Raw pages sent by reference are
+ * covered end to end by the page digest, whatever else is chosen.
+ */
 static uint32_t common_features(uint32_t a, uint32_t b)
 {
-	uint32_t f = a & b & WIRE_FEAT_ALL;
-
-	if (!(f & WIRE_FEAT_RAM_HASH))
-		f &= ~WIRE_FEAT_RAW_UNCHECKED;
-	return f;
+	return a & b & WIRE_FEAT_ALL;
 }
 
 int wire_negotiate(const struct wire_hello *local, const struct wire_hello *peer,
@@ -280,11 +279,6 @@ int wire_check_ack(const struct wire_hello *sent, const struct wire_hello_ack *a
 			       ack->features, ack->codecs, sent->features, sent->codecs);
 		return -EPROTO;
 	}
-	if ((ack->features & WIRE_FEAT_RAW_UNCHECKED) && !(ack->features & WIRE_FEAT_RAM_HASH)) {
-		wire_error_set(err, WIRE_ERR_FEATURES, EPROTO,
-			       "unchecked raw pages chosen without the RAM hash");
-		return -EPROTO;
-	}
 	if (ack->session_id != sent->session_id || ack->channel_idx != sent->channel_idx ||
 	    ack->nr_channels != sent->nr_channels) {
 		wire_error_set(err, WIRE_ERR_SESSION, EPROTO,
@@ -313,6 +307,7 @@ static const char *const err_names[] = {
 	[WIRE_ERR_HASH] = "hash",
 	[WIRE_ERR_INTERNAL] = "internal",
 	[WIRE_ERR_CANCELLED] = "cancelled",
+	[WIRE_ERR_DISCARDED] = "discarded",
 };
 
 const char *wire_err_name(uint32_t code)

@@ -46,6 +46,22 @@ static bool is_handshake(uint8_t type)
 	return type == WIRE_HELLO || type == WIRE_HELLO_ACK || type == WIRE_ERROR;
 }
 
+/* Sent instead of a handshake, on a connection of their own. */
+static bool is_query(uint8_t type)
+{
+	return type == WIRE_QUERY || type == WIRE_OUTCOME;
+}
+
+/* The header version a message of type carries on s. */
+static uint16_t hdr_version(const struct wire_stream *s, uint8_t type)
+{
+	if (is_handshake(type))
+		return WIRE_HELLO_VERSION;
+	if (is_query(type))
+		return WIRE_QUERY_VERSION;
+	return s->version;
+}
+
 /* Which side sends a type; ERROR goes both ways. */
 static bool sent_by(enum wire_role role, uint8_t type)
 {
@@ -53,11 +69,22 @@ static bool sent_by(enum wire_role role, uint8_t type)
 	case WIRE_ERROR:
 		return true;
 	case WIRE_HELLO_ACK:
-	case WIRE_CONFIRM:
+	case WIRE_READY:
+	case WIRE_STARTED:
+	case WIRE_OUTCOME:
+	case WIRE_ROUND_ACK:
 		return role == WIRE_ROLE_DEST;
-	default:
+	case WIRE_HELLO:
+	case WIRE_PAGES:
+	case WIRE_ROUND_END:
+	case WIRE_VCPU_STATE:
+	case WIRE_VM_STATE:
+	case WIRE_COMPLETE:
+	case WIRE_COMMIT:
+	case WIRE_QUERY:
 		return role == WIRE_ROLE_SOURCE;
 	}
+	return false;
 }
 
 /* May s, in its current state, send (tx) or receive (!tx) a message of type? */
@@ -71,6 +98,11 @@ static bool allowed(const struct wire_stream *s, uint8_t type, bool tx)
 		return true;
 	if (type == WIRE_HELLO || type == WIRE_HELLO_ACK)
 		return s->version == 0;
+	/* A QUERY opens its connection; the OUTCOME answers it, and that is all. */
+	if (type == WIRE_QUERY)
+		return s->version == 0 && (tx ? s->tx_seq : s->rx_seq) == 0;
+	if (type == WIRE_OUTCOME)
+		return s->version == 0 && (tx ? s->tx_seq : s->rx_seq) == 0;
 	return s->version != 0;
 }
 
@@ -124,7 +156,7 @@ static size_t seal(struct wire_stream *s, uint8_t type, uint8_t flags,
 	len -= WIRE_HDR_SIZE;
 	wb_init(&w, hdr, WIRE_HDR_SIZE);
 	wb_u32(&w, WIRE_MAGIC);
-	wb_u16(&w, is_handshake(type) ? WIRE_HELLO_VERSION : s->version);
+	wb_u16(&w, hdr_version(s, type));
 	wb_u8(&w, type);
 	wb_u8(&w, flags);
 	wb_u32(&w, len);
@@ -156,18 +188,25 @@ int wire_hdr_parse(const void *buf, struct wire_hdr *h)
 	h->pcsum = rb_u64(&r);
 	if (magic != WIRE_MAGIC || hcsum != hdr_hash(buf))
 		return -EBADMSG;
-	if (h->version < WIRE_VERSION_MIN || h->version > WIRE_VERSION_MAX)
+	/* HELLO, HELLO_ACK and ERROR keep version 1 headers whatever is negotiated. */
+	if ((h->version < WIRE_VERSION_MIN || h->version > WIRE_VERSION_MAX) &&
+	    h->version != WIRE_HELLO_VERSION)
 		return -EPROTONOSUPPORT;
-	if (h->type == 0 || h->type > WIRE_TYPE_MAX || (h->flags & ~WIRE_HF_ALL))
+	if (h->version == WIRE_HELLO_VERSION && h->type != WIRE_HELLO &&
+	    h->type != WIRE_HELLO_ACK && h->type != WIRE_ERROR && h->type <= WIRE_TYPE_MAX)
+		return -EPROTONOSUPPORT;
+	if (h->type == 0 || h->type > WIRE_TYPE_MAX || h->type == 9 || (h->flags & ~WIRE_HF_ALL))
 		return -EPROTO;
 	if (h->len > WIRE_MAX_PAYLOAD)
 		return -EMSGSIZE;
 	if (h->csum_len > h->len)
 		return -EBADMSG;
+	/* PAGES data is covered by its page hashes, everything else by pcsum. */
+	if (h->type == WIRE_PAGES ? !(h->flags & WIRE_HF_TAIL_UNCHECKED) :
+				    (h->flags & WIRE_HF_TAIL_UNCHECKED) != 0)
+		return -EPROTO;
 	if (!(h->flags & WIRE_HF_TAIL_UNCHECKED) && h->csum_len != h->len)
 		return -EBADMSG;
-	if ((h->flags & WIRE_HF_TAIL_UNCHECKED) && h->type != WIRE_PAGES)
-		return -EPROTO;
 	return 0;
 }
 
@@ -187,10 +226,8 @@ int wire_recv_check(struct wire_stream *s, const struct wire_hdr *h, const void 
 		return ret;
 	if (!allowed(s, h->type, false) || h->seq != s->rx_seq)
 		return -EPROTO;
-	if (h->version != (is_handshake(h->type) ? WIRE_HELLO_VERSION : s->version))
+	if (h->version != hdr_version(s, h->type))
 		return -EPROTONOSUPPORT;
-	if ((h->flags & WIRE_HF_TAIL_UNCHECKED) && !(s->features & WIRE_FEAT_RAW_UNCHECKED))
-		return -EPROTO;
 	s->rx_seq++;
 	if (h->type == WIRE_ERROR)
 		__atomic_store_n(&s->failed, true, __ATOMIC_RELAXED);
@@ -246,10 +283,32 @@ void wire_desc_put(void *at, uint64_t gfn, uint8_t kind)
 	memcpy(at, &d, WIRE_DESC_SIZE);
 }
 
-ssize_t wire_seal_pages(struct wire_stream *s, const struct wire_pages *pg,
-			const struct iovec *iov, unsigned int niov, bool unchecked)
+void wire_hash_put(void *at, uint64_t hash)
 {
-	size_t meta = WIRE_PAGES_META + (size_t)pg->nr_pages * WIRE_DESC_SIZE;
+	uint64_t h = htole64(hash);
+
+	memcpy(at, &h, WIRE_HASH_SIZE);
+}
+
+uint64_t wire_pages_hash(const struct wire_pages *pg, unsigned int k)
+{
+	uint64_t h;
+
+	memcpy(&h, pg->hashes + (size_t)k * WIRE_HASH_SIZE, WIRE_HASH_SIZE);
+	return le64toh(h);
+}
+
+/* PAGES bytes under pcsum: meta, descriptors, hashes. */
+static size_t pages_meta(uint16_t nr_pages, uint16_t nr_data)
+{
+	return WIRE_PAGES_META + (size_t)nr_pages * WIRE_DESC_SIZE +
+	       (size_t)nr_data * WIRE_HASH_SIZE;
+}
+
+ssize_t wire_seal_pages(struct wire_stream *s, const struct wire_pages *pg,
+			const struct iovec *iov, unsigned int niov)
+{
+	size_t meta = pages_meta(pg->nr_pages, pg->nr_data);
 	size_t total = 0, len;
 	struct wbuf w;
 
@@ -260,8 +319,7 @@ ssize_t wire_seal_pages(struct wire_stream *s, const struct wire_pages *pg,
 	    pg->codec >= WIRE_NR_CODECS || !(s->codecs & WIRE_CODEC_BIT(pg->codec)) ||
 	    (pg->cflags & ~WIRE_PF_ALL) || iov[0].iov_len < WIRE_HDR_SIZE + meta ||
 	    total != WIRE_HDR_SIZE + meta + pg->data_len ||
-	    (unchecked && (pg->codec != WIRE_CODEC_RAW ||
-			   !(s->features & WIRE_FEAT_RAW_UNCHECKED))))
+	    (!(pg->cflags & WIRE_PF_EXACT) && !(s->features & WIRE_FEAT_RAW_UNCHECKED)))
 		return -EINVAL;
 	wb_init(&w, (uint8_t *)iov[0].iov_base + WIRE_HDR_SIZE, WIRE_PAGES_META);
 	wb_u32(&w, pg->round);
@@ -271,8 +329,7 @@ ssize_t wire_seal_pages(struct wire_stream *s, const struct wire_pages *pg,
 	wb_u16(&w, pg->nr_pages);
 	wb_u16(&w, pg->nr_data);
 	wb_u32(&w, pg->data_len);
-	len = seal(s, WIRE_PAGES, unchecked ? WIRE_HF_TAIL_UNCHECKED : 0, iov, niov,
-		   unchecked ? meta : meta + pg->data_len);
+	len = seal(s, WIRE_PAGES, WIRE_HF_TAIL_UNCHECKED, iov, niov, meta);
 	s->tx_round_pages += pg->nr_pages;
 	s->tx_round_bytes += len;
 	s->tx_pages += pg->nr_pages;
@@ -304,8 +361,9 @@ int wire_dec_pages(struct wire_stream *s, const struct wire_hdr *h, const void *
 	    !v.nr_pages || v.nr_pages > WIRE_MAX_BATCH || v.nr_data > v.nr_pages)
 		return -EBADMSG;
 	v.desc = rb_take(&r, (size_t)v.nr_pages * WIRE_DESC_SIZE);
+	v.hashes = rb_take(&r, (size_t)v.nr_data * WIRE_HASH_SIZE);
 	v.data = rb_take(&r, v.data_len);
-	if (!rb_done(&r))
+	if (!rb_done(&r) || h->csum_len != pages_meta(v.nr_pages, v.nr_data))
 		return -EBADMSG;
 	for (unsigned int i = 0; i < v.nr_pages; i++) {
 		uint64_t gfn;
@@ -322,12 +380,8 @@ int wire_dec_pages(struct wire_stream *s, const struct wire_hdr *h, const void *
 	if (v.codec == WIRE_CODEC_RAW ? v.data_len != raw_len || (v.cflags & WIRE_PF_RESET)
 				      : !v.data_len || v.data_len >= raw_len)
 		return -EBADMSG;
-	if (h->flags & WIRE_HF_TAIL_UNCHECKED) {
-		if (v.codec != WIRE_CODEC_RAW ||
-		    h->csum_len != WIRE_PAGES_META + (size_t)v.nr_pages * WIRE_DESC_SIZE)
-			return -EBADMSG;
-	}
-	if (!(s->codecs & WIRE_CODEC_BIT(v.codec)) || v.round != s->rx_round)
+	if (!(s->codecs & WIRE_CODEC_BIT(v.codec)) || v.round != s->rx_round ||
+	    (!(v.cflags & WIRE_PF_EXACT) && !(s->features & WIRE_FEAT_RAW_UNCHECKED)))
 		return -EPROTO;
 	s->rx_round_pages += v.nr_pages;
 	s->rx_round_bytes += WIRE_HDR_SIZE + h->len;
@@ -388,7 +442,43 @@ int wire_dec_round_end(struct wire_stream *s, const struct wire_hdr *h, const vo
 	return 0;
 }
 
-/* ---- COMPLETE, CONFIRM ---- */
+/* ---- ROUND_ACK ---- */
+
+ssize_t wire_enc_round_ack(struct wire_stream *s, void *buf, size_t cap,
+			   const struct wire_round_ack *a)
+{
+	struct wbuf w;
+	int ret;
+
+	ret = wire_msg_start(s, WIRE_ROUND_ACK, buf, cap, &w);
+	if (ret)
+		return ret;
+	wb_u32(&w, a->round);
+	wb_u32(&w, 0);
+	wb_u64(&w, a->pages);
+	return wire_msg_finish(s, WIRE_ROUND_ACK, buf, &w);
+}
+
+int wire_dec_round_ack(const struct wire_hdr *h, const void *p, struct wire_round_ack *out)
+{
+	struct wire_round_ack v;
+	uint32_t rsvd;
+	struct rbuf r;
+	int ret;
+
+	ret = wire_msg_begin(h, WIRE_ROUND_ACK, p, &r);
+	if (ret)
+		return ret;
+	v.round = rb_u32(&r);
+	rsvd = rb_u32(&r);
+	v.pages = rb_u64(&r);
+	if (!rb_done(&r) || rsvd)
+		return -EBADMSG;
+	*out = v;
+	return 0;
+}
+
+/* ---- COMPLETE, READY, COMMIT, STARTED ---- */
 
 ssize_t wire_enc_complete(struct wire_stream *s, void *buf, size_t cap, const struct wire_complete *c)
 {
@@ -408,6 +498,7 @@ ssize_t wire_enc_complete(struct wire_stream *s, void *buf, size_t cap, const st
 	wb_u32(&w, 0);
 	wb_u64(&w, c->total_pages);
 	wb_u64(&w, c->total_bytes);
+	wb_u64(&w, c->digest);
 	wb_u64(&w, c->ram_hash);
 	return wire_msg_finish(s, WIRE_COMPLETE, buf, &w);
 }
@@ -428,6 +519,7 @@ int wire_dec_complete(const struct wire_hdr *h, const void *p, struct wire_compl
 	rsvd = rb_u32(&r);
 	v.total_pages = rb_u64(&r);
 	v.total_bytes = rb_u64(&r);
+	v.digest = rb_u64(&r);
 	v.ram_hash = rb_u64(&r);
 	if (!rb_done(&r) || rsvd || (v.flags & ~WIRE_COMPLETE_HASH) ||
 	    (!(v.flags & WIRE_COMPLETE_HASH) && v.ram_hash) ||
@@ -437,36 +529,196 @@ int wire_dec_complete(const struct wire_hdr *h, const void *p, struct wire_compl
 	return 0;
 }
 
-ssize_t wire_enc_confirm(struct wire_stream *s, void *buf, size_t cap, const struct wire_confirm *c)
+ssize_t wire_enc_ready(struct wire_stream *s, void *buf, size_t cap, const struct wire_ready *rd)
 {
 	struct wbuf w;
 	int ret;
 
-	if (c->flags & ~WIRE_CONFIRM_HASH_CHECKED)
+	if ((rd->flags & ~WIRE_READY_HASH_CHECKED) ||
+	    (!(rd->flags & WIRE_READY_HASH_CHECKED) && rd->ram_hash))
 		return -EINVAL;
-	ret = wire_msg_start(s, WIRE_CONFIRM, buf, cap, &w);
+	ret = wire_msg_start(s, WIRE_READY, buf, cap, &w);
 	if (ret)
 		return ret;
-	wb_u32(&w, c->status);
-	wb_u32(&w, c->flags);
-	wb_u64(&w, c->ram_hash);
-	return wire_msg_finish(s, WIRE_CONFIRM, buf, &w);
+	wb_u32(&w, rd->flags);
+	wb_u32(&w, 0);
+	wb_u64(&w, rd->digest);
+	wb_u64(&w, rd->ram_hash);
+	wb_u64(&w, rd->wait_ns);
+	wb_u64(&w, rd->check_ns);
+	wb_u64(&w, rd->restore_ns);
+	return wire_msg_finish(s, WIRE_READY, buf, &w);
 }
 
-int wire_dec_confirm(const struct wire_hdr *h, const void *p, struct wire_confirm *out)
+int wire_dec_ready(const struct wire_hdr *h, const void *p, struct wire_ready *out)
 {
-	struct wire_confirm v;
+	struct wire_ready v;
+	uint32_t rsvd;
 	struct rbuf r;
 	int ret;
 
-	ret = wire_msg_begin(h, WIRE_CONFIRM, p, &r);
+	ret = wire_msg_begin(h, WIRE_READY, p, &r);
 	if (ret)
 		return ret;
-	v.status = rb_u32(&r);
 	v.flags = rb_u32(&r);
+	rsvd = rb_u32(&r);
+	v.digest = rb_u64(&r);
 	v.ram_hash = rb_u64(&r);
-	if (!rb_done(&r) || (v.flags & ~WIRE_CONFIRM_HASH_CHECKED))
+	v.wait_ns = rb_u64(&r);
+	v.check_ns = rb_u64(&r);
+	v.restore_ns = rb_u64(&r);
+	if (!rb_done(&r) || rsvd || (v.flags & ~WIRE_READY_HASH_CHECKED) ||
+	    (!(v.flags & WIRE_READY_HASH_CHECKED) && v.ram_hash))
 		return -EBADMSG;
 	*out = v;
 	return 0;
+}
+
+ssize_t wire_enc_commit(struct wire_stream *s, void *buf, size_t cap, const struct wire_commit *c)
+{
+	struct wbuf w;
+	int ret;
+
+	if (!c->session_id)
+		return -EINVAL;
+	ret = wire_msg_start(s, WIRE_COMMIT, buf, cap, &w);
+	if (ret)
+		return ret;
+	wb_u64(&w, c->session_id);
+	wb_u64(&w, 0);
+	return wire_msg_finish(s, WIRE_COMMIT, buf, &w);
+}
+
+int wire_dec_commit(const struct wire_hdr *h, const void *p, struct wire_commit *out)
+{
+	struct wire_commit v;
+	uint64_t rsvd;
+	struct rbuf r;
+	int ret;
+
+	ret = wire_msg_begin(h, WIRE_COMMIT, p, &r);
+	if (ret)
+		return ret;
+	v.session_id = rb_u64(&r);
+	rsvd = rb_u64(&r);
+	if (!rb_done(&r) || rsvd || !v.session_id)
+		return -EBADMSG;
+	*out = v;
+	return 0;
+}
+
+ssize_t wire_enc_started(struct wire_stream *s, void *buf, size_t cap, const struct wire_started *st)
+{
+	struct wbuf w;
+	int ret;
+
+	ret = wire_msg_start(s, WIRE_STARTED, buf, cap, &w);
+	if (ret)
+		return ret;
+	wb_u64(&w, st->resume_ns);
+	wb_u64(&w, 0);
+	return wire_msg_finish(s, WIRE_STARTED, buf, &w);
+}
+
+int wire_dec_started(const struct wire_hdr *h, const void *p, struct wire_started *out)
+{
+	struct wire_started v;
+	uint64_t rsvd;
+	struct rbuf r;
+	int ret;
+
+	ret = wire_msg_begin(h, WIRE_STARTED, p, &r);
+	if (ret)
+		return ret;
+	v.resume_ns = rb_u64(&r);
+	rsvd = rb_u64(&r);
+	if (!rb_done(&r) || rsvd)
+		return -EBADMSG;
+	*out = v;
+	return 0;
+}
+
+/* ---- QUERY, OUTCOME ---- */
+
+ssize_t wire_enc_query(struct wire_stream *s, void *buf, size_t cap, const struct wire_query *q)
+{
+	struct wbuf w;
+	int ret;
+
+	if (!q->session_id || (q->flags & ~WIRE_QUERY_COMMIT))
+		return -EINVAL;
+	ret = wire_msg_start(s, WIRE_QUERY, buf, cap, &w);
+	if (ret)
+		return ret;
+	wb_u64(&w, q->session_id);
+	wb_u32(&w, q->flags);
+	wb_u32(&w, 0);
+	return wire_msg_finish(s, WIRE_QUERY, buf, &w);
+}
+
+int wire_dec_query(const struct wire_hdr *h, const void *p, struct wire_query *out)
+{
+	struct wire_query v;
+	uint32_t rsvd;
+	struct rbuf r;
+	int ret;
+
+	ret = wire_msg_begin(h, WIRE_QUERY, p, &r);
+	if (ret)
+		return ret;
+	v.session_id = rb_u64(&r);
+	v.flags = rb_u32(&r);
+	rsvd = rb_u32(&r);
+	if (!rb_done(&r) || rsvd || !v.session_id || (v.flags & ~WIRE_QUERY_COMMIT))
+		return -EBADMSG;
+	*out = v;
+	return 0;
+}
+
+ssize_t wire_enc_outcome(struct wire_stream *s, void *buf, size_t cap,
+			 const struct wire_outcome_msg *o)
+{
+	struct wbuf w;
+	int ret;
+
+	if (!o->session_id || !o->outcome || o->outcome > WIRE_OUTCOME_MAX)
+		return -EINVAL;
+	ret = wire_msg_start(s, WIRE_OUTCOME, buf, cap, &w);
+	if (ret)
+		return ret;
+	wb_u64(&w, o->session_id);
+	wb_u32(&w, o->outcome);
+	wb_u32(&w, 0);
+	return wire_msg_finish(s, WIRE_OUTCOME, buf, &w);
+}
+
+int wire_dec_outcome(const struct wire_hdr *h, const void *p, struct wire_outcome_msg *out)
+{
+	struct wire_outcome_msg v;
+	uint32_t rsvd;
+	struct rbuf r;
+	int ret;
+
+	ret = wire_msg_begin(h, WIRE_OUTCOME, p, &r);
+	if (ret)
+		return ret;
+	v.session_id = rb_u64(&r);
+	v.outcome = rb_u32(&r);
+	rsvd = rb_u32(&r);
+	if (!rb_done(&r) || rsvd || !v.session_id || !v.outcome || v.outcome > WIRE_OUTCOME_MAX)
+		return -EBADMSG;
+	*out = v;
+	return 0;
+}
+
+const char *wire_outcome_name(uint32_t outcome)
+{
+	static const char *const names[] = {
+		[WIRE_OUTCOME_RUNNING] = "running",
+		[WIRE_OUTCOME_DISCARDED] = "discarded",
+		[WIRE_OUTCOME_UNKNOWN] = "unknown",
+		[WIRE_OUTCOME_HOLDING] = "holding",
+	};
+
+	return outcome && outcome <= WIRE_OUTCOME_MAX ? names[outcome] : "invalid";
 }

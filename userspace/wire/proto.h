@@ -24,16 +24,18 @@
 #include <sys/uio.h>
 
 #define WIRE_MAGIC		0x57444d56u	/* "VMDW" as bytes on the wire */
-#define WIRE_VERSION_MIN	1
-#define WIRE_VERSION_MAX	1
+#define WIRE_VERSION_MIN	2
+#define WIRE_VERSION_MAX	2
 #define WIRE_HELLO_VERSION	1	/* header version of HELLO, HELLO_ACK, ERROR */
+#define WIRE_QUERY_VERSION	2	/* header version of QUERY and OUTCOME */
 
 #define WIRE_HDR_SIZE		32
 #define WIRE_PAGES_META		16	/* PAGES body before the descriptors */
 #define WIRE_DESC_SIZE		8
+#define WIRE_HASH_SIZE		8	/* a data page's hash in PAGES */
 #define WIRE_MAX_BATCH		512	/* descriptors in one PAGES message */
 #define WIRE_MAX_DATA		(2u << 20)	/* raw page bytes in one PAGES message */
-#define WIRE_MAX_PAYLOAD	(WIRE_MAX_DATA + 8192)
+#define WIRE_MAX_PAYLOAD	(WIRE_MAX_DATA + 12288)
 #define WIRE_MAX_MSG		(WIRE_HDR_SIZE + WIRE_MAX_PAYLOAD)
 #define WIRE_MAX_IOV		(2 + WIRE_MAX_BATCH)
 
@@ -56,8 +58,14 @@ enum wire_type {
 	WIRE_VCPU_STATE,
 	WIRE_VM_STATE,
 	WIRE_COMPLETE,
-	WIRE_CONFIRM,
-	WIRE_TYPE_MAX = WIRE_CONFIRM,
+	/* 9: version 1's CONFIRM, replaced by the two-phase handover below */
+	WIRE_READY = 10,
+	WIRE_COMMIT,
+	WIRE_STARTED,
+	WIRE_QUERY,
+	WIRE_OUTCOME,
+	WIRE_ROUND_ACK,
+	WIRE_TYPE_MAX = WIRE_ROUND_ACK,
 };
 
 /* Header flags. */
@@ -80,11 +88,12 @@ enum wire_page_kind {
 
 /* PAGES codec flags. */
 #define WIRE_PF_RESET		0x01	/* reset the codec stream before this batch */
-#define WIRE_PF_ALL		WIRE_PF_RESET
+#define WIRE_PF_EXACT		0x02	/* the data is exactly what was hashed */
+#define WIRE_PF_ALL		(WIRE_PF_RESET | WIRE_PF_EXACT)
 
 /* Features (HELLO offers, HELLO_ACK chooses). */
-#define WIRE_FEAT_RAM_HASH	0x01	/* COMPLETE carries a hash of all RAM */
-#define WIRE_FEAT_RAW_UNCHECKED	0x02	/* raw pages may be outside pcsum (zero-copy); needs RAM_HASH */
+#define WIRE_FEAT_RAM_HASH	0x01	/* COMPLETE may carry a hash of all RAM (opt-in) */
+#define WIRE_FEAT_RAW_UNCHECKED	0x02	/* batches may lack EXACT: pages read in place */
 #define WIRE_FEAT_ALL		(WIRE_FEAT_RAM_HASH | WIRE_FEAT_RAW_UNCHECKED)
 
 /* ERROR codes. */
@@ -103,8 +112,9 @@ enum wire_err {
 	WIRE_ERR_INCOMPLETE,	/* pages or totals missing at COMPLETE */
 	WIRE_ERR_HASH,		/* RAM hash mismatch */
 	WIRE_ERR_INTERNAL,
-	WIRE_ERR_CANCELLED,
-	WIRE_ERR_MAX = WIRE_ERR_CANCELLED,
+	WIRE_ERR_CANCELLED,	/* the source gave up: discard everything */
+	WIRE_ERR_DISCARDED,	/* the destination discarded its copy: it never runs it */
+	WIRE_ERR_MAX = WIRE_ERR_DISCARDED,
 };
 
 struct wire_hdr {
@@ -160,14 +170,60 @@ struct wire_complete {
 	uint32_t flags;
 	uint32_t nr_vcpus;
 	uint64_t total_pages, total_bytes;	/* all channels, all rounds */
-	uint64_t ram_hash;
+	uint64_t digest;	/* wire_digest_sum() of every page as last sent */
+	uint64_t ram_hash;	/* WIRE_COMPLETE_HASH: wire_ram_hash() at the pause */
 };
 
-#define WIRE_CONFIRM_HASH_CHECKED 0x01
-struct wire_confirm {
-	uint32_t status;	/* 0: the guest runs on the destination */
+/* The destination has everything, checked and loaded, and does not run it yet. */
+#define WIRE_READY_HASH_CHECKED	0x01
+struct wire_ready {
 	uint32_t flags;
-	uint64_t ram_hash;	/* what the destination computed */
+	uint64_t digest;	/* the destination's own */
+	uint64_t ram_hash;	/* what it computed, with HASH_CHECKED */
+	uint64_t wait_ns;	/* COMPLETE until every channel ended the last round */
+	uint64_t check_ns;	/* totals, digest (and RAM hash) */
+	uint64_t restore_ns;	/* vCPU and VM state loaded */
+};
+
+/* The source's decision: run it there.  It never resumes its own copy after this. */
+struct wire_commit {
+	uint64_t session_id;
+};
+
+/* The guest runs on the destination. */
+struct wire_started {
+	uint64_t resume_ns;	/* COMMIT received until the vCPUs ran */
+};
+
+/* Every channel ended round; the destination applied all of it. */
+struct wire_round_ack {
+	uint32_t round;
+	uint64_t pages;		/* pages applied so far, all channels */
+};
+
+/*
+ * QUERY and OUTCOME travel on a connection of their own, instead of a
+ * handshake: the source asks what became of a session whose COMMIT was
+ * not answered, and with QUERY_COMMIT commits it if the destination still
+ * holds it.  The destination's answer is final.
+ */
+#define WIRE_QUERY_COMMIT	0x01
+struct wire_query {
+	uint64_t session_id;
+	uint32_t flags;
+};
+
+enum wire_outcome {
+	WIRE_OUTCOME_RUNNING = 1,	/* committed: the guest runs (or ran) there */
+	WIRE_OUTCOME_DISCARDED,		/* never ran there and never will */
+	WIRE_OUTCOME_UNKNOWN,		/* no such session here */
+	WIRE_OUTCOME_HOLDING,		/* loaded, waiting for COMMIT (query without COMMIT) */
+	WIRE_OUTCOME_MAX = WIRE_OUTCOME_HOLDING,
+};
+
+struct wire_outcome_msg {
+	uint64_t session_id;
+	uint32_t outcome;	/* enum wire_outcome */
 };
 
 /* A decoded PAGES message: pointers into the received payload. */
@@ -177,6 +233,7 @@ struct wire_pages {
 	uint16_t nr_pages, nr_data;
 	uint32_t data_len;
 	const uint8_t *desc;	/* nr_pages little-endian u64 */
+	const uint8_t *hashes;	/* nr_data little-endian u64, one per DATA page */
 	const uint8_t *data;
 };
 
@@ -244,23 +301,44 @@ void wire_pages_desc(const struct wire_pages *pg, unsigned int i, uint64_t *gfn,
 /*
  * PAGES encoding, for the batch encoder (codec.c): iov[0] starts with
  * WIRE_HDR_SIZE + WIRE_PAGES_META bytes for the header and meta, followed
- * by the descriptors written with wire_desc_put(); the rest of iov[0] and
- * iov[1..niov) hold data_len bytes of data.  unchecked leaves the data out
- * of the checksum (needs WIRE_FEAT_RAW_UNCHECKED).  Fills header and meta,
+ * by the descriptors written with wire_desc_put() and the data pages'
+ * hashes (wire_hash_put()); the rest of iov[0] and iov[1..niov) hold
+ * data_len bytes of data.  The checksum covers meta, descriptors and
+ * hashes; the data is covered by the page hashes.  A batch without
+ * WIRE_PF_EXACT (pages read in place, which may change between the hash
+ * and the send) needs WIRE_FEAT_RAW_UNCHECKED.  Fills header and meta,
  * accounts the pages in the open round and returns the message length.
  */
 void wire_desc_put(void *at, uint64_t gfn, uint8_t kind);
+void wire_hash_put(void *at, uint64_t hash);
+uint64_t wire_pages_hash(const struct wire_pages *pg, unsigned int k);
 ssize_t wire_seal_pages(struct wire_stream *s, const struct wire_pages *pg,
-			const struct iovec *iov, unsigned int niov, bool unchecked);
+			const struct iovec *iov, unsigned int niov);
 ssize_t wire_enc_round_end(struct wire_stream *s, void *buf, size_t cap, uint32_t round);
 int wire_dec_round_end(struct wire_stream *s, const struct wire_hdr *h, const void *p,
 		       struct wire_round_end *out);
 
-/* Stop-and-copy. */
+ssize_t wire_enc_round_ack(struct wire_stream *s, void *buf, size_t cap,
+			   const struct wire_round_ack *a);
+int wire_dec_round_ack(const struct wire_hdr *h, const void *p, struct wire_round_ack *out);
+
+/* Stop-and-copy and the two-phase handover (channel 0). */
 ssize_t wire_enc_complete(struct wire_stream *s, void *buf, size_t cap, const struct wire_complete *c);
 int wire_dec_complete(const struct wire_hdr *h, const void *p, struct wire_complete *out);
-ssize_t wire_enc_confirm(struct wire_stream *s, void *buf, size_t cap, const struct wire_confirm *c);
-int wire_dec_confirm(const struct wire_hdr *h, const void *p, struct wire_confirm *out);
+ssize_t wire_enc_ready(struct wire_stream *s, void *buf, size_t cap, const struct wire_ready *r);
+int wire_dec_ready(const struct wire_hdr *h, const void *p, struct wire_ready *out);
+ssize_t wire_enc_commit(struct wire_stream *s, void *buf, size_t cap, const struct wire_commit *c);
+int wire_dec_commit(const struct wire_hdr *h, const void *p, struct wire_commit *out);
+ssize_t wire_enc_started(struct wire_stream *s, void *buf, size_t cap, const struct wire_started *st);
+int wire_dec_started(const struct wire_hdr *h, const void *p, struct wire_started *out);
+
+/* QUERY and OUTCOME: on a fresh stream (never established), one each. */
+ssize_t wire_enc_query(struct wire_stream *s, void *buf, size_t cap, const struct wire_query *q);
+int wire_dec_query(const struct wire_hdr *h, const void *p, struct wire_query *out);
+ssize_t wire_enc_outcome(struct wire_stream *s, void *buf, size_t cap,
+			 const struct wire_outcome_msg *o);
+int wire_dec_outcome(const struct wire_hdr *h, const void *p, struct wire_outcome_msg *out);
+const char *wire_outcome_name(uint32_t outcome);
 
 /*
  * vCPU and VM state (state.c): vmm's structs (vmm/vmm.h), as vcpu_save_state()

@@ -138,6 +138,28 @@ static int plain_reap(struct transport_chan *ch, int timeout_ms)
 	return 0;
 }
 
+/* The socket buffer is full: wait for room, at most one timeout. */
+static int wait_writable(struct transport_chan *ch)
+{
+	struct pollfd p = { .fd = ch->fd, .events = POLLOUT };
+	uint64_t t0 = tp_now_ns();
+	int n;
+
+	do
+		n = poll(&p, 1, ch->opts.timeout_ms);
+	while (n < 0 && errno == EINTR);
+	ch->tx.full_ns += tp_now_ns() - t0;
+	if (atomic_load(&ch->cancelled))
+		return tp_err(-ECANCELED, "send to %s: cancelled", ch->peer);
+	if (n < 0)
+		return tp_err(-errno, "poll %s: %s", ch->peer, strerror(errno));
+	if (!n)
+		return tp_err(-ETIMEDOUT, "send to %s: no progress for %u ms", ch->peer,
+			      ch->opts.timeout_ms);
+	/* Room, or an error or hang-up that the next sendmsg() reports. */
+	return 0;
+}
+
 int tp_tcp_send(struct transport_chan *ch, struct msghdr *msg, size_t len, bool zc)
 {
 	bool reaped = false;
@@ -156,7 +178,19 @@ int tp_tcp_send(struct transport_chan *ch, struct msghdr *msg, size_t len, bool 
 			if (ret)
 				return ret;
 		}
-		n = sendmsg(ch->fd, msg, MSG_NOSIGNAL | (zc ? MSG_ZEROCOPY : 0));
+		/*
+		 * Never block inside sendmsg(): waiting for buffer space happens
+		 * in poll() below, so that the time the link holds us up
+		 * (full_ns) is told apart from the time spent copying.
+		 */
+		n = sendmsg(ch->fd, msg, MSG_NOSIGNAL | MSG_DONTWAIT | (zc ? MSG_ZEROCOPY : 0));
+		if (n < 0 && errno == EAGAIN) {
+			/* Not a send: nothing moved (and zero copy took no id). */
+			ret = wait_writable(ch);
+			if (ret)
+				return ret;
+			continue;
+		}
 		ch->tx.send_calls++;
 		if (n > 0) {
 			if (zc) {
@@ -196,10 +230,6 @@ int tp_tcp_send(struct transport_chan *ch, struct msghdr *msg, size_t len, bool 
 				zc = false;
 			reaped = true;
 			continue;
-		case EAGAIN:
-			/* SO_SNDTIMEO ran out without a byte moving. */
-			return tp_err(-ETIMEDOUT, "send to %s: no progress for %u ms", ch->peer,
-				      ch->opts.timeout_ms);
 		}
 		return tp_err(-errno, "send to %s: %s", ch->peer, strerror(errno));
 	}

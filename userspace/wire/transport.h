@@ -139,6 +139,7 @@ struct transport_stats {
 	uint64_t notifications;		/* error-queue messages or notification CQEs */
 	uint64_t waits;			/* wait/flush calls that had to block */
 	uint64_t send_ns;		/* inside transport_send() */
+	uint64_t full_ns;		/* of send_ns, blocked on a full socket buffer (the link) */
 	uint64_t recv_ns;		/* inside transport_recv*() */
 	uint64_t wait_ns;		/* inside transport_wait()/flush() */
 	uint64_t first_ns;		/* CLOCK_MONOTONIC of the first byte moved */

@@ -31,6 +31,7 @@ void transport_stats_add(struct transport_stats *sum, const struct transport_sta
 	sum->notifications += st->notifications;
 	sum->waits += st->waits;
 	sum->send_ns += st->send_ns;
+	sum->full_ns += st->full_ns;
 	sum->recv_ns += st->recv_ns;
 	sum->wait_ns += st->wait_ns;
 	span_add(sum, st);
@@ -61,7 +62,7 @@ void transport_stats_json(FILE *f, const struct transport_stats *st)
 		"\"zc_bytes\": %llu, \"zc_completions\": %llu, \"zc_copied\": %llu, "
 		"\"zc_enobufs\": %llu, \"zc_stopped\": %llu, \"copied_sends\": %llu, "
 		"\"notifications\": %llu, "
-		"\"waits\": %llu, \"send_s\": %.6f, \"recv_s\": %.6f, \"wait_s\": %.6f, "
+		"\"waits\": %llu, \"send_s\": %.6f, \"full_s\": %.6f, \"recv_s\": %.6f, \"wait_s\": %.6f, "
 		"\"active_s\": %.6f, \"mib_per_s\": %.1f}",
 		(unsigned long long)st->bytes_sent, (unsigned long long)st->bytes_received,
 		(unsigned long long)st->sends, (unsigned long long)st->send_calls,
@@ -70,7 +71,7 @@ void transport_stats_json(FILE *f, const struct transport_stats *st)
 		(unsigned long long)st->zc_copied, (unsigned long long)st->zc_enobufs,
 		(unsigned long long)st->zc_stopped, (unsigned long long)st->copied_sends,
 		(unsigned long long)st->notifications,
-		(unsigned long long)st->waits, st->send_ns / 1e9, st->recv_ns / 1e9,
+		(unsigned long long)st->waits, st->send_ns / 1e9, st->full_ns / 1e9, st->recv_ns / 1e9,
 		st->wait_ns / 1e9,
 		st->first_ns ? (st->last_ns - st->first_ns) / 1e9 : 0.0,
 		transport_stats_mibps(st));

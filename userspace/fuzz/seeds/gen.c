@@ -30,8 +30,8 @@ static void put(const char *fuzzer, const char *name, const uint8_t *msg, size_t
 
 int main(int argc, char **argv)
 {
-	struct wire_hello_ack ack = { 1, WIRE_FEAT_ALL, WIRE_CODECS_ALL, 1, 0, 1 };
-	struct wire_hello hello = { .ver_min = 1, .ver_max = 1, .page_size = 4096, .session_id = 1,
+	struct wire_hello_ack ack = { WIRE_VERSION_MAX, WIRE_FEAT_ALL, WIRE_CODECS_ALL, 1, 0, 1 };
+	struct wire_hello hello = { .ver_min = WIRE_VERSION_MIN, .ver_max = WIRE_VERSION_MAX, .page_size = 4096, .session_id = 1,
 				    .nr_channels = 1, .nr_vcpus = 2, .features = WIRE_FEAT_ALL,
 				    .codecs = WIRE_CODECS_ALL, .nr_regions = 1,
 				    .regions = { { 0, 64 * 4096 } } };
@@ -40,8 +40,14 @@ int main(int argc, char **argv)
 	struct wire_txmsg m;
 	struct vcpu_state vs = { 0 };
 	struct vm_state ms = { 0 };
-	struct wire_complete c = { 1, WIRE_COMPLETE_HASH, 2, 10, 1000, 42 };
-	struct wire_confirm cf = { 0, 1, 42 };
+	struct wire_complete c = { 1, WIRE_COMPLETE_HASH, 2, 10, 1000, 7, 42 };
+	struct wire_ready rd = { WIRE_READY_HASH_CHECKED, 7, 42, 1, 2, 3 };
+	struct wire_commit cm = { 1 };
+	struct wire_started sd = { 5 };
+	struct wire_round_ack ra = { 0, 8 };
+	struct wire_query q = { 1, WIRE_QUERY_COMMIT };
+	struct wire_outcome_msg o = { 1, WIRE_OUTCOME_RUNNING };
+	struct wire_stream qs, qd;
 	struct wire_error e;
 	uint64_t gfns[8] = { 0, 1, 2, 3, 4, 5, 6, 7 };
 	ssize_t len;
@@ -66,8 +72,21 @@ int main(int argc, char **argv)
 	len = wire_enc_error(&dst, buf, sizeof(buf), &e);
 	put("msg", "error", buf, len, false);
 	dst.failed = false;
-	len = wire_enc_confirm(&dst, buf, sizeof(buf), &cf);
-	put("msg", "confirm", buf, len, false);
+	len = wire_enc_ready(&dst, buf, sizeof(buf), &rd);
+	put("msg", "ready", buf, len, false);
+	len = wire_enc_started(&dst, buf, sizeof(buf), &sd);
+	put("msg", "started", buf, len, false);
+	len = wire_enc_round_ack(&dst, buf, sizeof(buf), &ra);
+	put("msg", "round_ack", buf, len, false);
+	len = wire_enc_commit(&src, buf, sizeof(buf), &cm);
+	put("msg", "commit", buf, len, false);
+	wire_stream_init(&qs, WIRE_ROLE_SOURCE, 4096);
+	wire_stream_init(&qd, WIRE_ROLE_DEST, 4096);
+	len = wire_enc_query(&qs, buf, sizeof(buf), &q);
+	put("msg", "query", buf, len, false);
+	put("hdr", "query", buf, len, true);
+	len = wire_enc_outcome(&qd, buf, sizeof(buf), &o);
+	put("msg", "outcome", buf, len, false);
 	len = wire_enc_complete(&src, buf, sizeof(buf), &c);
 	put("msg", "complete", buf, len, false);
 	put("hdr", "complete", buf, len, true);

@@ -30,6 +30,33 @@ static inline void outl(uint16_t port, uint32_t v)
 	asm volatile("outl %0, %w1" : : "a"(v), "Nd"(port) : "memory");
 }
 
+static inline void outb(uint16_t port, uint8_t v)
+{
+	asm volatile("outb %0, %w1" : : "a"(v), "Nd"(port) : "memory");
+}
+
+static inline uint8_t inb(uint16_t port)
+{
+	uint8_t v;
+
+	asm volatile("inb %w1, %0" : "=a"(v) : "Nd"(port) : "memory");
+	return v;
+}
+
+static inline uint64_t rdmsr(uint32_t msr)
+{
+	uint32_t lo, hi;
+
+	asm volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr) : "memory");
+	return (uint64_t)hi << 32 | lo;
+}
+
+static inline void cpuid(uint32_t leaf, uint32_t sub, uint32_t *a, uint32_t *b, uint32_t *c,
+			 uint32_t *d)
+{
+	asm volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(sub));
+}
+
 static inline uint64_t rdtsc(void)
 {
 	uint32_t lo, hi;
@@ -70,11 +97,27 @@ static inline void fpu_get(uint64_t *lo, uint64_t *hi, int avx)
 }
 
 /* main.c */
+void guest_main(uint32_t idx) __attribute__((noreturn));
 void guest_report_error(vmb_t *m, uint64_t code, uint64_t a, uint64_t b, uint64_t c);
 void guest_sleep_until(uint64_t tsc);
 /* entry.S: sti; hlt; cli, immune to a wakeup that arrives before the hlt. */
 void guest_safe_halt(void);
 void guest_fpu_step(vmb_t *m);
+/* boot.c: a multiboot boot that cannot go on; says why, halts this vCPU. */
+void guest_boot_fail(uint32_t idx, const char *why, uint64_t n) __attribute__((noreturn));
+/*
+ * debugcon.c: records on GUEST_PORT_DEBUGCON (guest_abi.h), each sent with
+ * one rep outsb.  A record is built in a struct dbg_rec, then sent.
+ */
+struct dbg_rec {
+	char b[GUEST_DEBUGCON_MAX];
+	unsigned int n;
+};
+void dbg_init(struct dbg_rec *r, char kind, uint32_t idx);
+void dbg_str(struct dbg_rec *r, const char *s);
+void dbg_u64(struct dbg_rec *r, uint64_t v);
+void dbg_send(struct dbg_rec *r);
+void guest_dbg_tick(uint32_t idx);
 /* workload.c */
 int64_t guest_cmd_workload(uint32_t idx, vmb_t *m);
 int64_t guest_cmd_verify(uint32_t idx, vmb_t *m);

@@ -22,17 +22,35 @@ static const struct guest_payload_hdr header = {
 	.spurious_handler = (uint64_t)guest_spurious_irq,
 };
 
-void guest_main(uint32_t idx) __attribute__((noreturn));
 void guest_exception(uint64_t vec, uint64_t err, uint64_t rip, uint64_t cr2, uint64_t rsp)
 	__attribute__((noreturn));
 
+/* An E record: "E <vcpu> <what> <n0> <n1> <n2> <n3>". */
+static void dbg_error(uint32_t idx, const char *what, const uint64_t *n, unsigned int nr)
+{
+	struct dbg_rec r;
+	unsigned int i;
+
+	dbg_init(&r, 'E', idx);
+	dbg_str(&r, " ");
+	dbg_str(&r, what);
+	for (i = 0; i < nr; i++) {
+		dbg_str(&r, " ");
+		dbg_u64(&r, n[i]);
+	}
+	dbg_send(&r);
+}
+
 void guest_report_error(vmb_t *m, uint64_t code, uint64_t a, uint64_t b, uint64_t c)
 {
+	const uint64_t n[4] = { code, a, b, c };
+
 	m->errors++;
 	m->err_code = code;
 	m->err_info[0] = a;
 	m->err_info[1] = b;
 	m->err_info[2] = c;
+	dbg_error((uint32_t)(m - MB->vcpu), "self-check", n, 4);
 	outl(GUEST_PORT_ERROR, (uint32_t)code);
 }
 
@@ -41,6 +59,7 @@ void guest_exception(uint64_t vec, uint64_t err, uint64_t rip, uint64_t cr2, uin
 {
 	uint64_t idx = (rsp - GUEST_STACK_BASE) / GUEST_STACK_SIZE;
 	vmb_t *m = &MB->vcpu[idx < GUEST_MAX_VCPUS ? idx : 0];
+	const uint64_t n[4] = { vec, err, rip, cr2 };
 
 	m->errors++;
 	m->err_code = GUEST_ERR_EXCEPTION;
@@ -48,6 +67,7 @@ void guest_exception(uint64_t vec, uint64_t err, uint64_t rip, uint64_t cr2, uin
 	m->err_info[1] = err;
 	m->err_info[2] = rip;
 	m->err_info[3] = cr2;
+	dbg_error((uint32_t)(m - MB->vcpu), "exception", n, 4);
 	for (;;)
 		outl(GUEST_PORT_ERROR, GUEST_ERR_EXCEPTION);
 }

@@ -39,16 +39,29 @@ static volatile uint64_t *slice_ptr(const struct slice *s, uint64_t p)
 	return (volatile uint64_t *)(s->data + p * GUEST_PAGE_SIZE);
 }
 
-static void write_page(const struct slice *s, uint64_t p)
+/*
+ * Rewrites data page p with its next version.  Program order is all a
+ * stopped vCPU's memory can show (x86 stores are not reordered with each
+ * other), so compiler barriers are enough for a dump to read this: the
+ * in-flight mark, then the content, then the version and the count, then
+ * the mark cleared (guest_abi.h, struct guest_vcpu_mailbox).
+ */
+static void write_page(vmb_t *m, const struct slice *s, uint64_t p)
 {
 	uint32_t v = s->versions[p] + 1;
 
 	if (!v)
 		v = 1;
+	m->wl_inflight_version = v;
+	m->wl_inflight = p + 1;
+	barrier();
 	guest_page_fill(slice_ptr(s, p), slice_page(s, p), v);
 	/* The content first: a version never names content not yet there. */
 	barrier();
 	s->versions[p] = v;
+	m->wl_writes++;
+	barrier();
+	m->wl_inflight = 0;
 }
 
 /* 1 if data page p is as its version says (or was never written). */
@@ -71,10 +84,14 @@ static int check_page(vmb_t *m, const struct slice *s, uint64_t p)
 	return 0;
 }
 
+/* One exit either way: a tick on the debug console, or the VMM's progress port. */
 static void report(uint32_t idx, vmb_t *m)
 {
 	m->reports++;
-	outl(GUEST_PORT_PROGRESS, idx);
+	if (MB->features & GUEST_F_DEBUGCON)
+		guest_dbg_tick(idx);
+	else
+		outl(GUEST_PORT_PROGRESS, idx);
 }
 
 /*
@@ -136,6 +153,7 @@ int64_t guest_cmd_workload(uint32_t idx, vmb_t *m)
 	m->wl_table_pages = s.table_pages;
 	m->wl_data_pages = s.data_pages;
 	m->wl_writes = 0;
+	m->wl_inflight = 0;
 	m->wl_ready = 1;
 
 	/* Without a TSC frequency there is no time: no limit, reports by count. */
@@ -170,10 +188,9 @@ int64_t guest_cmd_workload(uint32_t idx, vmb_t *m)
 			} else {
 				p = guest_rand_below(&rng, range);
 			}
-			write_page(&s, p);
+			write_page(m, &s, p);
 			if (b.rate)
 				b.credit -= GUEST_PAGE_SIZE;
-			m->wl_writes++;
 			m->ops++;
 			guest_fpu_step(m);
 			if (!(m->wl_writes & 7))

@@ -1,0 +1,597 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""QEMU's own live migration against vmdirty's, side by side, one guest, one run.
+
+Every row migrates the same guest file (build/vmdirty-guest.elf, booted with
+-kernel by QEMU and by the agent alike: Documentation/guest.rst) with the
+same profile: 512 MiB, 1 vCPU, the random writer at a set rate, one
+bandwidth cap (QEMU max-bandwidth, vmdirty --bandwidth), a 300 ms downtime
+limit, source and destination on loopback, 60 s to converge (QEMU:
+migrate_cancel; vmdirty --max-time 60).  Both are observed the same way from
+here: the guest's progress records on each side's debug console (a FIFO
+read on a thread, each record timestamped on arrival), and the destination's
+memory checked by `vmdirty checkmem` after the switch.
+
+Three dirty rates against the cap: well below it, near it, above it (where a
+plain pre-copy does not converge).  Under TCG the guest writes far fewer
+pages a second than on hardware, so the undisturbed guest's top rate is
+measured first and the cap and rates are chosen from it (printed with why).
+
+Columns: converged; total time; downtime as the VMM reports it and as seen
+from here (last progress record on the source's console to the first on the
+destination's); bytes on the wire; rounds (QEMU: dirty-sync-count); round 0's
+page data per second (non-zero pages; QEMU's from query-migrate polled every
+0.1 s); guest progress during the migration against the same guest
+undisturbed for the same time; the longest gap between progress records
+before the pause; the destination's checkmem; and ratios against QEMU's best
+(fastest converged) row at the same rate.  TCG inflates every absolute time:
+compare the ratios.
+
+Runs inside the test host (scripts/bench.sh -s qemu), from the top of the
+tree, as root.  Usage: bench_qemu.py [--quick] [--mem MiB] [--json FILE]
+The table and its JSON also go to stdout between markers, which bench.sh
+keeps in build/bench-results/.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'selftests', 'lib'))
+import vmguest as vg  # noqa: E402
+
+GIVE_UP_S = 60
+DOWNTIME_MS = 300
+WARMUP_S = 5          # the guest runs this long before a migration starts
+DEST_RUN_S = 2        # and this long on the destination before its memory is checked
+UNDISTURBED_S = 8
+SEED = 1
+
+
+class Row:
+    """One way to migrate: who, how, and its command-line or QMP settings."""
+
+    def __init__(self, vmm, name, **kw):
+        self.vmm = vmm
+        self.name = name
+        self.kw = kw
+
+
+QEMU_ROWS = [
+    Row('qemu', 'qemu dirty ring 4096', ring=True),
+    Row('qemu', 'qemu bitmap'),
+    # RAM in a memfd without huge pages, as the agent has it: what that costs the guest.
+    Row('qemu', 'qemu dirty ring, memfd RAM', ring=True, memfd=True),
+    Row('qemu', 'qemu multifd x2 zstd', multifd=2, compression='zstd'),
+    Row('qemu', 'qemu multifd x2 zero-copy', multifd=2, zerocopy=True),
+]
+VMDIRTY_ROWS = [
+    Row('vmdirty', 'vmdirty bitmap', args=['--backend', 'bitmap']),
+    Row('vmdirty', 'vmdirty ring', args=['--backend', 'ring']),
+    Row('vmdirty', 'vmdirty kmod', args=['--backend', 'kmod']),
+    Row('vmdirty', 'vmdirty kmod --drain', args=['--backend', 'kmod', '--drain']),
+    Row('vmdirty', 'vmdirty kmod --drain x2 zstd:-1',
+        args=['--backend', 'kmod', '--drain', '--channels', '2', '--codec', 'zstd:-1']),
+]
+QUICK = ['qemu dirty ring 4096', 'qemu multifd x2 zstd', 'vmdirty kmod --drain',
+         'vmdirty kmod --drain x2 zstd:-1']
+
+
+def log(msg):
+    print('# ' + msg, flush=True)
+
+
+def field(j, *names, scale=1.0, default=None):
+    """The first of names the report has (the agent's report grows: *_ns may replace *_ms)."""
+    for n in names:
+        if n in j and j[n] is not None:
+            v = j[n]
+            if n.endswith('_ns'):
+                return v / 1e6 * scale
+            return v * scale
+    return default
+
+
+def ticks(dbg):
+    """Arrival times of vCPU 0's progress ticks on one console."""
+    return [t for t, v in dbg.progress() if v == 0]
+
+
+def observe(src, dst, t_start, t_end, ops_start, ops_end, undisturbed_ops_s):
+    """The figures taken the same way for both VMMs.
+
+    From the consoles: the longest gap between ticks on the source from the
+    start until the pause (its last tick), and the host-observed downtime,
+    the last tick on the source to the first on the destination.  From the
+    guest's own counter, read in its memory at the start and at the pause
+    (or the cancel): its progress against the same guest undisturbed for
+    the migration's whole time, downtime included.
+    """
+    out = {}
+    pre = [t for t in src if t_start <= t <= t_end]
+    if pre:
+        gaps = [b - a for a, b in zip([t_start] + pre, pre)]
+        out['max_stall_ms'] = max(gaps) * 1000
+        post = [t for t in (dst or []) if t > pre[-1]]
+        if post:
+            out['observed_downtime_ms'] = (post[0] - pre[-1]) * 1000
+    if ops_start is not None and ops_end is not None and undisturbed_ops_s:
+        out['progress_ops'] = ops_end - ops_start
+        out['progress_ratio'] = (ops_end - ops_start) / (undisturbed_ops_s * (t_end - t_start))
+    return out
+
+
+def tsc_append(rate):
+    return 'workload=random rate=%.3f seed=%d vcpus=1 tsc_khz=%d' % (rate, SEED, vg.kvm_tsc_khz())
+
+
+def wait_booted(dbg, what):
+    if not dbg.wait(lambda d: d.first('B') or d.first('E'), 120):
+        raise RuntimeError('%s: no boot record in 120 s' % what)
+    if dbg.first('E'):
+        raise RuntimeError('%s: %s' % (what, dbg.first('E')[1]))
+
+
+def undisturbed_qemu(tmp, mem, rate, memfd=False):
+    """The guest's ops a second under QEMU, left alone (its counter, read in its memory)."""
+    dbg = vg.Debugcon(os.path.join(tmp, 'u.dbg'))
+    q = vg.Qemu(tmp, 'u', mem, 1, tsc_append(rate), dbg.path,
+                extra=memfd_args(mem) if memfd else [])
+    try:
+        wait_booted(dbg, 'qemu')
+        time.sleep(2)
+        o0, t0 = q.ops(1, tmp)[0], time.monotonic()
+        time.sleep(UNDISTURBED_S)
+        o1, t1 = q.ops(1, tmp)[0], time.monotonic()
+        return (o1 - o0) / (t1 - t0)
+    finally:
+        q.quit()
+        dbg.close()
+
+
+def agent_ops(ctl):
+    """The agent's guest's ops (vmdirty migrate PATH status), or None."""
+    p = subprocess.run([vg.AGENT, 'migrate', ctl, 'status'], capture_output=True, text=True,
+                       timeout=30)
+    try:
+        return json.loads(p.stdout)['ops']
+    except (ValueError, KeyError):
+        return None
+
+
+def undisturbed_vmdirty(tmp, mem, rate):
+    dbg = vg.Debugcon(os.path.join(tmp, 'u.dbg'))
+    ctl = os.path.join(tmp, 'u.ctl')
+    p = subprocess.Popen([vg.AGENT, 'source', '--to', '127.0.0.1:1', '--control', ctl,
+                          '--quiet', '--mem', str(mem), '--vcpus', '1', '--workload', 'random',
+                          '--rate', '%.3f' % rate, '--seed', str(SEED), '--debugcon', dbg.path],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_booted(dbg, 'vmdirty')
+        time.sleep(2)
+        o0, t0 = agent_ops(ctl), time.monotonic()
+        time.sleep(UNDISTURBED_S)
+        o1, t1 = agent_ops(ctl), time.monotonic()
+        return (o1 - o0) / (t1 - t0)
+    finally:
+        subprocess.run([vg.AGENT, 'migrate', ctl, 'quit'], capture_output=True, timeout=30)
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        dbg.close()
+
+
+def check_dest(raw):
+    rc, j, err = vg.checkmem(raw)
+    if os.path.exists(raw):
+        os.unlink(raw)
+    if j is None:
+        return 'no report (%d): %s' % (rc, err[-100:])
+    return 'clean (%d pages)' % j['checked'] if rc == 0 else 'BAD: ' + j['first_problem']
+
+
+def memfd_args(mem):
+    return ['-object', 'memory-backend-memfd,id=ram,size=%dM' % mem, '-machine', 'memory-backend=ram']
+
+
+def qemu_migrate(row, tmp, mem, rate, bw_mib, port, autoconv):
+    kw = row.kw
+    accel = 'kvm,dirty-ring-size=4096' if kw.get('ring') else 'kvm'
+    app = tsc_append(rate)
+    extra = memfd_args(mem) if kw.get('memfd') else []
+    sdbg = vg.Debugcon(os.path.join(tmp, 's.dbg'))
+    ddbg = vg.Debugcon(os.path.join(tmp, 'd.dbg'))
+    caps = []
+    params = {}
+    if kw.get('multifd'):
+        caps.append({'capability': 'multifd', 'state': True})
+        params['multifd-channels'] = kw['multifd']
+        params['multifd-compression'] = kw.get('compression', 'none')
+    src_caps = list(caps)
+    if kw.get('zerocopy'):
+        src_caps.append({'capability': 'zero-copy-send', 'state': True})
+    if autoconv:
+        src_caps.append({'capability': 'auto-converge', 'state': True})
+    uri = 'tcp:127.0.0.1:%d' % port
+    dst = vg.Qemu(tmp, 'qd', mem, 1, app, ddbg.path, accel=accel, incoming=True, extra=extra)
+    src = None
+    r = {}
+    try:
+        if caps:
+            dst.qmp.cmd('migrate-set-capabilities', capabilities=caps)
+        if params:
+            dst.qmp.cmd('migrate-set-parameters', **params)
+        dst.qmp.cmd('migrate-incoming', uri=uri)
+        src = vg.Qemu(tmp, 'qs', mem, 1, app, sdbg.path, accel=accel,
+                      extra=extra + (['-overcommit', 'mem-lock=on'] if kw.get('zerocopy') else []))
+        wait_booted(sdbg, 'qemu source')
+        time.sleep(WARMUP_S)
+        if src_caps:
+            src.qmp.cmd('migrate-set-capabilities', capabilities=src_caps)
+        src.qmp.cmd('migrate-set-parameters', **dict(params, **{
+            'downtime-limit': DOWNTIME_MS, 'max-bandwidth': int(bw_mib * 2**20)}))
+        ops_start = src.ops(1, tmp)[0]
+        t_start = time.monotonic()
+        src.qmp.cmd('migrate', uri=uri)
+        samples = []
+        cancelled = False
+        throttle = 0
+        last_ram = {}
+        while True:
+            st = src.qmp.cmd('query-migrate')
+            now = time.monotonic()
+            ram = st.get('ram', {})
+            samples.append((now - t_start, ram.get('dirty-sync-count', 0),
+                            ram.get('normal', 0), ram.get('transferred', 0)))
+            throttle = max(throttle, st.get('cpu-throttle-percentage', 0))
+            if ram:
+                last_ram = ram
+            if st.get('status') in ('completed', 'failed', 'cancelled'):
+                break
+            if now - t_start > GIVE_UP_S and not cancelled:
+                src.qmp.cmd('migrate_cancel')
+                cancelled = True
+                ops_cancel = src.ops(1, tmp)[0]
+            if cancelled and now - t_start > GIVE_UP_S + 30:
+                st['status'] = 'cancel unfinished after 30 s (%s)' % st.get('status')
+                break
+            time.sleep(0.1)
+        ram = st.get('ram') or last_ram
+        r['converged'] = st['status'] == 'completed'
+        r['status'] = st['status'] + ('' if not st.get('error-desc') else ': ' + st['error-desc'])
+        r['total_ms'] = st.get('total-time') or (time.monotonic() - t_start) * 1000
+        r['downtime_ms'] = st.get('downtime')
+        r['wire_bytes'] = ram.get('transferred')
+        r['rounds'] = ram.get('dirty-sync-count')
+        r['throttle'] = throttle
+        # Round 0: until the second dirty sync (the first comes at setup).
+        r0 = next((s for s in samples if s[1] >= 2), None)
+        if r0 and r0[0] > 0:
+            r['round0_s'] = r0[0]
+            r['round0_mibps'] = r0[2] * 4096 / 2**20 / r0[0]
+            r['round0_wire_mibps'] = r0[3] / 2**20 / r0[0]
+        t_end = t_start + r['total_ms'] / 1000
+        # The source is paused for good after the switch: its counter is the pause's.
+        ops_end = src.ops(1, tmp)[0] if r['converged'] else ops_cancel if cancelled else None
+        if r['converged']:
+            ddbg.wait(lambda d: len(d.progress()) > DEST_RUN_S * 50, DEST_RUN_S * 10)
+            dst.qmp.cmd('stop')
+            raw = os.path.join(tmp, 'd.raw')
+            dst.pmemsave(raw, mem << 20)
+            r['check'] = check_dest(raw)
+        time.sleep(0.3)
+        r['_trace'] = (ticks(sdbg), ticks(ddbg) if r['converged'] else None, t_start, t_end,
+                       ops_start, ops_end)
+        return r
+    finally:
+        if src:
+            src.quit()
+        dst.quit()
+        sdbg.close()
+        ddbg.close()
+
+
+def vmdirty_migrate(row, tmp, mem, rate, bw_mib, port):
+    sdbg = vg.Debugcon(os.path.join(tmp, 's.dbg'))
+    ddbg = vg.Debugcon(os.path.join(tmp, 'd.dbg'))
+    raw = os.path.join(tmp, 'd.raw')
+    ctl = os.path.join(tmp, 's.ctl')
+    addr = '127.0.0.1:%d' % port
+    dlog = open(os.path.join(tmp, 'dest.log'), 'w')
+    slog = open(os.path.join(tmp, 'source.log'), 'w')
+    dest = subprocess.Popen([vg.AGENT, 'dest', '--listen', addr, '--json', '--run-for',
+                             str(DEST_RUN_S), '--wait', '300', '--debugcon', ddbg.path,
+                             '--dump-mem', raw], stdout=subprocess.PIPE, stderr=dlog, text=True)
+    src = subprocess.Popen([vg.AGENT, 'source', '--to', addr, '--control', ctl, '--quiet',
+                            '--mem', str(mem), '--vcpus', '1', '--workload', 'random',
+                            '--rate', '%.3f' % rate, '--seed', str(SEED),
+                            '--bandwidth', '%.2f' % bw_mib,
+                            '--downtime', str(DOWNTIME_MS), '--max-time', str(GIVE_UP_S),
+                            '--debugcon', sdbg.path] + row.kw['args'],
+                           stdout=slog, stderr=slog, text=True)
+    r = {}
+    try:
+        wait_booted(sdbg, 'vmdirty source')
+        time.sleep(WARMUP_S)
+        ops_start = agent_ops(ctl)
+        t_start = time.monotonic()
+        m = subprocess.run([vg.AGENT, 'migrate', ctl], capture_output=True, text=True,
+                           timeout=GIVE_UP_S + 240)
+        try:
+            j = json.loads(m.stdout)
+        except ValueError:
+            raise RuntimeError('no report from the source: %s %s' % (m.stdout[-200:], m.stderr[-200:]))
+        r['converged'] = bool(j.get('ok'))
+        r['status'] = 'completed' if j.get('ok') else (j.get('error') or 'failed')
+        r['total_ms'] = field(j, 'total_ns', 'total_ms')
+        r['downtime_ms'] = field(j, 'downtime_ns', 'downtime_ms')
+        r['wire_bytes'] = j.get('wire_bytes')
+        rounds = j.get('rounds') or []
+        r['rounds'] = j.get('nr_rounds', len(rounds))
+        r['throttle'] = j.get('max_throttle', 0)
+        if rounds:
+            r0 = rounds[0]
+            secs = field(r0, 'ns', 'ms', default=0) / 1000
+            if secs > 0:
+                r['round0_s'] = secs
+                r['round0_mibps'] = (r0['pages'] - r0.get('zero_pages', 0)) * 4096 / 2**20 / secs
+                r['round0_wire_mibps'] = r0.get('wire_bytes', 0) / 2**20 / secs
+        r['report'] = j
+        t_end = t_start + r['total_ms'] / 1000
+        ops_end = j.get('guest', {}).get('ops_end') if r['converged'] else None
+        if not r['converged']:
+            ops_end = agent_ops(ctl)
+            subprocess.run([vg.AGENT, 'migrate', ctl, 'quit'], capture_output=True, timeout=60)
+            dest.kill()
+        try:
+            dout, _ = dest.communicate(timeout=240)
+        except subprocess.TimeoutExpired:
+            dest.kill()
+            dout, _ = dest.communicate()
+        if r['converged']:
+            try:
+                dj = json.loads(dout)
+                if not dj.get('ok'):
+                    r['status'] = 'destination: ' + dj.get('error', '?')
+            except ValueError:
+                r['status'] = 'destination: no report'
+            r['check'] = check_dest(raw)
+        time.sleep(0.3)
+        r['_trace'] = (ticks(sdbg), ticks(ddbg) if r['converged'] else None, t_start, t_end,
+                       ops_start, ops_end)
+        return r
+    finally:
+        for p in (src, dest):
+            if p.poll() is None:
+                try:
+                    p.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        dlog.close()
+        slog.close()
+        sdbg.close()
+        ddbg.close()
+
+
+def calibrate(tmp, mem, asked, target):
+    """The rate to ask so that the slower guest, left alone, writes about target pages/s.
+
+    Under nested TCG the rate limit's timer wakeups come late, more so on a
+    busy machine, and the guest writes less than it is asked: measure at the
+    nominal rate, and if the slower of the two guests is off by more than a
+    quarter, ask once more in proportion (at most 4 times the nominal).
+    Returns (rate, QEMU's pages/s, vmdirty's pages/s, what the first try gave).
+    """
+    q, v = undisturbed_qemu(tmp, mem, asked), undisturbed_vmdirty(tmp, mem, asked)
+    got = min(q, v)
+    if got <= 0 or 0.8 <= got / target <= 1.25:
+        return asked, q, v, None
+    first = (asked, q, v)
+    asked = round(min(asked * target / got, asked * 4), 3)
+    q, v = undisturbed_qemu(tmp, mem, asked), undisturbed_vmdirty(tmp, mem, asked)
+    return asked, q, v, first
+
+
+def acceptance(rates, results):
+    """The issue's acceptance points, from this run's rows: met or not, with the figures."""
+    print('# acceptance (issue 10), this run; vmdirty\'s best = its fastest converged row at a rate')
+    for rate_name, _ in rates:
+        rr = [r for r in results if r['rate'] == rate_name]
+        conv = lambda vmm: [r for r in rr if r['vmm'] == vmm and r.get('converged')
+                            and 'memfd' not in r['name']]
+        q, v = conv('qemu'), conv('vmdirty')
+        plain_q = [r for r in rr if r['vmm'] == 'qemu' and not r.get('autoconv')
+                   and 'memfd' not in r['name']]
+        if not v:
+            print('#   %-6s vmdirty converged in no row: NOT MET' % rate_name)
+            continue
+        vb = min(v, key=lambda r: r['total_ms'])
+        if not q:
+            print('#   %-6s QEMU converged in no row; vmdirty %s in %.1f s' % (
+                rate_name, vb['name'], vb['total_ms'] / 1000))
+        else:
+            qb = min(q, key=lambda r: r['total_ms'])
+            t = vb['total_ms'] / qb['total_ms']
+            print('#   %-6s total: %s %.1f s = %.2f x QEMU\'s best (%s%s, %.1f s): <= 0.8 %s' % (
+                rate_name, vb['name'], vb['total_ms'] / 1000, t, qb['name'],
+                ' +ac' if qb.get('autoconv') else '', qb['total_ms'] / 1000,
+                'MET' if t <= 0.8 else 'NOT MET'))
+            if vb.get('round0_mibps') and qb.get('round0_mibps'):
+                x = vb['round0_mibps'] / qb['round0_mibps']
+                print('#   %-6s round 0: %.2f MiB/s of page data = %.2f x QEMU\'s %.2f: >= 1 %s' % (
+                    '', vb['round0_mibps'], x, qb['round0_mibps'], 'MET' if x >= 1 else 'NOT MET'))
+            if vb.get('progress_ratio') and qb.get('progress_ratio'):
+                x = vb['progress_ratio'] / qb['progress_ratio']
+                print('#   %-6s guest progress: %.2f of undisturbed against QEMU\'s %.2f: %.2f x, >= 1 %s'
+                      % ('', vb['progress_ratio'], qb['progress_ratio'], x,
+                         'MET' if x >= 1 else 'NOT MET'))
+        stuck = [r for r in plain_q if not r.get('converged')]
+        if stuck:
+            how = 'auto-converge, throttled to %d%%' % vb['throttle'] if vb.get('throttle') else \
+                'without throttling'
+            print('#   %-6s QEMU plain pre-copy did not converge in %d s (%s); vmdirty did: %s, %.1f s, %s: MET'
+                  % ('', GIVE_UP_S, ', '.join(r['name'] for r in stuck), vb['name'],
+                     vb['total_ms'] / 1000, how))
+    print('#   downtime (the switchover issue\'s targets): see "down ms" and "seen ms" above')
+
+
+def fmt(v, spec, none='-'):
+    return none if v is None else spec % v
+
+
+def print_row(rate_name, r, best):
+    def ratio(k):
+        ok = best and r.get('converged') and r.get(k) and best.get(k)
+        return r[k] / best[k] if ok else None
+    print(ROW % (
+        rate_name, r['name'] + (' +ac' if r.get('autoconv') else ''),
+        'yes' if r.get('converged') else 'NO',
+        fmt(r['total_ms'] / 1000 if r.get('total_ms') is not None else None, '%.1f'),
+        fmt(r.get('downtime_ms'), '%.0f'), fmt(r.get('observed_downtime_ms'), '%.0f'),
+        fmt(r.get('wire_bytes') and r['wire_bytes'] / 2**20, '%.1f'), fmt(r.get('rounds'), '%d'),
+        fmt(r.get('round0_s'), '%.1f'), fmt(r.get('round0_wire_mibps'), '%.2f'),
+        fmt(r.get('round0_mibps'), '%.2f'), fmt(r.get('progress_ratio'), '%.2f'),
+        fmt(r.get('max_stall_ms'), '%.0f'), fmt(r.get('throttle'), '%d%%'),
+        fmt(ratio('total_ms'), '%.2f'), fmt(ratio('round0_mibps'), '%.2f'),
+        fmt(ratio('progress_ratio'), '%.2f'),
+        r.get('check') or (r.get('status') if not r.get('converged') else '-')), flush=True)
+
+
+ROW = '%-6s %-34s %-4s %7s %7s %7s %8s %4s %6s %7s %7s %5s %8s %5s %5s %5s %5s  %s'
+HEADER = ROW % ('rate', 'row', 'conv', 'total s', 'down ms', 'seen ms', 'wire MiB', 'rnds',
+                'r0 s', 'r0 wire', 'r0 data', 'prog', 'stall ms', 'thrtl', 'xtime', 'xr0',
+                'xprog', 'destination checkmem')
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--quick', action='store_true', help='4 rows a rate instead of 9')
+    ap.add_argument('--mem', type=int, default=512)
+    ap.add_argument('--json', help='also write the results here')
+    a = ap.parse_args()
+    if not (vg.AGENT and vg.IMAGE):
+        print('bench_qemu: no agent or guest image (make first)', file=sys.stderr)
+        return 2
+    subprocess.run(['ip', 'link', 'set', 'lo', 'up'])
+    kmod = os.path.exists('/dev/vmdirty')
+    rows = QEMU_ROWS + VMDIRTY_ROWS
+    if a.quick:
+        rows = [r for r in rows if r.name in QUICK]
+    if not kmod:
+        rows = [r for r in rows if '--backend' not in r.kw.get('args', []) or 'kmod' not in r.kw['args']]
+    tmp = tempfile.mkdtemp(prefix='bench-qemu-')
+    started = time.time()
+    kernel = os.uname().release
+    log('QEMU against vmdirty, one guest: %s, %d MiB, 1 vCPU, random writer, downtime limit %d ms, '
+        'loopback, give up after %d s; Linux %s, %s' % (os.path.basename(vg.IMAGE), a.mem,
+                                                      DOWNTIME_MS, GIVE_UP_S, kernel,
+                                                      time.strftime('%Y-%m-%d %H:%M')))
+    # 1. The guest's top rate, undisturbed, under each VMM: it bounds the rates we can ask
+    # for.  The same guest writes at very different speeds under the two (QEMU's RAM is
+    # anonymous memory with huge pages, the agent's a memfd without): the slower decides.
+    top_q = undisturbed_qemu(tmp, a.mem, 0)
+    top_v = undisturbed_vmdirty(tmp, a.mem, 0)
+    top_m = undisturbed_qemu(tmp, a.mem, 0, memfd=True) if not a.quick else None
+    top = min(top_q, top_v)
+    # 2. The cap: "above" must be twice the cap and still within what both guests can write
+    # (0.8 of the slower's top rate, so that the rate limit, not the CPU, sets the rate).
+    cap = max(0.25, min(128, int(0.8 * top * 4096 / 2 / 2**20 * 4) / 4))
+    cap_mb = cap * 2**20 / 1e6
+    rates = [('below', round(0.25 * cap_mb, 3)), ('near', round(0.85 * cap_mb, 3)),
+             ('above', round(2.0 * cap_mb, 3))]
+    log('undisturbed top rate (rate=0, its counter read in its memory): QEMU %.0f pages/s, '
+        'vmdirty %.0f pages/s%s' % (top_q, top_v, ', QEMU with memfd RAM %.0f' % top_m
+                                   if top_m else ''))
+    log('chosen: cap %.2f MiB/s (128 or less, and twice it within 0.8 of the slower top rate, '
+        '%.1f MiB/s); rates %s MB/s' % (cap, top * 4096 / 2**20,
+                                         ', '.join('%s %.3f' % r for r in rates)))
+    log('  below: 0.25 of the cap; near: 0.85 of it; above: twice it (a plain pre-copy cannot converge);')
+    log('  QEMU rows use auto-converge (+ac) at "above", as vmdirty always may; one QEMU row there '
+        'runs plain pre-copy to show it does not converge')
+    results = []
+    port = 5300
+    for rate_name, rate in list(rates):
+        target = {'below': 0.25, 'near': 0.85, 'above': 2.0}[rate_name] * cap * 2**20 / 4096
+        nominal = rate
+        rate, und_q, und_v, first = calibrate(tmp, a.mem, rate, target)
+        rates[[n for n, _ in rates].index(rate_name)] = (rate_name, rate)
+        if first:
+            log('%s: asked %.3f MB/s, the guests wrote %.0f (QEMU) and %.0f (vmdirty) pages/s '
+                'for %.0f wanted: asking %.3f' % (rate_name, nominal, first[1], first[2], target, rate))
+        memfd = any(r.kw.get('memfd') for r in rows)
+        und_m = undisturbed_qemu(tmp, a.mem, rate, memfd=True) if memfd else None
+        log('%s: rate=%.3f MB/s (%d pages/s asked, %.0f wanted: %.2f of the cap); undisturbed: '
+            'QEMU %.0f, vmdirty %.0f%s pages/s' % (
+                rate_name, rate, rate * 1e6 / 4096, target, target * 4096 / (cap * 2**20),
+                und_q, und_v, ', QEMU memfd RAM %.0f' % und_m if memfd else ''))
+        und = {'qemu': und_q, 'vmdirty': und_v}
+        todo = [(row, rate_name == 'above') for row in rows]
+        if rate_name == 'above':
+            todo.insert(0, (QEMU_ROWS[0], False))
+        rate_rows = []
+        for row, autoconv in todo:
+            if row.vmm == 'vmdirty':
+                autoconv = False
+            port += 1
+            rt = os.path.join(tmp, 'row%d' % port)
+            os.mkdir(rt)
+            t0 = time.monotonic()
+            try:
+                if row.vmm == 'qemu':
+                    r = qemu_migrate(row, rt, a.mem, rate, cap, port, autoconv)
+                else:
+                    r = vmdirty_migrate(row, rt, a.mem, rate, cap, port)
+                r.update(observe(*r.pop('_trace'), und_m if row.kw.get('memfd') else und[row.vmm]))
+            except (RuntimeError, vg.QMPError, OSError, subprocess.TimeoutExpired) as e:
+                r = {'converged': False, 'status': 'FAILED: %s' % e}
+            r.update(name=row.name, vmm=row.vmm, rate=rate_name, rate_mb=rate, autoconv=autoconv,
+                     wall_s=time.monotonic() - t0,
+                     undisturbed_pages_s=und_m if row.kw.get('memfd') else und[row.vmm])
+            r.pop('report', None)
+            rate_rows.append(r)
+            log('%s %s%s: %s in %.0f s' % (rate_name, row.name, ' +ac' if autoconv else '',
+                                           r.get('status'), r['wall_s']))
+        results.extend(rate_rows)
+    # The table: ratios against the fastest QEMU row that converged at each rate.
+    print('=== qemu-vs-vmdirty table begin')
+    print('# %s, Linux %s, %s; guest %d MiB, 1 vCPU, random writer; cap %.2f MiB/s; downtime limit '
+          '%d ms' % (time.strftime('%Y-%m-%d', time.localtime(started)), kernel,
+                     'vmdirty.ko loaded' if kmod else 'no vmdirty.ko', a.mem, cap, DOWNTIME_MS))
+    print('# conv: converged within %d s; down: as the VMM reports it; seen: last progress tick on '
+          'the source to the first on the destination (both read the same way, from here)' % GIVE_UP_S)
+    print('# r0: round 0, its time, its MiB/s on the wire, and its MiB/s of non-zero page data '
+          '(QEMU: until dirty-sync-count 2, polled every 0.1 s)')
+    print('# prog: guest progress during the migration (its counter in memory, start to pause) / '
+          'undisturbed for as long (its VMM, same rate)')
+    print('# stall: longest gap between progress ticks before the pause; thrtl: most vCPU throttle; '
+          'x*: ratio to the fastest converged QEMU row at that rate (xtime < 1: faster; xr0: r0 data)')
+    print(HEADER)
+    for rate_name, rate in rates:
+        rr = [r for r in results if r['rate'] == rate_name]
+        qs = [r for r in rr if r['vmm'] == 'qemu' and r.get('converged') and r.get('total_ms')
+              and 'memfd' not in r['name']]
+        best = min(qs, key=lambda r: r['total_ms']) if qs else None
+        for r in rr:
+            r['best_qemu'] = best['name'] + (' +ac' if best.get('autoconv') else '') if best else None
+            print_row(rate_name, r, best)
+    acceptance(rates, results)
+    print('=== qemu-vs-vmdirty table end')
+    out = {'date': time.strftime('%Y-%m-%d %H:%M', time.localtime(started)), 'kernel': kernel,
+           'mem_mib': a.mem, 'cap_mibps': cap, 'rates_mb': dict(rates), 'downtime_ms': DOWNTIME_MS,
+           'top_pages_s': {'qemu': top_q, 'vmdirty': top_v, 'qemu_memfd': top_m}, 'rows': results}
+    print('=== qemu-vs-vmdirty json ' + json.dumps(out))
+    if a.json:
+        with open(a.json, 'w') as f:
+            json.dump(out, f, indent=1)
+    subprocess.run(['rm', '-rf', tmp])
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,55 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make test-debug: the module's selftests under a debug kernel.  Builds (or
+# reuses, from /var/cache/vmdirty) Debian's 6.1 from linux-source-6.1 with
+# KASAN, lockdep (PROVE_LOCKING), DEBUG_ATOMIC_SLEEP and kmemleak
+# (scripts/debug-kernel.sh; FLAVOUR kcsan swaps KASAN for KCSAN), builds the
+# DEBUG vmdirty.ko against it (in-kernel self-tests at load, compat checks),
+# boots it in the test host and runs the module's selftests against the
+# DEBUG module.  run-suite.sh scans kmemleak after the module is unloaded;
+# testhost.sh fails the run on any KASAN, KCSAN, lockdep, WARN or BUG
+# report in the kernel log.  The last line is "N passed, N failed".
+#
+# usage: test-debug.sh [kasan|kcsan] [TEST...]
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top" || exit 2
+flavour=${1:-kasan}
+shift || true
+# The module's own selftests by default (the VMM, transport and migration
+# ones test userspace, and run far slower under KASAN in TCG).
+[ $# -gt 0 ] || set -- module_test attach_test compat_test harvest_test drain_test \
+	lifetime_test netlink_test race_test track_test dirty_ring_test \
+	bounds_test collector_test lsm_test
+
+start=$(date +%s)
+kdir=$(scripts/debug-kernel.sh "$flavour") || exit 2
+echo "== debug kernel ($flavour): $kdir, $(( $(date +%s) - start )) s (built in $(cat "$kdir/build-seconds") s)"
+kver=$(ls "$kdir/lib/modules")
+make --no-print-directory KDIR="$kdir/build" module-debug >/dev/null || exit 2
+ko=$top/build/kmod-debug/kmod/vmdirty.ko
+
+results=build/test-results
+mkdir -p "$results"
+echo "== selftests under $kver (DEBUG module: $ko)"
+start=$(date +%s)
+# The suite runs against the DEBUG module (lifetime_test reloads it from
+# VMDIRTY_KO); its self-tests run once more at the first load.
+VMDIRTY_KERNEL_ARGS="kmemleak=on" selftests/vm/testhost.sh -K "$kdir" -k "$kver" \
+	-t "${VMDIRTY_TEST_TIMEOUT:-3000}" -- \
+	env VMDIRTY_KO="$ko" VMDIRTY_DEBUG_KO="$ko" selftests/vm/run-suite.sh "$@" 2>&1 |
+	tee "$results/debug-$flavour.ktap"
+hrc=${PIPESTATUS[0]}
+echo "# test host: $(( $(date +%s) - start )) s" | tee -a "$results/debug-$flavour.ktap"
+status=0
+if [ "$hrc" -ne 0 ]; then
+	status=1
+	echo "not ok 1 testhost: debug kernel run ended with status $hrc" |
+		tee -a "$results/debug-$flavour.ktap"
+fi
+read -r p f s < <(awk -f scripts/ktap-summary.awk "$results/debug-$flavour.ktap")
+[ "$f" -eq 0 ] || status=1
+echo "$s skipped"
+echo "$p passed, $f failed"
+exit $status

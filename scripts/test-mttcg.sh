@@ -1,0 +1,61 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make test-mttcg: the concurrency selftests with multi-threaded TCG, a host
+# thread per guest CPU, so that the module's paths really run in parallel
+# (single-threaded TCG, the default, runs the guest's CPUs in turns and
+# hides races whose window is shorter than a turn).  Bounded in time: the
+# test host's hard timeout ends a hang, and names the test that hung.
+#
+#   race_test      two harvesters, drain against harvest, detach against
+#                  drain, a VMM killed while its session drains
+#   lifetime_test  two threads harvesting, VM and VMM exits while attached
+#   drain_test     the drain worker against a vCPU filling its ring
+#
+# Multi-threaded TCG once hung the guest kernel in KVM's static-key text
+# patching; run-suite.sh holds two VMs for the whole run (kvm-pin.py) so
+# that no key flips.  The last line is "N passed, N failed".
+#
+# usage: test-mttcg.sh [-k KVER] [-K KROOT] [-r RUNS] [-t SECONDS] [TEST...]
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top" || exit 2
+kver=""
+kroot=""
+runs=1
+timeout=900
+while getopts "k:K:r:t:" opt; do
+	case $opt in
+	k) kver=$OPTARG ;;
+	K) kroot=$OPTARG ;;
+	r) runs=$OPTARG ;;
+	t) timeout=$OPTARG ;;
+	*) exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+[ $# -gt 0 ] || set -- race_test lifetime_test drain_test
+[ -n "$kver" ] || kver=$(VMDIRTY_KROOT=$kroot scripts/kver.sh) || exit 2
+
+results=build/test-results
+mkdir -p "$results"
+: >"$results/mttcg.ktap"
+status=0
+for run in $(seq 1 "$runs"); do
+	echo "== concurrency selftests, multi-threaded TCG, run $run of $runs ($*)"
+	start=$(date +%s)
+	VMDIRTY_TCG_THREAD=multi selftests/vm/testhost.sh ${kroot:+-K "$kroot"} -k "$kver" \
+		-t "$timeout" -- selftests/vm/run-suite.sh "$@" 2>&1 | tee -a "$results/mttcg.ktap"
+	hrc=${PIPESTATUS[0]}
+	echo "# run $run: $(( $(date +%s) - start )) s" | tee -a "$results/mttcg.ktap"
+	if [ "$hrc" -ne 0 ]; then
+		status=1
+		echo "not ok 1 testhost: multi-threaded TCG run $run ended with status $hrc" |
+			tee -a "$results/mttcg.ktap"
+	fi
+done
+read -r p f s < <(awk -f scripts/ktap-summary.awk "$results/mttcg.ktap")
+[ "$f" -eq 0 ] || status=1
+echo "$s skipped"
+echo "$p passed, $f failed"
+exit $status
