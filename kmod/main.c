@@ -45,3 +45,8 @@ module_exit(vmdirty_mod_exit);
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("Batched KVM dirty ring harvesting for live migration");
 MODULE_AUTHOR("vmdirty developers");
+/*
+ * modprobe loads kvm first even where no symbol of ours ties us to it
+ * (7.x: the VM file is recognised without file_is_kvm(), compat.h).
+ */
+MODULE_SOFTDEP("pre: kvm");
