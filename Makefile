@@ -100,6 +100,9 @@ ifeq ($(KERNEL),7)
 TESTS ?= $(MODULE_TESTS)
 endif
 TESTS ?=
+# Ours alone: userspace/Makefile has a TESTS of its own (its unit tests),
+# which a TESTS= on the command line would override there too.
+MAKEOVERRIDES := $(filter-out TESTS=%,$(MAKEOVERRIDES))
 
 _test: all
 	@scripts/run-tests.sh -k $(KVER) $(if $(KROOT),-K $(KROOT)) $(TESTS)
