@@ -273,7 +273,7 @@ static int close_last(struct many *m)
 	return 0;
 }
 
-TEST_F(genl, dump_consistent)
+TEST_F_TIMEOUT(genl, dump_consistent, 300)
 {
 	struct many *m = calloc(1, sizeof(*m));
 	bool intr;
@@ -286,7 +286,7 @@ TEST_F(genl, dump_consistent)
 	free(m);
 }
 
-TEST_F(genl, dump_interrupted)
+TEST_F_TIMEOUT(genl, dump_interrupted, 300)
 {
 	struct many *m = calloc(1, sizeof(*m));
 	bool intr;
