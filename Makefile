@@ -67,8 +67,17 @@ endif
 userspace: $(KSFT)/.extracted
 	$(MAKE) -C userspace
 
+# The kernel-side test helpers (selftests/kmod) are built here, never by
+# `module` or `install`: they are not for hosts.
+# On 7.x they are not built (its headers want the chroot's gcc-14): the
+# test that loads one skips.
 selftests: userspace $(KSFT)/.extracted
 	$(MAKE) -C selftests
+ifeq ($(KERNEL),7)
+	rm -f selftests/kmod/*.ko
+else
+	$(MAKE) -C $(KDIR) M=$(CURDIR)/selftests/kmod W=1 modules
+endif
 
 $(KSFT)/.extracted: scripts/ksft.sh
 	scripts/ksft.sh $(KSFT)
@@ -84,12 +93,16 @@ test:
 
 # The module's own selftests (the rest test the agent in userspace).
 MODULE_TESTS := module_test attach_test compat_test harvest_test drain_test \
-	lifetime_test netlink_test race_test track_test dirty_ring_test
+	lifetime_test netlink_test race_test track_test dirty_ring_test \
+	bounds_test collector_test lsm_test
 # TESTS= picks selftests (default: all; on 7.x the module's, see README).
 ifeq ($(KERNEL),7)
 TESTS ?= $(MODULE_TESTS)
 endif
 TESTS ?=
+# Ours alone: userspace/Makefile has a TESTS of its own (its unit tests),
+# which a TESTS= on the command line would override there too.
+MAKEOVERRIDES := $(filter-out TESTS=%,$(MAKEOVERRIDES))
 
 _test: all
 	@scripts/run-tests.sh -k $(KVER) $(if $(KROOT),-K $(KROOT)) $(TESTS)
@@ -196,6 +209,7 @@ dkms-uninstall:
 
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null
+	-$(MAKE) -C $(KDIR) M=$(CURDIR)/selftests/kmod clean 2>/dev/null
 	-$(MAKE) -C userspace clean
 	-$(MAKE) -C selftests clean
 	rm -rf $(BUILD)

@@ -54,6 +54,31 @@ static inline struct nlattr **vmdirty_dump_attrs(struct netlink_callback *cb)
 }
 
 /*
+ * 6.17 ("KVM: Bail from the dirty ring reset flow if a signal is pending",
+ * with the reset's count moved to an argument, int *nr_entries_reset) made
+ * KVM_RESET_DIRTY_RINGS return -EINTR part way on a pending signal, and
+ * return before re-protecting the pages of the entries it had gathered
+ * last.  There a reset must not run on a task signals reach: the session's
+ * kthread worker does every reset.  Before, a reset runs to the end.
+ */
+#ifdef VMDIRTY_HAVE_RESET_NR_ENTRIES
+#define VMDIRTY_RESET_STOPS_ON_SIGNAL	true
+#else
+#define VMDIRTY_RESET_STOPS_ON_SIGNAL	false
+#endif
+
+/*
+ * 6.7 ("genetlink: add CAP_NET_ADMIN test for multicast bind"), backported
+ * to 6.1.x, lets a multicast group ask for CAP_NET_ADMIN; before, the
+ * family's mcast_bind() callback checks it.
+ */
+#ifdef VMDIRTY_HAVE_GENL_MCAST_CAP
+#define VMDIRTY_GENL_MCGRP_FLAGS	GENL_MCAST_CAP_NET_ADMIN
+#else
+#define VMDIRTY_GENL_MCGRP_FLAGS	0
+#endif
+
+/*
  * 6.18 ("KVM: Export KVM-internal symbols for sub-modules only") exports
  * file_is_kvm() to kvm-intel and kvm-amd only, so a module that links to it
  * no longer loads.  It is a pointer compare (f_op == &kvm_vm_fops), and
@@ -61,8 +86,9 @@ static inline struct nlattr **vmdirty_dump_attrs(struct netlink_callback *cb)
  * what KVM makes of it instead: an anonymous-inode file (only kernel code
  * makes those, userspace cannot name one) called exactly "kvm-vm" (not
  * "kvm-vm-stats", "kvm-vcpu:N" or a device's "kvm-vfio": KVM's other
- * files), whose operations belong to KVM's own modules (kvm_init() sets
- * kvm_vm_fops.owner to the vendor module; NULL if KVM is built in).  A
+ * files), whose operations belong to KVM's own modules (where this is
+ * needed kvm_vm_fops.owner names one, NULL if KVM is built in; 6.1 leaves
+ * it NULL, but exports file_is_kvm(), which is used there).  A
  * module that made such a file to fool us would be kernel code already.
  * Only then is private_data taken for a struct kvm.  Kbuild defines
  * VMDIRTY_HAVE_FILE_IS_KVM when Module.symvers exports file_is_kvm with no
@@ -97,8 +123,14 @@ static inline bool vmdirty_file_is_kvm(struct file *file)
 	bool is_kvm = file_is_kvm(file);
 
 #ifdef DEBUG
-	/* DEBUG builds hold the fallback to the real thing where both exist. */
-	WARN_ONCE(is_kvm != vmdirty_file_is_kvm_vm(file),
+	/*
+	 * DEBUG builds hold the fallback to the real thing where both exist,
+	 * except for a VM file whose operations name no module: 6.1 leaves
+	 * kvm_vm_fops.owner NULL (virt/kvm/kvm_main.c: only kvm_chardev_ops
+	 * gets one), so only file_is_kvm() can tell there.
+	 */
+	WARN_ONCE(is_kvm != vmdirty_file_is_kvm_vm(file) &&
+		  !(is_kvm && !file->f_op->owner && !IS_BUILTIN(CONFIG_KVM)),
 		  "vmdirty: VM file test disagrees with file_is_kvm() (%d)\n", is_kvm);
 #endif
 	return is_kvm;

@@ -7,6 +7,7 @@
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/nospec.h>
 #include <linux/uaccess.h>
 
 #include "session.h"
@@ -147,7 +148,8 @@ static long vmdirty_ioctl(struct file *file, unsigned int cmd, unsigned long arg
 
 	if (_IOC_TYPE(cmd) != VMDIRTY_IOC_MAGIC || _IOC_NR(cmd) >= ARRAY_SIZE(vmdirty_ioctls))
 		return -ENOTTY;
-	ioc = &vmdirty_ioctls[_IOC_NR(cmd)];
+	/* No speculative call through an entry past the table. */
+	ioc = &vmdirty_ioctls[array_index_nospec(_IOC_NR(cmd), ARRAY_SIZE(vmdirty_ioctls))];
 	if (_IOC_NR(ioc->cmd) != _IOC_NR(cmd) || _IOC_DIR(ioc->cmd) != _IOC_DIR(cmd))
 		return -ENOTTY;
 	return ioc->fn(file->private_data, (void __user *)arg, _IOC_SIZE(cmd));

@@ -40,7 +40,7 @@ static void vmdirty_drain_work(struct kthread_work *work)
 	struct vmdirty_session *s = container_of(work, struct vmdirty_session,
 						 drain_work.work);
 	struct vmdirty_collect c = {};
-	int ret;
+	long ret;
 
 	/*
 	 * A harvest from another process holds the lock while it waits for
@@ -54,17 +54,15 @@ static void vmdirty_drain_work(struct kthread_work *work)
 	if (!s->drain.enabled)
 		goto out_unlock;
 
-	vmdirty_collect(s, true, &c);
-	if (c.entries || c.skipped) {
-		ret = vmdirty_reset_rings(s);
-		if (ret == -ESRCH) {
-			/* The VM's process is gone: nothing can reset any more. */
-			s->drain.enabled = false;
-			WRITE_ONCE(s->drain.interval_us, 0);
-			goto out_unlock;
-		}
+	ret = vmdirty_harvest_locked(s, true, false, &c);
+	if (ret == -ESRCH || ret == -EPIPE) {
+		/* The VM's process is gone, or the session failed: stop. */
+		s->drain.enabled = false;
+		WRITE_ONCE(s->drain.interval_us, 0);
+		goto out_unlock;
 	}
-	vmdirty_shm_drained(s);
+	if (ret >= 0)
+		vmdirty_shm_drained(s);
 	WRITE_ONCE(s->drain.interval_us, vmdirty_drain_adapt(&s->drain, c.max_fill_pct));
 	vmdirty_drain_queue(s, s->drain.interval_us);
 out_unlock:
@@ -110,32 +108,39 @@ static int vmdirty_drain_params(const struct vmdirty_drain *arg,
  * @arg: the argument, flags, pad and reserved already checked
  *
  * Return: 0, -EINVAL (intervals or percentage out of range, or parameters
- * given to stop), -ESRCH (the VM's process is gone), -EINTR.
+ * given to stop), -ESRCH (the VM's process is gone), -EPIPE (the session
+ * failed), -EINTR.
  */
 int vmdirty_set_drain(struct vmdirty_session *s, struct vmdirty_drain *arg)
 {
+	bool enable = arg->flags & VMDIRTY_DRAIN_ENABLE;
+	struct mm_struct *mm = s->kvm->mm;
 	struct vmdirty_drain_state d;
 	int ret = 0;
 
-	if (arg->flags & VMDIRTY_DRAIN_ENABLE) {
+	if (enable) {
 		ret = vmdirty_drain_params(arg, &d);
 		if (ret)
 			return ret;
+		/* Held until after the lock: its last put must not be under it. */
+		if (!mmget_not_zero(mm))
+			return -ESRCH;
 	} else if (arg->min_interval_us || arg->max_interval_us || arg->high_pct) {
 		return -EINVAL;
 	}
 
-	if (mutex_lock_killable(&s->lock))
-		return -EINTR;
-	if (!(arg->flags & VMDIRTY_DRAIN_ENABLE)) {
+	if (mutex_lock_killable(&s->lock)) {
+		ret = -EINTR;
+		goto out_mm;
+	}
+	if (!enable) {
 		vmdirty_drain_stop(s);
 		goto out_unlock;
 	}
-	if (!mmget_not_zero(s->kvm->mm)) {
-		ret = -ESRCH;
+	if (s->conflict) {
+		ret = -EPIPE;
 		goto out_unlock;
 	}
-	mmput(s->kvm->mm);
 
 	s->drain.min_us = d.min_us;
 	s->drain.max_us = d.max_us;
@@ -147,5 +152,8 @@ int vmdirty_set_drain(struct vmdirty_session *s, struct vmdirty_drain *arg)
 	vmdirty_drain_queue(s, 0);
 out_unlock:
 	mutex_unlock(&s->lock);
+out_mm:
+	if (enable)
+		mmput(mm);
 	return ret;
 }

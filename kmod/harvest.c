@@ -3,64 +3,21 @@
  * vmdirty: the walk over every vCPU's dirty ring, the ordering of each
  * ring's batch before KVM resets it, and VMDIRTY_IOC_HARVEST.
  *
- * A ring entry goes 00 (free) -> 01 (DIRTY, pushed by KVM) -> 1X (RESET,
- * marked collected by us) -> 00 (KVM_RESET_DIRTY_RINGS re-protected it).
- * Entries in the DIRTY state belong to the collector: KVM only writes at
- * its dirty_index, past them.  So a batch may be rewritten in place, in
- * ascending (slot, offset) order, before it is marked collected; KVM's
- * reset then merges neighbours into 64-page masks, one MMU-lock round per
- * mask instead of one per entry.
+ * A batch the walk claimed (ring.c) is the session's alone: KVM only writes
+ * at its dirty_index, past it, and cannot free it while the walk holds
+ * kvm->slots_lock.  So it may be rewritten in place, in ascending (slot,
+ * offset) order, before it is marked collected; KVM's reset then merges
+ * neighbours into 64-page masks, one MMU-lock round per mask instead of one
+ * per entry.  The batch's pages go to the private pending set; only once
+ * KVM reset every collected entry are they moved to the live set, as the
+ * UAPI promises (a live bit's page is write-protected again).
  */
 #include <linux/kvm_host.h>
 #include <linux/ktime.h>
+#include <linux/sched.h>
 
 #include "session.h"
 #include "vmdirty.h"
-
-/*
- * Count the DIRTY entries from *fetch on.  Entries already marked collected
- * at *fetch were collected by someone else before ATTACH: step over them,
- * KVM resets them with ours.
- */
-static u32 vmdirty_ring_scan(struct kvm_dirty_gfn *gfns, u32 size, u32 *fetch,
-			     u64 *skipped)
-{
-	u32 mask = size - 1, n = 0, flags;
-
-	while (n + *skipped < size) {
-		/*
-		 * DIRTY is set after slot and offset: pairs with the smp_wmb()
-		 * in kvm_dirty_ring_push().
-		 */
-		flags = smp_load_acquire(&gfns[(*fetch + n) & mask].flags);
-		if (flags & KVM_DIRTY_GFN_F_RESET) {
-			if (n)
-				break;
-			(*fetch)++;
-			(*skipped)++;
-			continue;
-		}
-		if (!(flags & KVM_DIRTY_GFN_F_DIRTY))
-			break;
-		n++;
-	}
-	return n;
-}
-
-/* Hand a batch back to KVM: every entry is marked collected, in order. */
-static void vmdirty_ring_publish(struct kvm_dirty_gfn *gfns, u32 mask,
-				 u32 start, u32 n)
-{
-	u32 i;
-
-	for (i = 0; i < n; i++)
-		/*
-		 * The (rewritten) slot and offset are visible before RESET:
-		 * pairs with smp_load_acquire() in kvm_dirty_gfn_harvested().
-		 */
-		smp_store_release(&gfns[(start + i) & mask].flags,
-				  KVM_DIRTY_GFN_F_RESET);
-}
 
 static void vmdirty_gfn_write(struct kvm_dirty_gfn *e, u32 slot, u64 offset)
 {
@@ -68,12 +25,11 @@ static void vmdirty_gfn_write(struct kvm_dirty_gfn *e, u32 slot, u64 offset)
 	WRITE_ONCE(e->offset, offset);
 }
 
-/* As logged: each entry sets its bit in the live set, nothing moves. */
+/* As logged: each entry sets its pending bit, nothing moves. */
 static void vmdirty_batch_unsorted(struct vmdirty_session *s,
 				   struct kvm_dirty_gfn *gfns, u32 mask,
 				   u32 start, u32 n, struct vmdirty_collect *c)
 {
-	struct vmdirty_bits *live = &s->sets[s->live];
 	u32 i;
 
 	for (i = 0; i < n; i++) {
@@ -84,7 +40,7 @@ static void vmdirty_batch_unsorted(struct vmdirty_session *s,
 		if (idx < 0)
 			c->dropped++;
 		else
-			c->new_pages += vmdirty_bits_set(live, s->slots[idx].first_bit + offset);
+			vmdirty_bits_set(&s->pending, s->slots[idx].first_bit + offset);
 	}
 	c->entries += n;
 }
@@ -95,13 +51,14 @@ static void vmdirty_batch_unsorted(struct vmdirty_session *s,
  * @gfns: the ring
  * @mask: ring size - 1
  * @start: free-running index of the batch's first entry
- * @n: entries in the batch, all DIRTY and owned by us
+ * @n: entries in the batch, all claimed by us
  * @c: counts of the walk, added to
  *
  * The batch's pages go through the scratch bitmap, whose summary keeps the
  * walk proportional to the batch: that both removes duplicates and orders
- * them, cheaper than a comparison sort.  The batch is then rewritten as:
- * the entries to drop, unchanged (KVM still resets what it knows), the
+ * them, cheaper than a comparison sort.  They end in the pending set.  The
+ * batch is then rewritten as: the entries to drop, unchanged (KVM still
+ * resets what it knows), the
  * distinct pages in ascending (slot, offset) order, and, in the positions
  * duplicates left over, copies of the last page (offset delta 0, which
  * KVM's reset merges).  The entry count, hence KVM's reset count, stays @n.
@@ -109,7 +66,7 @@ static void vmdirty_batch_unsorted(struct vmdirty_session *s,
 void vmdirty_batch_order(struct vmdirty_session *s, struct kvm_dirty_gfn *gfns,
 			 u32 mask, u32 start, u32 n, struct vmdirty_collect *c)
 {
-	struct vmdirty_bits *scratch = &s->scratch, *live = &s->sets[s->live];
+	struct vmdirty_bits *scratch = &s->scratch;
 	struct kvm_dirty_gfn *e, *last = NULL;
 	u32 i, pos = 0, si = 0;
 	u64 sw, w, bits, bit;
@@ -144,7 +101,7 @@ void vmdirty_batch_order(struct vmdirty_session *s, struct kvm_dirty_gfn *gfns,
 			w = sw * 64 + __ffs64(sum);
 			bits = scratch->bitmap[w];
 			scratch->bitmap[w] = 0;
-			c->new_pages += vmdirty_bits_or(live, w, bits);
+			vmdirty_bits_or(&s->pending, w, bits);
 			for (; bits; bits &= bits - 1) {
 				bit = w * 64 + __ffs64(bits);
 				while (si + 1 < s->nr_slots &&
@@ -164,89 +121,202 @@ void vmdirty_batch_order(struct vmdirty_session *s, struct kvm_dirty_gfn *gfns,
 				  last->offset);
 }
 
-/* Phase 1: how much each ring holds; new vCPUs get their table entry. */
-static void vmdirty_collect_scan(struct vmdirty_session *s,
-				 struct vmdirty_collect *c)
+/* The session failed: say it once, loudly, and collect nothing more. */
+static void vmdirty_conflict(struct vmdirty_session *s)
 {
-	struct kvm_vcpu *vcpu;
-	unsigned long i;
-
-	kvm_for_each_vcpu(i, vcpu, s->kvm) {
-		struct kvm_dirty_ring *ring = &vcpu->dirty_ring;
-		struct vmdirty_vcpu *v;
-		u32 used;
-
-		if (WARN_ON_ONCE(i >= s->max_vcpus))
-			break;
-		v = &s->vcpus[i];
-		if (!v->seen) {
-			/*
-			 * Only our resets move reset_index once we are
-			 * attached, and they run under s->lock, as we do.
-			 */
-			v->fetch = READ_ONCE(ring->reset_index);
-			v->seen = true;
-			s->nr_vcpus = max_t(u32, s->nr_vcpus, i + 1);
-			vmdirty_shm_vcpu_seen(s, i, vcpu->vcpu_id, ring->size);
-		}
-		used = READ_ONCE(ring->dirty_index) - READ_ONCE(ring->reset_index);
-		WRITE_ONCE(s->shm_vcpus[i].ring_used, used);
-		c->max_fill_pct = max_t(u32, c->max_fill_pct,
-					div_u64((u64)used * 100, ring->soft_limit));
-		v->batch = vmdirty_ring_scan(ring->dirty_gfns, ring->size,
-					     &v->fetch, &c->skipped);
-		c->nr_vcpus++;
-	}
+	lockdep_assert_held(&s->lock);
+	if (s->conflict)
+		return;
+	s->conflict = true;
+	WRITE_ONCE(s->hdr->flags, s->hdr->flags | VMDIRTY_STATUS_RING_CONFLICT);
+	pr_warn_ratelimited("session %u: someone else collected or rewrote the dirty rings of VM pid %d; the session stops\n",
+			    s->id, s->kvm->userspace_pid);
+	vmdirty_genl_notify(s, VMDIRTY_CMD_RING_CONFLICT);
 }
 
-/**
- * vmdirty_collect - collect every vCPU's ring into the live set
- * @s: the session
- * @sorted: rewrite each batch in order (else keep the logged order)
- * @c: zeroed by the caller; what was found
- *
- * Every collected entry is marked for KVM's reset; the caller has KVM reset
- * them.  The layout is checked between the scan and the reading of entries:
- * an entry pushed under a new layout is seen DIRTY only after that layout
- * was installed, so the check sees it too and the entry is dropped.
- */
-void vmdirty_collect(struct vmdirty_session *s, bool sorted,
-		     struct vmdirty_collect *c)
+/* Claim, order and mark collected one vCPU's new entries. */
+static int vmdirty_collect_vcpu(struct vmdirty_session *s, struct kvm_vcpu *vcpu,
+				struct vmdirty_vcpu *v, u32 idx, bool sorted,
+				struct vmdirty_collect *c)
 {
-	struct kvm_vcpu *vcpu;
-	unsigned long i;
+	struct kvm_dirty_ring *ring = &vcpu->dirty_ring;
+	u32 mask = ring->size - 1;
+	int ret, err;
 
-	lockdep_assert_held(&s->lock);
-	vmdirty_collect_scan(s, c);
-	c->stale = vmdirty_slots_check(s);
-
-	kvm_for_each_vcpu(i, vcpu, s->kvm) {
-		struct kvm_dirty_ring *ring = &vcpu->dirty_ring;
-		struct vmdirty_vcpu *v;
-		u32 mask = ring->size - 1;
-
-		if (i >= s->max_vcpus)
-			break;
-		v = &s->vcpus[i];
-		/* Created after the scan: next walk. */
-		if (!v->seen || !v->batch)
-			continue;
+	ret = vmdirty_ring_claim(vcpu, v);
+	if (v->batch) {
 		if (sorted)
 			vmdirty_batch_order(s, ring->dirty_gfns, mask, v->fetch,
 					    v->batch, c);
 		else
 			vmdirty_batch_unsorted(s, ring->dirty_gfns, mask,
 					       v->fetch, v->batch, c);
-		vmdirty_ring_publish(ring->dirty_gfns, mask, v->fetch, v->batch);
-		v->fetch += v->batch;
-		v->since_swap += v->batch;
-		WRITE_ONCE(s->shm_vcpus[i].entries,
-			   s->shm_vcpus[i].entries + v->batch);
-		v->batch = 0;
 	}
+	err = vmdirty_ring_publish(vcpu, v);
+	v->since_swap += v->batch;
+	WRITE_ONCE(s->shm_vcpus[idx].entries, s->shm_vcpus[idx].entries + v->batch);
+	v->batch = 0;
+	return ret ?: err;
+}
+
+/**
+ * vmdirty_collect - collect every vCPU's ring into the pending set
+ * @s: the session
+ * @sorted: rewrite each batch in order (else keep the logged order)
+ * @c: zeroed by the caller; what was found
+ *
+ * Under kvm->slots_lock: the layout cannot change, nor can anyone have KVM
+ * reset entries, during the walk.  Every cursor is checked before any ring
+ * is touched, so a walk that finds a foreign collector collects nothing.
+ * The caller has KVM reset what was collected, and moves the pending set
+ * to the live set once that reset is verified.
+ * Return: 0, -EINTR, or -EPIPE if someone else collected from the rings
+ * (the session is failed; what this walk claimed is marked collected).
+ */
+int vmdirty_collect(struct vmdirty_session *s, bool sorted, struct vmdirty_collect *c)
+{
+	struct kvm *kvm = s->kvm;
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+	int ret = 0;
+
+	lockdep_assert_held(&s->lock);
+	if (mutex_lock_killable(&kvm->slots_lock))
+		return -EINTR;
+	c->stale = vmdirty_slots_check(s);
+	kvm_for_each_vcpu(i, vcpu, kvm) {
+		if (WARN_ON_ONCE(i >= s->max_vcpus))
+			break;
+		if (vmdirty_ring_sync(s, i, vcpu, c))
+			ret = -EPIPE;
+		c->nr_vcpus++;
+	}
+	kvm_for_each_vcpu(i, vcpu, kvm) {
+		if (ret || i >= s->max_vcpus)
+			break;
+		/* Created after the first pass (vCPUs need no slots_lock): next walk. */
+		if (!s->vcpus[i].seen)
+			continue;
+		ret = vmdirty_collect_vcpu(s, vcpu, &s->vcpus[i], i, sorted, c);
+		cond_resched();
+	}
+	mutex_unlock(&kvm->slots_lock);
+
 	vmdirty_shm_account(s, c);
 	if (c->stale)
 		vmdirty_genl_notify(s, VMDIRTY_CMD_LAYOUT_STALE);
+	if (ret)
+		vmdirty_conflict(s);
+	return ret;
+}
+
+/*
+ * Entries the session collected that KVM has not reset yet, all vCPUs;
+ * those someone rewrote meanwhile are marked collected again and counted
+ * in *rewritten.  -EPIPE: a reset went past a cursor (ring.c).
+ */
+static long vmdirty_unreset(struct vmdirty_session *s, u32 *rewritten)
+{
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+	long n = 0;
+	int ret;
+
+	mutex_lock(&s->kvm->slots_lock);
+	kvm_for_each_vcpu(i, vcpu, s->kvm) {
+		if (i >= s->max_vcpus)
+			break;
+		ret = vmdirty_ring_unreset(s, i, vcpu, rewritten);
+		if (ret < 0) {
+			n = ret;
+			break;
+		}
+		n += ret;
+	}
+	mutex_unlock(&s->kvm->slots_lock);
+	return n;
+}
+
+/**
+ * vmdirty_reset_verified - have KVM reset everything collected, and check
+ * @s: the session, locked
+ *
+ * KVM's count does not tell (a reset by the VMM may take some of ours, and
+ * KVM since 6.17 stops early on a signal): the reset index of every ring
+ * must have reached the session's cursor.  Short, the reset is tried once
+ * more, on the worker, which no signal stops, after marking collected again
+ * any entry someone rewrote (then the session fails: entries it held were
+ * written by someone else).
+ * Return: entries KVM reset, or the reset's error (-ESRCH, -EPERM from an
+ * LSM, -EIO, ...; the entries stay collected for the next call), or -EPIPE
+ * (the session failed; the rings are left consistent).
+ */
+static long vmdirty_reset_verified(struct vmdirty_session *s)
+{
+	u32 rewritten = 0;
+	long ret, left;
+
+	lockdep_assert_held(&s->lock);
+	ret = vmdirty_reset_rings(s, false);
+	if (ret < 0 && ret != -EINTR)
+		goto err;
+	left = vmdirty_unreset(s, &rewritten);
+	if (left > 0) {
+		long again = vmdirty_reset_rings(s, true);
+
+		if (again < 0) {
+			ret = again;
+			goto err;
+		}
+		ret = max(ret, 0L) + again;
+		left = vmdirty_unreset(s, &rewritten);
+	}
+	if (left || rewritten)
+		vmdirty_conflict(s);
+	s->unreset = left > 0;
+	return s->conflict ? -EPIPE : ret;
+
+err:
+	s->unreset = true;
+	return ret;
+}
+
+/**
+ * vmdirty_harvest_locked - collect, reset, verify, publish
+ * @s: the session, locked
+ * @sorted: order each batch before its reset
+ * @idle_reset: ask KVM to reset even if nothing waits for it (HARVEST: it
+ *	tells whether KVM can still be asked, e.g. -ESRCH)
+ * @c: zeroed by the caller; what the walk found
+ *
+ * The pending bits reach the live set only after their pages are
+ * write-protected again; on an error they stay pending for the next call.
+ * Return: entries KVM reset, -EINTR, -EPIPE (the session failed), or the
+ * reset's error.
+ */
+long vmdirty_harvest_locked(struct vmdirty_session *s, bool sorted, bool idle_reset,
+			    struct vmdirty_collect *c)
+{
+	long ret;
+
+	lockdep_assert_held(&s->lock);
+	if (s->conflict)
+		return -EPIPE;
+	ret = vmdirty_collect(s, sorted, c);
+	if (ret == -EINTR)
+		return ret;
+	if (!ret && !idle_reset && !c->entries && !c->skipped && !s->unreset)
+		return 0;
+	/*
+	 * Failed or not, what was collected is reset, verified and, once
+	 * every entry is reset, published.
+	 */
+	ret = vmdirty_reset_verified(s);
+	if (!s->unreset && (ret >= 0 || ret == -EPIPE))
+		c->new_pages = vmdirty_shm_publish(s);
+	if (ret >= 0 && s->conflict)
+		ret = -EPIPE;
+	return ret;
 }
 
 /**
@@ -255,26 +325,29 @@ void vmdirty_collect(struct vmdirty_session *s, bool sorted,
  * @h: the validated argument; its out fields are filled
  *
  * Collect, have KVM reset what was collected, then swap unless NO_SWAP.
- * Return: 0, -EINTR, or the reset's error (-ESRCH: the VM's process is
- * gone; the collected bits stay in the live set).
+ * Return: 0, -EINTR, -EPIPE (the session failed) or the reset's error
+ * (-ESRCH: the VM's process is gone; -EPERM: an LSM refused; the collected
+ * bits stay pending).
  */
 int vmdirty_harvest(struct vmdirty_session *s, struct vmdirty_harvest *h)
 {
 	struct vmdirty_shm_header *hdr = s->hdr;
 	struct vmdirty_collect c = {};
 	bool swap = !(h->flags & VMDIRTY_HARVEST_NO_SWAP);
+	long reset;
 	u64 t0;
 	int ret;
 
 	if (mutex_lock_killable(&s->lock))
 		return -EINTR;
 	t0 = ktime_get_ns();
-	vmdirty_collect(s, !(h->flags & VMDIRTY_HARVEST_UNSORTED), &c);
-	ret = vmdirty_reset_rings(s);
-	if (ret < 0)
+	reset = vmdirty_harvest_locked(s, !(h->flags & VMDIRTY_HARVEST_UNSORTED), true, &c);
+	if (reset < 0) {
+		ret = reset;
 		goto out_unlock;
+	}
 	h->duration_ns = ktime_get_ns() - t0;
-	h->reset = ret;
+	h->reset = reset;
 	if (swap)
 		vmdirty_shm_swap(s);
 	else

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * vmdirty: module init and exit, nothing else.  The netlink family comes
- * last and goes first, so userspace never sees a half-built module.
+ * vmdirty: module init and exit, nothing else.  /dev/vmdirty, through which
+ * sessions are made, comes last and goes first: nothing can open it on a
+ * module whose init then fails.  The netlink family before it only ever
+ * reports sessions, and has none to report until the device exists.
  */
 #include <linux/module.h>
 
@@ -15,26 +17,26 @@ static int __init vmdirty_mod_init(void)
 	if (!vmdirty_selftest())
 		return -ENOTRECOVERABLE;
 #endif
-	ret = vmdirty_device_init();
-	if (ret < 0)
-		goto err_device;
 	ret = vmdirty_genl_init();
 	if (ret < 0)
 		goto err_genl;
+	ret = vmdirty_device_init();
+	if (ret < 0)
+		goto err_device;
 
 	pr_info("loaded, ABI %d\n", VMDIRTY_ABI_VERSION);
 	return 0;
 
-err_genl:
-	vmdirty_device_uninit();
 err_device:
+	vmdirty_genl_uninit();
+err_genl:
 	return ret;
 }
 
 static void __exit vmdirty_mod_exit(void)
 {
-	vmdirty_genl_uninit();
 	vmdirty_device_uninit();
+	vmdirty_genl_uninit();
 	pr_info("unloaded\n");
 }
 
@@ -43,3 +45,8 @@ module_exit(vmdirty_mod_exit);
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("Batched KVM dirty ring harvesting for live migration");
 MODULE_AUTHOR("vmdirty developers");
+/*
+ * modprobe loads kvm first even where no symbol of ours ties us to it
+ * (7.x: the VM file is recognised without file_is_kvm(), compat.h).
+ */
+MODULE_SOFTDEP("pre: kvm");

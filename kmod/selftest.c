@@ -4,8 +4,9 @@
  * each group ending in one "<group> self-tests: pass" or "FAIL" line that
  * the test host counts (selftests/vm/run-suite.sh): on a session with a
  * made-up layout and a ring that is plain memory, the batch ordering (order,
- * duplicates, dropped entries, what KVM's reset merges) and the swap of the
- * two bit sets; and the VM file test of kernels without file_is_kvm()
+ * duplicates, dropped entries, what KVM's reset merges), the pending bits
+ * reaching the live set and the swap of the two bit sets; the netlink dump
+ * generation's wrap; and the VM file test of kernels without file_is_kvm()
  * (compat.h) against look-alike files this module makes itself.
  */
 #include <linux/anon_inodes.h>
@@ -133,6 +134,8 @@ static bool vmdirty_selftest_one(struct vmdirty_session *s, u32 seed)
 
 	vmdirty_batch_order(s, ring, RING_SIZE - 1, BATCH_START, BATCH_LEN, &c);
 	vmdirty_shm_account(s, &c);
+	/* What a verified reset does next: pending to live. */
+	c.new_pages = vmdirty_shm_publish(s);
 
 	if (c.entries != BATCH_LEN || c.dropped != d || c.new_pages != distinct) {
 		pr_err("selftest %u: counts %llu/%llu/%llu, want %u/%u/%llu\n", seed,
@@ -202,6 +205,28 @@ out:
 	return ok;
 }
 
+/*
+ * The dump generation skips 0 when it wraps: genl_dump_check_consistent()
+ * reads 0 as "not set yet" and would miss the change that made it 0.
+ */
+static bool vmdirty_selftest_gen(void)
+{
+	u32 saved;
+	bool ok;
+
+	mutex_lock(&vmdirty_sessions_lock);
+	saved = vmdirty_sessions_gen;
+	vmdirty_sessions_gen = U32_MAX;
+	vmdirty_sessions_changed();
+	ok = vmdirty_sessions_gen == 1;
+	vmdirty_sessions_gen = saved;
+	mutex_unlock(&vmdirty_sessions_lock);
+	if (!ok)
+		pr_err("selftest: the dump generation wrapped to 0\n");
+	pr_info("dump generation self-tests: %s\n", ok ? "pass" : "FAIL");
+	return ok;
+}
+
 static bool vmdirty_selftest_batches(void)
 {
 	struct vmdirty_session *s;
@@ -218,10 +243,11 @@ static bool vmdirty_selftest_batches(void)
 		goto out_free;
 	for (i = 0; i < s->nr_slots; i++) {
 		s->slots[i].key = vmdirty_selftest_layout[i].key;
+		s->slots[i].flags = VMDIRTY_SLOT_LOG_DIRTY;
 		s->slots[i].npages = vmdirty_selftest_layout[i].npages;
 	}
 	if (vmdirty_shm_alloc(s))
-		goto out_free;
+		goto out_shm;
 
 	mutex_lock(&s->lock);
 	for (ok = true, i = 1; ok && i <= 32; i++) {
@@ -229,6 +255,8 @@ static bool vmdirty_selftest_batches(void)
 		vmdirty_shm_swap(s);
 	}
 	mutex_unlock(&s->lock);
+out_shm:
+	/* Frees what it allocated, even in part. */
 	vmdirty_shm_free(s);
 out_free:
 	kfree(s->slots);
@@ -288,6 +316,7 @@ bool vmdirty_selftest(void)
 	bool ok = true;
 
 	ok &= vmdirty_selftest_batches();
+	ok &= vmdirty_selftest_gen();
 	ok &= vmdirty_selftest_vm_file();
 	return ok;
 }

@@ -4,7 +4,14 @@
  * one VM at ATTACH (holding the VM's file, so the VM outlives its fd and its
  * process), and ends when the last reference to its file goes away: the
  * fd, a dup, one passed over SCM_RIGHTS, or a mapping of the region.
+ *
+ * Who may attach: a task holding the VM's fd, of the VM's own process (its
+ * mm, the one KVM accepts VM ioctls from, and the one the session's resets
+ * run with), or with CAP_SYS_ADMIN.  Whoever holds the session's fd after
+ * that may harvest: the attacher handed it over.
  */
+#include <linux/capability.h>
+#include <linux/cred.h>
 #include <linux/file.h>
 #include <linux/kvm_host.h>
 #include <linux/sched.h>
@@ -16,9 +23,19 @@
 /* The sessions netlink can see, by id; attached ones are marked so. */
 DEFINE_MUTEX(vmdirty_sessions_lock);
 DEFINE_XARRAY_ALLOC1(vmdirty_sessions);
-/* Bumped when a session comes or goes: a dump spanning it is flagged. */
-u32 vmdirty_sessions_gen;
+/*
+ * Bumped when a session comes or goes: a dump spanning it is flagged.
+ * Never 0, which genl_dump_check_consistent() takes for "not set yet".
+ */
+u32 vmdirty_sessions_gen = 1;
 static u32 vmdirty_sessions_next;
+
+void vmdirty_sessions_changed(void)
+{
+	lockdep_assert_held(&vmdirty_sessions_lock);
+	if (!++vmdirty_sessions_gen)
+		vmdirty_sessions_gen = 1;
+}
 
 struct vmdirty_session *vmdirty_session_create(void)
 {
@@ -59,7 +76,7 @@ static int vmdirty_session_register(struct vmdirty_session *s)
 	ret = xa_alloc_cyclic(&vmdirty_sessions, &s->id, s, xa_limit_32b,
 			      &vmdirty_sessions_next, GFP_KERNEL_ACCOUNT);
 	if (ret >= 0) {
-		vmdirty_sessions_gen++;
+		vmdirty_sessions_changed();
 		ret = 0;
 	}
 out_unlock:
@@ -71,11 +88,14 @@ static void vmdirty_session_unregister(struct vmdirty_session *s)
 {
 	mutex_lock(&vmdirty_sessions_lock);
 	xa_erase(&vmdirty_sessions, s->id);
-	vmdirty_sessions_gen++;
+	vmdirty_sessions_changed();
 	mutex_unlock(&vmdirty_sessions_lock);
 }
 
-/* Open the VM's file: a KVM VM with its dirty ring, not yet dying. */
+/*
+ * Open the VM's file: a KVM VM with its dirty ring, not yet dying, that
+ * the caller may attach to.
+ */
 static struct file *vmdirty_session_vm_get(int fd)
 {
 	struct file *file = fget(fd);
@@ -88,6 +108,9 @@ static struct file *vmdirty_session_vm_get(int fd)
 	if (!vmdirty_file_is_kvm(file))
 		goto err_put;
 	kvm = file->private_data;
+	ret = -EPERM;
+	if (current->mm != kvm->mm && !capable(CAP_SYS_ADMIN))
+		goto err_put;
 	ret = -ENXIO;
 	if (!kvm->dirty_ring_size)
 		goto err_put;
@@ -101,14 +124,44 @@ err_put:
 	return ERR_PTR(ret);
 }
 
+/*
+ * Undo what ATTACH built, in reverse, whatever part of it exists; every
+ * pointer is left NULL, so that a later ATTACH on the same file starts
+ * from scratch.  The worker is gone first: nothing runs on it any more.
+ */
+static void vmdirty_session_unbuild(struct vmdirty_session *s)
+{
+	if (s->worker)
+		vmdirty_reset_uninit(s);
+	s->worker = NULL;
+	vmdirty_shm_free(s);
+	kvfree(s->slots);
+	s->slots = NULL;
+	s->nr_slots = 0;
+	s->last_slot = 0;
+	kvfree(s->vcpus);
+	s->vcpus = NULL;
+	s->nr_vcpus = 0;
+	memset(s->memslots_gen, 0, sizeof(s->memslots_gen));
+	memset(s->unrecorded, 0, sizeof(s->unrecorded));
+	memset(s->private_slots, 0, sizeof(s->private_slots));
+	s->stale = false;
+	s->unreset = false;
+	s->conflict = false;
+	if (s->cred)
+		put_cred(s->cred);
+	s->cred = NULL;
+}
+
 /**
  * vmdirty_session_attach - VMDIRTY_IOC_ATTACH
  * @s: the session
  * @arg: the validated argument; its out fields are filled
  *
- * Return: 0, or -EBADF, -EINVAL, -ENXIO, -ESRCH (see vmdirty_session_vm_get),
- * -EBUSY (this file is attached, or the VM already has a session),
- * -ENOMEM, -EINTR.  On error nothing changed.
+ * Return: 0, or -EBADF, -EINVAL, -EPERM, -ENXIO, -ESRCH (see
+ * vmdirty_session_vm_get), -EBUSY (this file is attached, or the VM already
+ * has a session), -EFBIG (over max_session_mb), -ENOMEM, -EINTR.  On error
+ * nothing changed.
  */
 int vmdirty_session_attach(struct vmdirty_session *s, struct vmdirty_attach *arg)
 {
@@ -133,19 +186,20 @@ int vmdirty_session_attach(struct vmdirty_session *s, struct vmdirty_attach *arg
 	ret = vmdirty_session_register(s);
 	if (ret)
 		goto err_register;
+	s->cred = get_current_cred();
 	ret = -ENOMEM;
 	s->vcpus = kvcalloc(s->max_vcpus, sizeof(*s->vcpus), GFP_KERNEL_ACCOUNT);
 	if (!s->vcpus)
-		goto err_vcpus;
+		goto err_build;
 	ret = vmdirty_slots_record(s);
 	if (ret)
-		goto err_slots;
+		goto err_build;
 	ret = vmdirty_shm_alloc(s);
 	if (ret)
-		goto err_shm;
+		goto err_build;
 	ret = vmdirty_reset_init(s);
 	if (ret)
-		goto err_worker;
+		goto err_build;
 
 	arg->region_size = s->region_size;
 	arg->layout_gen = s->hdr->layout_gen;
@@ -157,21 +211,15 @@ int vmdirty_session_attach(struct vmdirty_session *s, struct vmdirty_attach *arg
 	vmdirty_genl_notify(s, VMDIRTY_CMD_SESSION_NEW);
 	return 0;
 
-err_worker:
-	vmdirty_shm_free(s);
-	s->region = NULL;
-err_shm:
-	kvfree(s->slots);
-	s->slots = NULL;
-	s->nr_slots = 0;
-err_slots:
-	kvfree(s->vcpus);
-	s->vcpus = NULL;
-err_vcpus:
+err_build:
+	vmdirty_session_unbuild(s);
 	vmdirty_session_unregister(s);
+	s->id = 0;
 err_register:
 	s->kvm = NULL;
 	s->vm_file = NULL;
+	s->owner_pid = 0;
+	s->max_vcpus = 0;
 err_attached:
 	mutex_unlock(&s->lock);
 err_lock:
@@ -193,10 +241,7 @@ void vmdirty_session_destroy(struct vmdirty_session *s)
 		mutex_lock(&s->lock);
 		vmdirty_drain_stop(s);
 		mutex_unlock(&s->lock);
-		vmdirty_reset_uninit(s);
-		vmdirty_shm_free(s);
-		kvfree(s->slots);
-		kvfree(s->vcpus);
+		vmdirty_session_unbuild(s);
 		/* The last reference to the VM may go here. */
 		fput(s->vm_file);
 	}

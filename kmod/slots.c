@@ -2,8 +2,10 @@
 /*
  * vmdirty: the memslot layout a session records at ATTACH, the lookup of a
  * ring entry's slot in it, and the check that KVM's memslots still match.
- * KVM's memslots are only read under kvm->srcu, never under slots_lock.
+ * KVM's memslots are read under kvm->slots_lock, which every memslot
+ * update holds: the layout cannot change while a walk looks at it.
  */
+#include <linux/hash.h>
 #include <linux/kvm_host.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
@@ -34,34 +36,54 @@ static int vmdirty_slot_cmp(const void *a, const void *b)
 	return x->key < y->key ? -1 : x->key > y->key;
 }
 
+/*
+ * KVM's own memslots of an address space (x86: the APIC access page, TSS
+ * and identity map), hashed with the identity of each object.
+ */
+static u64 vmdirty_slots_private(struct kvm_memslots *slots)
+{
+	struct kvm_memory_slot *m;
+	u64 hash = 0;
+	int bkt;
+
+	kvm_for_each_memslot(m, bkt, slots)
+		if (m->id >= KVM_USER_MEM_SLOTS)
+			hash = hash_64(hash ^ m->id ^ m->base_gfn ^ m->npages ^
+				       (unsigned long)m, 64);
+	return hash;
+}
+
+static void vmdirty_slot_fill(struct vmdirty_slot *slot, const struct kvm_memory_slot *m)
+{
+	slot->key = vmdirty_slot_key(m);
+	slot->flags = vmdirty_slot_flags(m);
+	slot->kvm_flags = m->flags;
+	slot->kvm_slot = m;
+	slot->base_gfn = m->base_gfn;
+	slot->npages = m->npages;
+	slot->userspace_addr = m->userspace_addr;
+}
+
 /**
  * vmdirty_slots_record - copy KVM's user memslots, all address spaces
  * @s: the attaching session
  *
  * Sorted by key, so that a walk of the bit space in order is a walk in
- * ascending (slot, offset) order.  SRCU readers may sleep: allocating
- * under kvm->srcu only delays a memslot update.
- * Return: 0 or -ENOMEM.
+ * ascending (slot, offset) order.
+ * Return: 0, -ENOMEM or -EINTR.
  */
 int vmdirty_slots_record(struct vmdirty_session *s)
 {
-	struct kvm_memslots *slots[VMDIRTY_MAX_AS];
 	struct kvm *kvm = s->kvm;
 	struct kvm_memory_slot *m;
-	int as, bkt, idx, ret = 0;
+	int as, bkt, ret = 0;
 	u32 n = 0;
 
-	/*
-	 * Each address space's memslots are dereferenced once: the set a
-	 * pointer names stays as it is until this SRCU section ends, while
-	 * kvm->memslots may already point elsewhere.
-	 */
-	idx = srcu_read_lock(&kvm->srcu);
-	for (as = 0; as < vmdirty_kvm_nr_as(kvm); as++) {
-		slots[as] = __kvm_memslots(kvm, as);
-		kvm_for_each_memslot(m, bkt, slots[as])
+	if (mutex_lock_killable(&kvm->slots_lock))
+		return -EINTR;
+	for (as = 0; as < vmdirty_kvm_nr_as(kvm); as++)
+		kvm_for_each_memslot(m, bkt, __kvm_memslots(kvm, as))
 			n += m->id < KVM_USER_MEM_SLOTS;
-	}
 
 	s->slots = kvcalloc(n, sizeof(*s->slots), GFP_KERNEL_ACCOUNT);
 	if (!s->slots) {
@@ -69,22 +91,16 @@ int vmdirty_slots_record(struct vmdirty_session *s)
 		goto out;
 	}
 	for (as = 0; as < vmdirty_kvm_nr_as(kvm); as++) {
-		s->memslots_gen[as] = slots[as]->generation;
-		kvm_for_each_memslot(m, bkt, slots[as]) {
-			struct vmdirty_slot *slot = &s->slots[s->nr_slots];
+		struct kvm_memslots *slots = __kvm_memslots(kvm, as);
 
-			if (m->id >= KVM_USER_MEM_SLOTS)
-				continue;
-			slot->key = vmdirty_slot_key(m);
-			slot->flags = vmdirty_slot_flags(m);
-			slot->base_gfn = m->base_gfn;
-			slot->npages = m->npages;
-			slot->userspace_addr = m->userspace_addr;
-			s->nr_slots++;
-		}
+		s->memslots_gen[as] = slots->generation;
+		s->private_slots[as] = vmdirty_slots_private(slots);
+		kvm_for_each_memslot(m, bkt, slots)
+			if (m->id < KVM_USER_MEM_SLOTS)
+				vmdirty_slot_fill(&s->slots[s->nr_slots++], m);
 	}
 out:
-	srcu_read_unlock(&kvm->srcu, idx);
+	mutex_unlock(&kvm->slots_lock);
 	if (!ret)
 		sort(s->slots, s->nr_slots, sizeof(*s->slots), vmdirty_slot_cmp,
 		     NULL);
@@ -115,7 +131,8 @@ static int vmdirty_slots_bsearch(struct vmdirty_session *s, u32 key)
  * @offset: the entry's page offset in the slot
  *
  * Return: the index in @s->slots, or -1 if the entry must be dropped: no
- * such slot at ATTACH, the slot changed since, or @offset lies outside it.
+ * such slot at ATTACH, the slot changed since, @offset lies outside it, or
+ * it has no bits (it did not log dirty pages at ATTACH).
  */
 int vmdirty_slots_find(struct vmdirty_session *s, u32 key, u64 offset)
 {
@@ -127,9 +144,22 @@ int vmdirty_slots_find(struct vmdirty_session *s, u32 key, u64 offset)
 			return -1;
 		s->last_slot = i;
 	}
-	if (s->slots[i].changed || offset >= s->slots[i].npages)
+	if (s->slots[i].changed || offset >= s->slots[i].nr_bits)
 		return -1;
 	return i;
+}
+
+/*
+ * The recorded slot is still KVM's: the same object (KVM allocates a new
+ * one for every change but a delete) with the same place, size, memory and
+ * flags.  Flags matter: writes while dirty logging was off went nowhere.
+ */
+static bool vmdirty_slot_same(const struct vmdirty_slot *slot,
+			      const struct kvm_memory_slot *m)
+{
+	return m && m == slot->kvm_slot && m->base_gfn == slot->base_gfn &&
+	       m->npages == slot->npages && m->flags == slot->kvm_flags &&
+	       m->userspace_addr == slot->userspace_addr;
 }
 
 /* Compare one address space; true if something changed that was not seen. */
@@ -146,8 +176,7 @@ static bool vmdirty_slots_check_as(struct vmdirty_session *s, int as,
 
 		if (slot->key >> 16 != as || slot->changed)
 			continue;
-		m = id_to_memslot(slots, (u16)slot->key);
-		if (m && m->base_gfn == slot->base_gfn && m->npages == slot->npages)
+		if (vmdirty_slot_same(slot, id_to_memslot(slots, (u16)slot->key)))
 			continue;
 		slot->changed = true;
 		news = true;
@@ -162,14 +191,34 @@ static bool vmdirty_slots_check_as(struct vmdirty_session *s, int as,
 	return news;
 }
 
+/*
+ * KVM's memslots generation moved and no slot looks different: either one
+ * of KVM's own slots changed (explained), or a user slot changed and came
+ * back as it was, e.g. dirty logging off and on again, with KVM's new slot
+ * object at the address of the old one.  That must count as a change:
+ * writes while logging was off went nowhere.  KVM 6.1 and 6.12 create their
+ * own slots once and delete them only with the VM (or for good), so a
+ * change there always shows in the hash.
+ */
+static bool vmdirty_slots_unexplained(struct vmdirty_session *s, int as,
+				      struct kvm_memslots *slots)
+{
+	u64 private = vmdirty_slots_private(slots);
+	bool same = private == s->private_slots[as];
+
+	s->private_slots[as] = private;
+	return same;
+}
+
 /**
  * vmdirty_slots_check - does KVM's layout still match the recorded one?
- * @s: the session
+ * @s: the session, with @s->kvm->slots_lock held
  *
  * Cheap while KVM's memslots generation does not move.  A newly seen
- * difference (a recorded slot moved, resized or deleted, or a change in the
- * number of slots that were not recorded) marks the session stale and bumps
- * the layout generation.
+ * difference (a recorded slot deleted, moved, resized, re-created, its
+ * memory or flags changed, a change in the number of slots that were not
+ * recorded, or a change that left no trace but the generation) marks the
+ * session stale and bumps the layout generation.
  * Return: true if this call found the layout newly changed.
  */
 bool vmdirty_slots_check(struct vmdirty_session *s)
@@ -177,18 +226,20 @@ bool vmdirty_slots_check(struct vmdirty_session *s)
 	struct kvm *kvm = s->kvm;
 	struct kvm_memslots *slots;
 	bool news = false;
-	int as, idx;
+	int as;
 
 	lockdep_assert_held(&s->lock);
-	idx = srcu_read_lock(&kvm->srcu);
+	lockdep_assert_held(&kvm->slots_lock);
 	for (as = 0; as < vmdirty_kvm_nr_as(kvm); as++) {
 		slots = __kvm_memslots(kvm, as);
 		if (slots->generation == s->memslots_gen[as])
 			continue;
 		s->memslots_gen[as] = slots->generation;
-		news |= vmdirty_slots_check_as(s, as, slots);
+		if (vmdirty_slots_check_as(s, as, slots))
+			news = true;
+		else
+			news |= vmdirty_slots_unexplained(s, as, slots);
 	}
-	srcu_read_unlock(&kvm->srcu, idx);
 
 	if (news) {
 		s->stale = true;

@@ -13,10 +13,12 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 struct kvm_dirty_gfn;
+struct kvm_vcpu;
 struct vm_area_struct;
 struct vmdirty_bits;
 struct vmdirty_collect;
 struct vmdirty_session;
+struct vmdirty_vcpu;
 
 /* device.c: /dev/vmdirty */
 int vmdirty_device_init(void);
@@ -26,6 +28,7 @@ void vmdirty_device_uninit(void);
 extern struct mutex vmdirty_sessions_lock;
 extern struct xarray vmdirty_sessions;
 extern u32 vmdirty_sessions_gen;
+void vmdirty_sessions_changed(void);
 struct vmdirty_session *vmdirty_session_create(void);
 void vmdirty_session_destroy(struct vmdirty_session *s);
 int vmdirty_session_attach(struct vmdirty_session *s,
@@ -49,20 +52,31 @@ void vmdirty_shm_vcpu_seen(struct vmdirty_session *s, u32 idx, u32 vcpu_id,
 void vmdirty_shm_account(struct vmdirty_session *s,
 			 const struct vmdirty_collect *c);
 void vmdirty_shm_reset(struct vmdirty_session *s, u64 n);
+u64 vmdirty_shm_publish(struct vmdirty_session *s);
 void vmdirty_shm_drained(struct vmdirty_session *s);
 void vmdirty_shm_swap(struct vmdirty_session *s);
 
-/* harvest.c: the ring walk and batch ordering */
+/* ring.c: one vCPU's ring, claimed and handed back entry by entry */
+int vmdirty_ring_sync(struct vmdirty_session *s, u32 idx, struct kvm_vcpu *vcpu,
+		      struct vmdirty_collect *c);
+int vmdirty_ring_claim(struct kvm_vcpu *vcpu, struct vmdirty_vcpu *v);
+int vmdirty_ring_publish(struct kvm_vcpu *vcpu, struct vmdirty_vcpu *v);
+int vmdirty_ring_unreset(struct vmdirty_session *s, u32 idx, struct kvm_vcpu *vcpu,
+			 u32 *rewritten);
+
+/* harvest.c: the walk over every ring, batch ordering, HARVEST */
 void vmdirty_batch_order(struct vmdirty_session *s, struct kvm_dirty_gfn *gfns,
 			 u32 mask, u32 start, u32 n, struct vmdirty_collect *c);
-void vmdirty_collect(struct vmdirty_session *s, bool sorted,
-		     struct vmdirty_collect *c);
+int vmdirty_collect(struct vmdirty_session *s, bool sorted,
+		    struct vmdirty_collect *c);
+long vmdirty_harvest_locked(struct vmdirty_session *s, bool sorted, bool idle_reset,
+			    struct vmdirty_collect *c);
 int vmdirty_harvest(struct vmdirty_session *s, struct vmdirty_harvest *arg);
 
 /* reset.c: KVM_RESET_DIRTY_RINGS from the right mm, the session's worker */
 int vmdirty_reset_init(struct vmdirty_session *s);
 void vmdirty_reset_uninit(struct vmdirty_session *s);
-int vmdirty_reset_rings(struct vmdirty_session *s);
+int vmdirty_reset_rings(struct vmdirty_session *s, bool on_worker);
 
 /* drain.c: background draining */
 void vmdirty_drain_init(struct vmdirty_session *s);

@@ -20,7 +20,8 @@ shift || true
 # The module's own selftests by default (the VMM, transport and migration
 # ones test userspace, and run far slower under KASAN in TCG).
 [ $# -gt 0 ] || set -- module_test attach_test compat_test harvest_test drain_test \
-	lifetime_test netlink_test race_test track_test dirty_ring_test
+	lifetime_test netlink_test race_test track_test dirty_ring_test \
+	bounds_test collector_test lsm_test
 
 start=$(date +%s)
 kdir=$(scripts/debug-kernel.sh "$flavour") || exit 2

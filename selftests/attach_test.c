@@ -5,7 +5,9 @@
  * like, and every rejected input (one test per case) changing nothing.
  */
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -486,6 +488,79 @@ TEST_F(session, drain_bad_retune_keeps_running)
 	drains = __atomic_load_n(&self->hdr->drains, __ATOMIC_RELAXED);
 	usleep(100000);
 	EXPECT_LT(drains, __atomic_load_n(&self->hdr->drains, __ATOMIC_RELAXED));
+}
+
+/* --- Who may attach ------------------------------------------------------ */
+
+static int drop_cap(int cap)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2];
+
+	if (syscall(SYS_capget, &hdr, data))
+		return -errno;
+	data[cap / 32].effective &= ~(1U << (cap % 32));
+	data[cap / 32].permitted &= ~(1U << (cap % 32));
+	return syscall(SYS_capset, &hdr, data) ? -errno : 0;
+}
+
+/* ATTACH from a child (another mm) holding the VM fd; its result. */
+static int attach_from_child(FIXTURE_DATA(session) *self, bool drop)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -errno;
+	if (!pid) {
+		int ret;
+
+		if (drop && drop_cap(CAP_SYS_ADMIN))
+			_exit(200);
+		ret = vmdirty_attach(self->fd, self->vm.vm_fd, NULL);
+		_exit(-ret);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -ECHILD;
+	return -WEXITSTATUS(status);
+}
+
+/*
+ * KVM lets only the VM's own process use the VM fd (kvm_vm_ioctl() checks
+ * the mm), and a session resets its rings with that process's mm: so does
+ * ATTACH, unless the caller has CAP_SYS_ADMIN.  Before: any holder of the
+ * VM fd attached.
+ */
+TEST_F(session, attach_other_process_needs_cap_sys_admin)
+{
+	struct vmdirty_info info = VMDIRTY_ARG(vmdirty_info);
+
+	EXPECT_EQ(-EPERM, attach_from_child(self, true));
+	vmdirty_ioctl(self->fd, VMDIRTY_IOC_GET_INFO, &info);
+	EXPECT_EQ(0, info.attached);
+	/* An administrator's tool may. */
+	EXPECT_EQ(0, attach_from_child(self, false));
+	vmdirty_ioctl(self->fd, VMDIRTY_IOC_GET_INFO, &info);
+	EXPECT_EQ(1, info.attached);
+}
+
+/* The VM's own process needs no capability. */
+TEST_F(session, attach_own_vm_without_caps)
+{
+	int status;
+	pid_t pid = fork();
+
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct bare_vm vm;
+
+		if (drop_cap(CAP_SYS_ADMIN) || bare_vm_simple(&vm, 1))
+			_exit(200);
+		_exit(-vmdirty_attach(self->fd, vm.vm_fd, NULL));
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status)) TH_LOG("ATTACH: %s", strerror(WEXITSTATUS(status)));
 }
 
 TEST_HARNESS_MAIN

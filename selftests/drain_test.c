@@ -96,7 +96,7 @@ static uint64_t write_all_and_check(struct __test_metadata *_metadata,
 	return work;
 }
 
-TEST_F(drain, no_ring_full_with_draining)
+TEST_F_TIMEOUT(drain, no_ring_full_with_draining, 300)
 {
 	static struct vmdirty_nl_session all[16];
 	struct vmdirty_nl nl;
@@ -130,7 +130,7 @@ TEST_F(drain, no_ring_full_with_draining)
 	EXPECT_TRUE(found);
 }
 
-TEST_F(drain, ring_full_without_draining)
+TEST_F_TIMEOUT(drain, ring_full_without_draining, 300)
 {
 	uint64_t pages = write_all_and_check(_metadata, self);
 
@@ -142,7 +142,7 @@ TEST_F(drain, ring_full_without_draining)
 }
 
 /* Draining, then off: exits come back; on again: gone. */
-TEST_F(drain, toggle)
+TEST_F_TIMEOUT(drain, toggle, 300)
 {
 	ASSERT_EQ(0, vmdirty_set_drain(self->fd, VMDIRTY_DRAIN_ENABLE, 500, 5000, 0));
 	write_all_and_check(_metadata, self);

@@ -8,6 +8,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/netlink.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -245,7 +247,11 @@ TEST_F(life, memslot_moved)
 	munmap(hdr, size);
 }
 
-/* Turning dirty logging off and on moves nothing: not stale. */
+/*
+ * Dirty logging off and on again: writes in between were logged nowhere,
+ * so the session's bits would miss them.  Before, only base_gfn and npages
+ * were compared and this counted as no change at all.
+ */
 TEST_F(life, memslot_flags_only)
 {
 	struct kvm_userspace_memory_region r = {
@@ -263,8 +269,60 @@ TEST_F(life, memslot_flags_only)
 	ASSERT_EQ(0, ioctl(self->vm.vm_fd, KVM_SET_USER_MEMORY_REGION, &r));
 	r.flags = KVM_MEM_LOG_DIRTY_PAGES;
 	ASSERT_EQ(0, ioctl(self->vm.vm_fd, KVM_SET_USER_MEMORY_REGION, &r));
-	expect_stale_after(_metadata, self->fd, hdr, false);
+	expect_stale_after(_metadata, self->fd, hdr, true);
 	munmap(hdr, size);
+}
+
+/* Logging turned off and left off: the slot's writes are not logged any more. */
+TEST_F(life, memslot_logging_off)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = 0,
+		.guest_phys_addr = 1 << 20,
+		.memory_size = 1 << 20,
+	};
+	struct vmdirty_shm_header *hdr;
+	size_t size;
+
+	ASSERT_EQ(0, bare_vm_simple(&self->vm, 1));
+	r.userspace_addr = (uintptr_t)self->vm.slots[0].mem;
+	hdr = attach_map(_metadata, self->fd, self->vm.vm_fd, &size);
+	ASSERT_NE(NULL, hdr);
+	ASSERT_EQ(0, ioctl(self->vm.vm_fd, KVM_SET_USER_MEMORY_REGION, &r));
+	expect_stale_after(_metadata, self->fd, hdr, true);
+	munmap(hdr, size);
+}
+
+/*
+ * Deleted and created again at the same place and size, on new memory: the
+ * region would go on publishing the old address.  Before: not noticed.
+ */
+TEST_F(life, memslot_recreated_new_backing)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = 0,
+		.guest_phys_addr = 1 << 20,
+		.memory_size = 1 << 20,
+		.flags = KVM_MEM_LOG_DIRTY_PAGES,
+	};
+	struct vmdirty_shm_header *hdr;
+	size_t size;
+	void *mem;
+
+	ASSERT_EQ(0, bare_vm_simple(&self->vm, 1));
+	hdr = attach_map(_metadata, self->fd, self->vm.vm_fd, &size);
+	ASSERT_NE(NULL, hdr);
+	ASSERT_EQ((uintptr_t)self->vm.slots[0].mem, vmdirty_shm_slots(hdr)[0].userspace_addr);
+	mem = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, mem);
+	ASSERT_EQ(0, bare_vm_del_slot(&self->vm, 0));
+	r.userspace_addr = (uintptr_t)mem;
+	ASSERT_EQ(0, ioctl(self->vm.vm_fd, KVM_SET_USER_MEMORY_REGION, &r));
+	expect_stale_after(_metadata, self->fd, hdr, true);
+	munmap(hdr, size);
+	r.memory_size = 0;
+	ioctl(self->vm.vm_fd, KVM_SET_USER_MEMORY_REGION, &r);
+	munmap(mem, 1 << 20);
 }
 
 /* Every address space is recorded (x86: 1 is SMM), sorted by (as, id). */
@@ -447,6 +505,75 @@ TEST_F(rmmod, refused_while_session_open)
 	EXPECT_FALSE(module_loaded());
 	ASSERT_EQ(0, module_load(self->ko));
 	EXPECT_TRUE(module_loaded());
+	self->fd = vmdirty_open();
+	EXPECT_LE(0, self->fd);
+}
+
+/* selftests/kmod/vmdirty_squat.ko, beside the tree's kmod/vmdirty.ko. */
+static bool find_squatter(const char *ko, char *path, size_t len)
+{
+	const char *kmod = strstr(ko, "kmod/vmdirty.ko");
+
+	if (!kmod)
+		return false;
+	snprintf(path, len, "%.*sselftests/kmod/vmdirty_squat.ko", (int)(kmod - ko), ko);
+	return !access(path, R_OK);
+}
+
+/* uevents naming the vmdirty misc device within @ms; -errno on error. */
+static int vmdirty_uevents(int sk, int ms, char *first, size_t len)
+{
+	struct pollfd p = { .fd = sk, .events = POLLIN };
+	char buf[4096];
+	int n = 0;
+
+	while (poll(&p, 1, ms) > 0) {
+		ssize_t got = recv(sk, buf, sizeof(buf) - 1, 0);
+
+		if (got < 0)
+			return -errno;
+		buf[got] = 0;
+		/* "ACTION@DEVPATH" first, then KEY=VALUE strings. */
+		if (strstr(buf, "/misc/" VMDIRTY_DEVICE_NAME) && !n++)
+			snprintf(first, len, "%.*s", (int)len - 1, buf);
+	}
+	return n;
+}
+
+/*
+ * vmdirty.ko whose init fails (its netlink family name taken) showed
+ * nothing meanwhile: no /dev/vmdirty came and went, since no file could be
+ * opened on a module about to be freed.  Before: the device was registered
+ * first and removed when the family failed.
+ */
+TEST_F(rmmod, failed_init_shows_nothing)
+{
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = 1 };
+	char squat[PATH_MAX], first[256] = "";
+	int i, ret, sk, events;
+
+	if (!find_squatter(self->ko, squat, sizeof(squat)))
+		SKIP(return, "selftests/kmod/vmdirty_squat.ko not built");
+	close(self->fd);
+	self->fd = -1;
+	for (i = 0; i < 50 && (ret = module_unload()) == -EWOULDBLOCK; i++)
+		usleep(20000);
+	ASSERT_EQ(0, ret);
+	ASSERT_EQ(0, module_load(squat));
+	sk = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_KOBJECT_UEVENT);
+	ASSERT_LE(0, sk);
+	ASSERT_EQ(0, bind(sk, (struct sockaddr *)&sa, sizeof(sa)));
+
+	ret = module_load(self->ko);
+	events = vmdirty_uevents(sk, 300, first, sizeof(first));
+	close(sk);
+	EXPECT_EQ(0, syscall(SYS_delete_module, "vmdirty_squat", O_NONBLOCK));
+	EXPECT_EQ(-EEXIST, ret) TH_LOG("loading with the family taken: %s", strerror(-ret));
+	EXPECT_FALSE(module_loaded());
+	EXPECT_EQ(0, events) TH_LOG("%d uevents of /dev/%s, the first: %s", events,
+				    VMDIRTY_DEVICE_NAME, first);
+	/* And it loads once the name is free. */
+	ASSERT_EQ(0, module_load(self->ko));
 	self->fd = vmdirty_open();
 	EXPECT_LE(0, self->fd);
 }

@@ -6,9 +6,13 @@
  * it, the "events" group, and every rejected request (one test per case).
  */
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/genetlink.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ksft_compat.h"
@@ -269,7 +273,7 @@ static int close_last(struct many *m)
 	return 0;
 }
 
-TEST_F(genl, dump_consistent)
+TEST_F_TIMEOUT(genl, dump_consistent, 300)
 {
 	struct many *m = calloc(1, sizeof(*m));
 	bool intr;
@@ -282,7 +286,7 @@ TEST_F(genl, dump_consistent)
 	free(m);
 }
 
-TEST_F(genl, dump_interrupted)
+TEST_F_TIMEOUT(genl, dump_interrupted, 300)
 {
 	struct many *m = calloc(1, sizeof(*m));
 	bool intr;
@@ -449,6 +453,237 @@ TEST_F(genl, event_command_request)
 
 	nla_put_u32(msg, VMDIRTY_A_SESSION_ID, self->attach.session_id);
 	EXPECT_EQ(-EOPNOTSUPP, vmdirty_nl_request(&self->nl, msg));
+}
+
+/* --- Who may listen ------------------------------------------------------ */
+
+/* Drop @cap from this process's effective and permitted sets. */
+static int drop_cap(int cap)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2];
+
+	if (syscall(SYS_capget, &hdr, data))
+		return -errno;
+	data[cap / 32].effective &= ~(1U << (cap % 32));
+	data[cap / 32].permitted &= ~(1U << (cap % 32));
+	return syscall(SYS_capset, &hdr, data) ? -errno : 0;
+}
+
+/*
+ * The events carry what GET_SESSION hides behind CAP_NET_ADMIN (owner and
+ * VM pids, counters): joining the group needs it too.  Before: anyone
+ * could listen.
+ */
+TEST_F(genl, events_need_net_admin)
+{
+	int status, grp = self->nl.events;
+	pid_t pid = fork();
+
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		int sk, ret;
+
+		if (drop_cap(CAP_NET_ADMIN))
+			_exit(3);
+		sk = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
+		if (sk < 0)
+			_exit(4);
+		ret = setsockopt(sk, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &grp, sizeof(grp));
+		_exit(!ret ? 1 : errno == EPERM ? 0 : 2);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status)) {
+		TH_LOG("%s", WEXITSTATUS(status) == 1 ?
+		       "a listener without CAP_NET_ADMIN joined the events group" :
+		       "setting up the unprivileged listener failed");
+	}
+}
+
+/* --- Sessions with more vCPUs than one netlink nest holds ---------------- */
+
+/*
+ * A nest's length is 16 bits: at 60 bytes a vCPU, one nest of every vCPU
+ * overflows past 1092 of them (KVM allows 4096 on 6.12).  Before: the
+ * nest's length wrapped and the message was garbage past it.
+ */
+#define MANY_VCPUS	1100
+
+/* Raw netlink, big buffers: the replies may be hundreds of KiB. */
+static int raw_request(int family, uint16_t flags, uint32_t id)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct genlmsghdr g;
+		struct nlattr a1;
+		uint32_t id;
+		struct nlattr a2;
+		uint32_t dump_flags;
+	} req = {
+		.nlh = {
+			.nlmsg_len = sizeof(req), .nlmsg_type = family,
+			.nlmsg_flags = NLM_F_REQUEST | flags, .nlmsg_seq = 7,
+		},
+		.g = { .cmd = VMDIRTY_CMD_GET_SESSION, .version = VMDIRTY_GENL_VERSION },
+		.a1 = { .nla_len = NLA_HDRLEN + 4, .nla_type = VMDIRTY_A_SESSION_ID },
+		.id = id,
+		.a2 = { .nla_len = NLA_HDRLEN + 4, .nla_type = VMDIRTY_A_DUMP_FLAGS },
+		.dump_flags = VMDIRTY_DUMP_F_VCPUS,
+	};
+	int sk = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
+	int rcvbuf = 8 << 20;
+
+	if (sk < 0)
+		return -errno;
+	setsockopt(sk, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf));
+	/* A dump takes no session id. */
+	if (flags & NLM_F_DUMP) {
+		memmove(&req.a1, &req.a2, sizeof(req.a2) + sizeof(req.dump_flags));
+		req.nlh.nlmsg_len -= NLA_HDRLEN + 4;
+	}
+	if (send(sk, &req, req.nlh.nlmsg_len, 0) != (ssize_t)req.nlh.nlmsg_len) {
+		close(sk);
+		return -errno;
+	}
+	return sk;
+}
+
+/*
+ * The vCPU indexes one message reports for session @id, into seen[];
+ * -EPROTO if any attribute's length does not add up.
+ */
+static int count_vcpus(struct nlmsghdr *nlh, uint32_t id, uint16_t *seen, unsigned int *n)
+{
+	int len = (int)nlh->nlmsg_len - NLMSG_HDRLEN - GENL_HDRLEN;
+	struct nlattr *first = (void *)((char *)NLMSG_DATA(nlh) + GENL_HDRLEN), *a, *e, *x;
+	uint32_t sid = UINT32_MAX;
+	int rem, erem, xrem;
+
+	for (a = first, rem = len; rem >= NLA_HDRLEN; rem -= NLA_ALIGN(a->nla_len),
+	     a = (void *)((char *)a + NLA_ALIGN(a->nla_len))) {
+		if (a->nla_len < NLA_HDRLEN || a->nla_len > rem)
+			return -EPROTO;
+		if ((a->nla_type & NLA_TYPE_MASK) == VMDIRTY_A_SESSION_ID)
+			memcpy(&sid, (char *)a + NLA_HDRLEN, 4);
+	}
+	if (rem > 0 || sid != id)
+		return rem > 0 ? -EPROTO : 0;
+	for (a = first, rem = len; rem >= NLA_HDRLEN; rem -= NLA_ALIGN(a->nla_len),
+	     a = (void *)((char *)a + NLA_ALIGN(a->nla_len))) {
+		if ((a->nla_type & NLA_TYPE_MASK) != VMDIRTY_A_VCPUS)
+			continue;
+		for (e = (void *)((char *)a + NLA_HDRLEN), erem = a->nla_len - NLA_HDRLEN;
+		     erem >= NLA_HDRLEN; erem -= NLA_ALIGN(e->nla_len),
+		     e = (void *)((char *)e + NLA_ALIGN(e->nla_len))) {
+			uint32_t idx = UINT32_MAX;
+
+			if (e->nla_len < NLA_HDRLEN || e->nla_len > erem ||
+			    (e->nla_type & NLA_TYPE_MASK) != VMDIRTY_A_VCPUS_ENTRY)
+				return -EPROTO;
+			for (x = (void *)((char *)e + NLA_HDRLEN), xrem = e->nla_len - NLA_HDRLEN;
+			     xrem >= NLA_HDRLEN; xrem -= NLA_ALIGN(x->nla_len),
+			     x = (void *)((char *)x + NLA_ALIGN(x->nla_len))) {
+				if (x->nla_len < NLA_HDRLEN || x->nla_len > xrem)
+					return -EPROTO;
+				if (x->nla_type == VMDIRTY_A_VCPU_IDX)
+					memcpy(&idx, (char *)x + NLA_HDRLEN, 4);
+			}
+			if (idx >= MANY_VCPUS)
+				return -EPROTO;
+			seen[idx]++;
+			(*n)++;
+		}
+		if (erem > 0)
+			return -EPROTO;
+	}
+	return 0;
+}
+
+/* Read replies until the ACK (do) or NLMSG_DONE (dump); count our vCPUs. */
+static int read_vcpus(int sk, uint32_t id, uint16_t *seen, unsigned int *n,
+		      unsigned int *msgs)
+{
+	static char buf[4 << 20] __attribute__((aligned(8)));
+	struct nlmsghdr *nlh;
+	ssize_t len;
+	int ret;
+
+	for (;;) {
+		len = recv(sk, buf, sizeof(buf), MSG_TRUNC);
+		if (len < 0)
+			return -errno;
+		if (len > (ssize_t)sizeof(buf))
+			return -EMSGSIZE;
+		for (nlh = (void *)buf; NLMSG_OK(nlh, len); nlh = NLMSG_NEXT(nlh, len)) {
+			if (nlh->nlmsg_type == NLMSG_DONE)
+				return 0;
+			if (nlh->nlmsg_type == NLMSG_ERROR)
+				return ((struct nlmsgerr *)NLMSG_DATA(nlh))->error;
+			(*msgs)++;
+			ret = count_vcpus(nlh, id, seen, n);
+			if (ret)
+				return ret;
+			if (!(nlh->nlmsg_flags & NLM_F_MULTI))
+				return 0;
+		}
+	}
+}
+
+TEST(vcpus_past_one_nest)
+{
+	static uint16_t seen[MANY_VCPUS];
+	struct vmdirty_attach a;
+	struct vmdirty_nl nl;
+	struct bare_vm vm;
+	unsigned int i, n, msgs, twice;
+	int fd, sk, max, ret, *vcpu = calloc(MANY_VCPUS, sizeof(int));
+
+	if (!bare_vm_supported())
+		SKIP(return, "no /dev/kvm with a dirty ring");
+	fd = vmdirty_open();
+	if (fd == -ENOENT)
+		SKIP(return, "vmdirty.ko is not loaded");
+	ASSERT_LE(0, fd);
+	ASSERT_NE(NULL, vcpu);
+	ASSERT_EQ(0, bare_vm_create(&vm, 512));
+	max = ioctl(vm.vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (max < MANY_VCPUS) {
+		bare_vm_destroy(&vm);
+		SKIP(return, "KVM allows %d vCPUs per VM: one nest holds 1092", max);
+	}
+	ASSERT_EQ(0, bare_vm_add_slot(&vm, 0, 1 << 20, 1 << 20));
+	/* One fd per vCPU. */
+	ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &(struct rlimit){ MANY_VCPUS + 64, MANY_VCPUS + 64 }));
+	for (i = 0; i < MANY_VCPUS; i++) {
+		vcpu[i] = ioctl(vm.vm_fd, KVM_CREATE_VCPU, i);
+		ASSERT_LE(0, vcpu[i]) TH_LOG("vCPU %u: %s", i, strerror(errno));
+	}
+	ASSERT_EQ(0, vmdirty_attach(fd, vm.vm_fd, &a));
+	ASSERT_EQ(0, vmdirty_harvest(fd, 0, NULL));
+	ASSERT_EQ(0, vmdirty_nl_open(&nl));
+
+	for (int dump = 0; dump < 2; dump++) {
+		memset(seen, 0, sizeof(seen));
+		n = msgs = twice = 0;
+		sk = raw_request(nl.family, dump ? NLM_F_DUMP : NLM_F_ACK, a.session_id);
+		ASSERT_LE(0, sk);
+		ret = read_vcpus(sk, a.session_id, seen, &n, &msgs);
+		close(sk);
+		for (i = 0; i < MANY_VCPUS; i++)
+			twice += seen[i] != 1;
+		TH_LOG("%s: %u vCPU entries in %u messages: %s", dump ? "dump" : "do", n, msgs,
+		       ret ? strerror(-ret) : "well formed");
+		EXPECT_EQ(0, ret);
+		EXPECT_EQ(MANY_VCPUS, n);
+		EXPECT_EQ(0, twice);
+	}
+	vmdirty_nl_close(&nl);
+	close(fd);
+	for (i = 0; i < MANY_VCPUS; i++)
+		close(vcpu[i]);
+	free(vcpu);
+	bare_vm_destroy(&vm);
 }
 
 TEST_HARNESS_MAIN

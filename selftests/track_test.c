@@ -26,6 +26,7 @@
 #include <linux/vmdirty.h>
 
 #include "nl.h"
+#include "track/backend.h"	/* track_ring_discard(): a second collector */
 #include "track/track.h"
 #include "vmm/vmm.h"
 
@@ -57,6 +58,7 @@ FIXTURE_VARIANT(track) {
 
 FIXTURE_VARIANT_ADD(track, bitmap) { .backend = TRACK_BITMAP };
 FIXTURE_VARIANT_ADD(track, ring) { .backend = TRACK_RING };
+FIXTURE_VARIANT_ADD(track, ring_sorted) { .backend = TRACK_RING_SORTED };
 FIXTURE_VARIANT_ADD(track, kmod) { .backend = TRACK_KMOD };
 FIXTURE_VARIANT_ADD(track, kmod_unsorted) { .backend = TRACK_KMOD, .unsorted = true };
 FIXTURE_VARIANT_ADD(track, kmod_drain) { .backend = TRACK_KMOD, .drain = true };
@@ -73,7 +75,7 @@ static const char *variant_unsupported(const FIXTURE_VARIANT(track) *variant, ch
 	if (vm_check_cap(NULL, KVM_CAP_DIRTY_LOG_RING_ACQ_REL) <= 0 &&
 	    vm_check_cap(NULL, KVM_CAP_DIRTY_LOG_RING) <= 0)
 		return "KVM has no dirty ring";
-	if (variant->backend == TRACK_RING)
+	if (variant->backend == TRACK_RING || variant->backend == TRACK_RING_SORTED)
 		return NULL;
 	if (!track_kmod_usable(why, len, &features))
 		return why;
@@ -674,6 +676,67 @@ TEST_F_TIMEOUT(kmod, ring_after_kmod, 300)
 	EXPECT_LT(0, log.ring_full);
 }
 
+/*
+ * Someone else collects the rings behind the module (a second reaper, as a
+ * VMM's own ring-full handler would): the session fails with EPIPE, and the
+ * tracker re-attaches and reports everything, which the caller sends as a
+ * full round.  If the other collector goes on, the new session fails as
+ * soon as it can tell, and that harvest fails with EPIPE and says why,
+ * instead of reporting what it cannot vouch for.
+ */
+TEST_F_TIMEOUT(kmod, conflict_reports_everything, 300)
+{
+	uint32_t fetch[NR_VCPUS] = { 0 };
+	struct track_stats st;
+	struct dirty_log log;
+	int ret;
+
+	ASSERT_EQ(0, tracker_start(self->t)) TH_LOG("%s", tracker_error(self->t));
+	ASSERT_EQ(0, tracker_harvest(self->t, &log));
+	ASSERT_EQ(0, kmod_write(self->vm, self->t, 0, WORK_FIRST + 10, 50));
+	/* The other collector: reap every ring from its head, reset. */
+	ASSERT_LE(50, track_ring_discard(self->vm, fetch));
+
+	ASSERT_EQ(0, tracker_harvest(self->t, &log)) TH_LOG("%s", tracker_error(self->t));
+	EXPECT_TRUE(log.everything);
+	EXPECT_EQ(MEM_PAGES, log.count);
+	tracker_stats(self->t, &st);
+	EXPECT_EQ(1, st.conflicts);
+	EXPECT_EQ(1, st.reattaches);
+	/* The new session tracks exactly while nobody else collects. */
+	ASSERT_EQ(0, kmod_write(self->vm, self->t, 1, WORK_FIRST + 300, 40));
+	ASSERT_EQ(0, tracker_harvest(self->t, &log)) TH_LOG("%s", tracker_error(self->t));
+	EXPECT_FALSE(log.everything);
+	EXPECT_EQ(40, work_area_count(&log));
+
+	ASSERT_EQ(0, kmod_write(self->vm, self->t, 1, WORK_FIRST + 400, 20));
+	ASSERT_EQ(0, tracker_harvest(self->t, &log)) TH_LOG("%s", tracker_error(self->t));
+	EXPECT_EQ(20, work_area_count(&log));
+
+	/* Once more, after two good harvests: re-attached again. */
+	ASSERT_EQ(0, kmod_write(self->vm, self->t, 0, WORK_FIRST + 500, 30));
+	ASSERT_LE(30, track_ring_discard(self->vm, fetch));
+	ASSERT_EQ(0, tracker_harvest(self->t, &log)) TH_LOG("%s", tracker_error(self->t));
+	EXPECT_TRUE(log.everything);
+	/*
+	 * It goes on: the new session adopts the rings at its first harvest
+	 * and fails at the second, as soon as it can tell: the tracker gives
+	 * up and says why.
+	 */
+	ASSERT_EQ(0, kmod_write(self->vm, self->t, 1, WORK_FIRST + 700, 10));
+	ASSERT_EQ(0, tracker_harvest(self->t, &log));
+	EXPECT_FALSE(log.everything);
+	ASSERT_EQ(0, kmod_write(self->vm, self->t, 0, WORK_FIRST + 600, 30));
+	ASSERT_LE(30, track_ring_discard(self->vm, fetch));
+	ret = tracker_harvest(self->t, &log);
+	EXPECT_EQ(-EPIPE, ret);
+	EXPECT_NE(NULL, strstr(tracker_error(self->t), "keeps collecting")) {
+		TH_LOG("%s", tracker_error(self->t));
+	}
+	tracker_stats(self->t, &st);
+	EXPECT_EQ(3, st.conflicts);
+}
+
 struct ev_count {
 	uint32_t pid;
 	int n[3];
@@ -784,6 +847,76 @@ TEST_F_TIMEOUT(kmod, status_command, 120)
 	buf[len] = 0;
 	EXPECT_EQ(0, pclose(f));
 	EXPECT_NE(NULL, strstr(buf, "entries/s")) TH_LOG("%s", buf);
+}
+
+/*
+ * The sorted reaper hands each batch back to KVM in ascending (slot,
+ * offset) order, duplicates as repeats of the last page, and KVM resets
+ * every entry it collected (KVM leaves slot and offset alone when it
+ * resets: they can be read afterwards).  The bug this catches: a batch
+ * collected as logged, or an entry lost or doubled by the rewrite.
+ */
+TEST(ring_sorted_batch_in_order)
+{
+	struct vm_config cfg = { .nr_vcpus = 1, .mem_size = MEM_SIZE, .slot_size = SLOT_SIZE };
+	uint64_t gpas[LIST_MAX], rng = 42, args[GUEST_CMD_ARGS] = { 0 }, gpa;
+	uint64_t prev_slot = 0, prev_off = 0, written = 0;
+	struct tracker *t = NULL;
+	struct dirty_log log;
+	uint32_t head = 0, n, i, mask;
+	struct vm *vm = NULL;
+	struct vcpu *v;
+	uint64_t *list;
+
+	if (access("/dev/kvm", R_OK | W_OK))
+		SKIP(return, "no /dev/kvm");
+	if (vm_check_cap(NULL, KVM_CAP_DIRTY_LOG_RING_ACQ_REL) <= 0)
+		SKIP(return, "KVM has no ACQ_REL dirty ring");
+	ASSERT_EQ(0, track_vm_config(TRACK_RING_SORTED, &cfg));
+	ASSERT_EQ(0, vm_create(&cfg, &vm));
+	ASSERT_EQ(0, vm_load_guest(vm));
+	ASSERT_EQ(0, tracker_create(TRACK_RING_SORTED, vm, &t));
+	ASSERT_EQ(0, tracker_start(t));
+	ASSERT_EQ(0, tracker_harvest(t, &log));
+	v = vm->vcpus[0];
+	mask = v->ring_entries - 1;
+	/* Random pages over all three slots, some twice. */
+	list = vcpu_scratch(v, &gpa);
+	for (i = 0; i < 2000; i++) {
+		gpas[i] = GUEST_WORK_BASE + guest_rand_below(&rng, (MEM_SIZE - GUEST_WORK_BASE) >> 12) * 4096;
+		if (i % 7 == 0 && i)
+			gpas[i] = gpas[i / 2];
+	}
+	memcpy(list, gpas, 2000 * 8);
+	args[0] = gpa;
+	args[1] = 2000;
+	ASSERT_EQ(0, vcpu_post(v, GUEST_CMD_WRITE_LIST, args));
+	ASSERT_EQ(0, vcpu_run_cmd(v, NULL, NULL));
+	/* Where the batch starts: the first pushed entry after a free one. */
+	for (i = 0; i < v->ring_entries; i++)
+		if (v->ring[i].flags == KVM_DIRTY_GFN_F_DIRTY &&
+		    !v->ring[(i + mask) & mask].flags)
+			head = i;
+	ASSERT_EQ(0, tracker_harvest(t, &log));
+	n = (uint32_t)log.entries;
+	EXPECT_EQ(log.entries, log.resets);
+	ASSERT_LE(1500, n);
+	for (i = 0; i < n; i++) {
+		struct kvm_dirty_gfn *e = &v->ring[(head + i) & mask];
+
+		EXPECT_EQ(0, e->flags);
+		EXPECT_TRUE(e->slot > prev_slot || (e->slot == prev_slot && e->offset >= prev_off))
+			TH_LOG("entry %u: slot %u offset %llu after slot %llu offset %llu", i,
+			       e->slot, (unsigned long long)e->offset,
+			       (unsigned long long)prev_slot, (unsigned long long)prev_off);
+		written += i && e->slot == prev_slot && e->offset == prev_off ? 0 : 1;
+		prev_slot = e->slot;
+		prev_off = e->offset;
+	}
+	/* One entry per distinct page (the rest repeat the last one). */
+	EXPECT_EQ(log.count, written);
+	tracker_destroy(t);
+	vm_destroy(vm);
 }
 
 TEST_HARNESS_MAIN

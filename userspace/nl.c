@@ -92,23 +92,30 @@ static uint64_t get_u64(struct nlattr **tb, int a)
 	return tb[a] ? nla_get_u64(tb[a]) : 0;
 }
 
+/*
+ * One VMDIRTY_A_VCPUS nest, appended to s->vcpus: a message may carry
+ * several (at most VMDIRTY_A_VCPUS_MAX entries each), and a dump may spread
+ * a session over several messages.
+ */
 static int parse_vcpus(struct nlattr *nest, struct vmdirty_genl_session *s)
 {
 	struct nlattr *tb[VMDIRTY_A_VCPU_MAX + 1];
 	struct nlattr *pos;
 	unsigned int n = 0;
+	void *p;
 	int rem, ret;
 
 	nla_for_each_nested(pos, nest, rem)
 		n++;
-	if (n > NL_MAX_VCPUS)
+	if (n > VMDIRTY_A_VCPUS_MAX || s->nr_vcpu_entries + n > NL_MAX_VCPUS)
 		return -EBADMSG;
 	s->has_vcpus = true;
 	if (!n)
 		return 0;
-	s->vcpus = calloc(n, sizeof(*s->vcpus));
-	if (!s->vcpus)
+	p = realloc(s->vcpus, (s->nr_vcpu_entries + n) * sizeof(*s->vcpus));
+	if (!p)
 		return -ENOMEM;
+	s->vcpus = p;
 	nla_for_each_nested(pos, nest, rem) {
 		struct vmdirty_genl_vcpu *v = &s->vcpus[s->nr_vcpu_entries];
 
@@ -126,6 +133,23 @@ static int parse_vcpus(struct nlattr *nest, struct vmdirty_genl_session *s)
 		v->entries = get_u64(tb, VMDIRTY_A_VCPU_ENTRIES);
 		v->last_entries = get_u64(tb, VMDIRTY_A_VCPU_LAST_ENTRIES);
 		s->nr_vcpu_entries++;
+	}
+	return 0;
+}
+
+/* Every VMDIRTY_A_VCPUS of a message, in order. */
+static int parse_all_vcpus(struct nl_msg *msg, struct vmdirty_genl_session *s)
+{
+	struct genlmsghdr *gh = nlmsg_data(nlmsg_hdr(msg));
+	struct nlattr *pos;
+	int rem, ret;
+
+	nla_for_each_attr(pos, genlmsg_attrdata(gh, 0), genlmsg_attrlen(gh, 0), rem) {
+		if (nla_type(pos) != VMDIRTY_A_VCPUS)
+			continue;
+		ret = parse_vcpus(pos, s);
+		if (ret < 0)
+			return ret;
 	}
 	return 0;
 }
@@ -158,12 +182,33 @@ static int parse_session(struct nl_msg *msg, struct vmdirty_genl_session *s)
 	s->dropped = get_u64(tb, VMDIRTY_A_DROPPED);
 	s->live_pages = get_u64(tb, VMDIRTY_A_LIVE_PAGES);
 	if (tb[VMDIRTY_A_VCPUS]) {
-		ret = parse_vcpus(tb[VMDIRTY_A_VCPUS], s);
+		ret = parse_all_vcpus(msg, s);
 		if (ret < 0) {
 			vmdirty_genl_session_release(s);
 			return ret;
 		}
 	}
+	return 0;
+}
+
+/* A dump's next message for the same session: its vCPUs go on. */
+static int merge_session(struct vmdirty_genl_session *into, struct vmdirty_genl_session *more)
+{
+	void *p;
+
+	if (into->nr_vcpu_entries + more->nr_vcpu_entries > NL_MAX_VCPUS)
+		return -EBADMSG;
+	if (more->nr_vcpu_entries) {
+		p = realloc(into->vcpus, (into->nr_vcpu_entries + more->nr_vcpu_entries) *
+				sizeof(*into->vcpus));
+		if (!p)
+			return -ENOMEM;
+		into->vcpus = p;
+		memcpy(into->vcpus + into->nr_vcpu_entries, more->vcpus,
+		       more->nr_vcpu_entries * sizeof(*more->vcpus));
+		into->nr_vcpu_entries += more->nr_vcpu_entries;
+	}
+	vmdirty_genl_session_release(more);
 	return 0;
 }
 
@@ -215,6 +260,8 @@ static int reply_valid(struct nl_msg *msg, void *arg)
 	ret = parse_session(msg, &c->v[c->n]);
 	if (ret < 0)
 		c->err = ret;
+	else if (c->n && c->v[c->n].has_vcpus && c->v[c->n - 1].id == c->v[c->n].id)
+		c->err = merge_session(&c->v[c->n - 1], &c->v[c->n]);
 	else
 		c->n++;
 	return NL_OK;
@@ -406,6 +453,7 @@ const char *vmdirty_genl_event_name(enum vmdirty_genl_event ev)
 	case VMDIRTY_GENL_EV_NEW:		return "new";
 	case VMDIRTY_GENL_EV_DEL:		return "del";
 	case VMDIRTY_GENL_EV_STALE:	return "layout-stale";
+	case VMDIRTY_GENL_EV_CONFLICT:	return "ring-conflict";
 	}
 	return "?";
 }
@@ -433,6 +481,7 @@ static int event_valid(struct nl_msg *msg, void *arg)
 	case VMDIRTY_CMD_SESSION_NEW:	ev = VMDIRTY_GENL_EV_NEW; break;
 	case VMDIRTY_CMD_SESSION_DEL:	ev = VMDIRTY_GENL_EV_DEL; break;
 	case VMDIRTY_CMD_LAYOUT_STALE:	ev = VMDIRTY_GENL_EV_STALE; break;
+	case VMDIRTY_CMD_RING_CONFLICT:	ev = VMDIRTY_GENL_EV_CONFLICT; break;
 	default:			return NL_SKIP; /* a newer module's event */
 	}
 	ret = parse_session(msg, &s);

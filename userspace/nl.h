@@ -54,6 +54,7 @@ enum vmdirty_genl_event {
 	VMDIRTY_GENL_EV_NEW,		/* VMDIRTY_CMD_SESSION_NEW */
 	VMDIRTY_GENL_EV_DEL,		/* VMDIRTY_CMD_SESSION_DEL */
 	VMDIRTY_GENL_EV_STALE,		/* VMDIRTY_CMD_LAYOUT_STALE */
+	VMDIRTY_GENL_EV_CONFLICT,	/* VMDIRTY_CMD_RING_CONFLICT */
 };
 typedef void (*vmdirty_genl_event_fn)(void *ctx, enum vmdirty_genl_event ev,
 				      const struct vmdirty_genl_session *s);

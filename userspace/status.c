@@ -82,9 +82,11 @@ static double vcpu_rate(const struct status_prev *prev, const struct vmdirty_gen
 
 static void flags_text(uint32_t flags, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s%s%s", flags & VMDIRTY_SESSION_F_DRAINING ? " draining" : "",
+	snprintf(buf, len, "%s%s%s%s", flags & VMDIRTY_SESSION_F_DRAINING ? " draining" : "",
 		 flags & VMDIRTY_SESSION_F_STALE ? " layout-stale" : "",
-		 flags & ~(VMDIRTY_SESSION_F_DRAINING | VMDIRTY_SESSION_F_STALE) ? " +unknown" : "");
+		 flags & VMDIRTY_SESSION_F_CONFLICT ? " ring-conflict" : "",
+		 flags & ~(VMDIRTY_SESSION_F_DRAINING | VMDIRTY_SESSION_F_STALE |
+			   VMDIRTY_SESSION_F_CONFLICT) ? " +unknown" : "");
 }
 
 static void print_session_text(const struct vmdirty_genl_session *s,
@@ -125,14 +127,15 @@ static void print_session_text(const struct vmdirty_genl_session *s,
 static void print_session_json(const struct vmdirty_genl_session *s,
 			       const struct status_prev *prev, uint64_t now)
 {
-	printf("{\"id\":%" PRIu32 ",\"flags\":%" PRIu32 ",\"draining\":%s,\"stale\":%s"
+	printf("{\"id\":%" PRIu32 ",\"flags\":%" PRIu32 ",\"draining\":%s,\"stale\":%s,\"conflict\":%s"
 	       ",\"owner_pid\":%" PRIu32 ",\"vm_pid\":%" PRIu32 ",\"layout_gen\":%" PRIu32
 	       ",\"nr_slots\":%" PRIu32 ",\"nr_vcpus\":%" PRIu32 ",\"drain_interval_us\":%" PRIu32
 	       ",\"tracked_pages\":%" PRIu64 ",\"harvests\":%" PRIu64 ",\"drains\":%" PRIu64
 	       ",\"entries\":%" PRIu64 ",\"resets\":%" PRIu64 ",\"dropped\":%" PRIu64
 	       ",\"live_pages\":%" PRIu64,
 	       s->id, s->flags, s->flags & VMDIRTY_SESSION_F_DRAINING ? "true" : "false",
-	       s->flags & VMDIRTY_SESSION_F_STALE ? "true" : "false", s->owner_pid, s->vm_pid,
+	       s->flags & VMDIRTY_SESSION_F_STALE ? "true" : "false",
+	       s->flags & VMDIRTY_SESSION_F_CONFLICT ? "true" : "false", s->owner_pid, s->vm_pid,
 	       s->layout_gen, s->nr_slots, s->nr_vcpus, s->drain_interval_us, s->tracked_pages,
 	       s->harvests, s->drains, s->entries, s->resets, s->dropped, s->live_pages);
 	if (s->has_vcpus) {

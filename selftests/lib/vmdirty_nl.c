@@ -136,8 +136,19 @@ int vmdirty_nl_parse(struct nlmsghdr *nlh, struct vmdirty_nl_session *out)
 	U64(VMDIRTY_A_LIVE_PAGES, live_pages);
 #undef U32
 #undef U64
-	if (tb[VMDIRTY_A_VCPUS])
-		return vmdirty_nl_parse_vcpus(tb[VMDIRTY_A_VCPUS], out);
+	if (tb[VMDIRTY_A_VCPUS]) {
+		struct nlattr *pos;
+		int rem, ret;
+
+		/* Every nest: a message may carry several. */
+		nla_for_each_attr(pos, genlmsg_attrdata(gnlh, 0), genlmsg_attrlen(gnlh, 0), rem) {
+			if (nla_type(pos) != VMDIRTY_A_VCPUS)
+				continue;
+			ret = vmdirty_nl_parse_vcpus(pos, out);
+			if (ret)
+				return ret;
+		}
+	}
 	return 0;
 }
 
@@ -158,10 +169,20 @@ static int vmdirty_nl_valid(struct nl_msg *msg, void *arg)
 	if (nlh->nlmsg_flags & NLM_F_DUMP_INTR)
 		ctx->intr = true;
 	if (ctx->n < ctx->max) {
-		int ret = vmdirty_nl_parse(nlh, &ctx->out[ctx->n]);
+		struct vmdirty_nl_session *s = &ctx->out[ctx->n], *prev = s - 1;
+		int ret = vmdirty_nl_parse(nlh, s);
 
 		if (ret && !ctx->err)
 			ctx->err = ret;
+		/* A dump spreads a session's vCPUs over messages: merge them. */
+		if (!ret && ctx->n && prev->id == s->id && s->has[VMDIRTY_A_VCPUS]) {
+			unsigned int i;
+
+			for (i = 0; i < s->nr_vcpu_entries &&
+			     prev->nr_vcpu_entries < VMDIRTY_NL_MAX_VCPUS; i++)
+				prev->vcpus[prev->nr_vcpu_entries++] = s->vcpus[i];
+			return NL_OK;
+		}
 	}
 	ctx->n++;
 	return NL_OK;

@@ -2,7 +2,10 @@
 /*
  * Helpers for the vmdirty.ko selftests (see vmdirty_util.h).
  */
+#include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -330,4 +333,133 @@ int recv_fd(int sock)
 		return -EPROTO;
 	memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
 	return fd;
+}
+
+int vmdirty_worker_pid(uint32_t session_id)
+{
+	char want[32], path[300], comm[32];
+	struct dirent *d;
+	int pid = -ESRCH;
+	DIR *dir;
+
+	snprintf(want, sizeof(want), "vmdirty/%u\n", session_id);
+	dir = opendir("/proc");
+	if (!dir)
+		return -errno;
+	while (pid < 0 && (d = readdir(dir))) {
+		ssize_t n;
+		int fd;
+
+		if (d->d_name[0] < '1' || d->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/comm", d->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, comm, sizeof(comm) - 1);
+		close(fd);
+		if (n > 0) {
+			comm[n] = 0;
+			if (!strcmp(comm, want))
+				pid = atoi(d->d_name);
+		}
+	}
+	closedir(dir);
+	return pid;
+}
+
+int pin_task(int tid, int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(tid, sizeof(set), &set) ? -errno : 0;
+}
+
+static uint64_t hold_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *cpu_hold_fn(void *arg)
+{
+	struct sched_param sp = { .sched_priority = 50 };
+	struct cpu_hold *h = arg;
+	uint64_t start;
+
+	h->err = pin_task(0, h->cpu);
+	if (!h->err && sched_setscheduler(0, SCHED_FIFO, &sp))
+		h->err = -errno;
+	__atomic_store_n(&h->ready, true, __ATOMIC_RELEASE);
+	if (h->err)
+		return NULL;
+	start = hold_now_ms();
+	while (hold_now_ms() - start < h->spin_ms) {
+		if (h->check(h->ctx)) {
+			h->done = h->while_spinning = true;
+			return NULL;
+		}
+	}
+	while (hold_now_ms() - start < h->timeout_ms) {
+		if (h->check(h->ctx)) {
+			h->done = true;
+			return NULL;
+		}
+		usleep(1000);
+	}
+	return NULL;
+}
+
+#define RT_RUNTIME	"/proc/sys/kernel/sched_rt_runtime_us"
+
+/* RT throttling would hand the CPU to the worker after 0.95 s: off. */
+static void rt_throttle(struct cpu_hold *h, bool on)
+{
+	int fd = open(RT_RUNTIME, O_RDWR | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return;
+	if (!on) {
+		n = read(fd, h->rt_runtime, sizeof(h->rt_runtime) - 1);
+		h->rt_runtime[n > 0 ? n : 0] = 0;
+		n = pwrite(fd, "-1", 2, 0);
+	} else if (h->rt_runtime[0]) {
+		n = pwrite(fd, h->rt_runtime, strlen(h->rt_runtime), 0);
+	}
+	(void)n;
+	close(fd);
+}
+
+int cpu_hold_start(struct cpu_hold *h)
+{
+	int ret;
+
+	h->done = h->while_spinning = false;
+	h->err = 0;
+	h->rt_runtime[0] = 0;
+	rt_throttle(h, false);
+	h->ready = false;
+	ret = -pthread_create(&h->th, NULL, cpu_hold_fn, h);
+	if (ret) {
+		rt_throttle(h, true);
+		return ret;
+	}
+	/* Owning its CPU before the caller goes on. */
+	while (!__atomic_load_n(&h->ready, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	return 0;
+}
+
+int cpu_hold_join(struct cpu_hold *h)
+{
+	pthread_join(h->th, NULL);
+	rt_throttle(h, true);
+	if (h->err)
+		return h->err;
+	return h->done ? 0 : -ETIMEDOUT;
 }

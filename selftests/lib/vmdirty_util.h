@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/ioctl.h>
 
@@ -146,6 +147,40 @@ void bare_vm_destroy(struct bare_vm *vm);
 int bare_vm_simple(struct bare_vm *vm, unsigned int nr_vcpus);
 
 /* --- Test host ------------------------------------------------------- */
+
+/* The session's kthread worker ("vmdirty/<id>"): its pid, or -ESRCH. */
+int vmdirty_worker_pid(uint32_t session_id);
+/* Pin task @tid (0: the calling thread) to @cpu; 0 or -errno. */
+int pin_task(int tid, int cpu);
+
+/*
+ * A SCHED_FIFO thread that owns one CPU: it calls check(ctx) in a tight
+ * loop for spin_ms, then every millisecond (sleeping in between) until it
+ * returns true or timeout_ms passes.  A task pinned to that CPU (the
+ * session's worker) cannot run while it spins: that holds a window open
+ * (between the module's walk and the reset it asks the worker for) so
+ * that the test can act inside it, deterministically.  RT throttling is off
+ * meanwhile (sched_rt_runtime_us -1), else the worker would get the CPU
+ * for 50 ms of every second.
+ */
+struct cpu_hold {
+	int cpu;
+	unsigned int spin_ms, timeout_ms;
+	bool (*check)(void *ctx);
+	void *ctx;
+	/* out */
+	bool done;		/* check() returned true */
+	bool while_spinning;	/* ... before the first sleep */
+	int err;		/* setting the policy or affinity failed */
+	pthread_t th;
+	bool ready;		/* the thread owns its CPU */
+	char rt_runtime[32];	/* sched_rt_runtime_us to restore */
+};
+
+/* Returns once the thread owns its CPU (or failed to). */
+int cpu_hold_start(struct cpu_hold *h);
+/* Joins; 0 if check() returned true, -ETIMEDOUT, or the setup error. */
+int cpu_hold_join(struct cpu_hold *h);
 
 /* /sys/kernel/debug/kvm/<pid>-<fd> of a VM this thread created. */
 void kvm_debugfs_dir(char *buf, size_t len, int vm_fd);

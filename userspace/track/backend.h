@@ -56,7 +56,29 @@ struct tracker {
 
 extern const struct tracker_ops track_bitmap_ops;
 extern const struct tracker_ops track_ring_ops;
+extern const struct tracker_ops track_ring_sorted_ops;
 extern const struct tracker_ops track_kmod_ops;
+
+/*
+ * ring_sort.c: the sorted reaper's batch.  Scratch bits per VM slot, clear
+ * between batches; lo/hi bound the summary words a batch touched.
+ */
+struct ring_sort {
+	uint64_t *bits[VM_MAX_SLOTS];
+	uint64_t *summary[VM_MAX_SLOTS];
+	uint64_t lo[VM_MAX_SLOTS], hi[VM_MAX_SLOTS];
+};
+
+int ring_sort_init(struct ring_sort *rs, const struct vm *vm);
+void ring_sort_free(struct ring_sort *rs);
+/*
+ * vcpu_ring_reap(v, fetch, true, fn, ctx), but the batch is rewritten in
+ * ascending (slot, offset) order before it is marked collected; fn sees
+ * each distinct page once (and each entry naming no page).  The count of
+ * entries collected, or -ENODEV.
+ */
+int ring_sort_reap(struct ring_sort *rs, struct vcpu *v, uint32_t *fetch,
+		   void (*fn)(void *ctx, uint32_t slot, uint64_t offset), void *ctx);
 
 /* Helpers shared by the backends (track.c). */
 /* Record why something failed (tracker_error()); returns err. */

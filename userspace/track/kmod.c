@@ -7,7 +7,13 @@
  * KVM_EXIT_DIRTY_RING_FULL harvests with VMDIRTY_HARVEST_NO_SWAP: its
  * entries wait in the live set for the next harvest.  A layout the module
  * reports stale is re-attached, and that harvest reports every page, since
- * the old session dropped what it could not place.
+ * the old session dropped what it could not place.  So is a session that
+ * failed because someone else collected the rings (EPIPE,
+ * VMDIRTY_STATUS_RING_CONFLICT): its bits may lack pages.  If the new
+ * session fails the same way as soon as it can tell (its first harvest
+ * adopts the rings as they are, its second is the first that can notice),
+ * the other collector is still at work, and the harvest fails with EPIPE
+ * and says so.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +37,9 @@ struct kmod_tracker {
 	uint32_t features;
 	unsigned int shm_slot[VM_MAX_SLOTS];	/* VM slot index -> region slot */
 	uint32_t fetch[VM_MAX_VCPUS];	/* ring cursors, once the session is gone */
+	bool lost;			/* a session failed: the next harvest re-attaches */
+	bool after_conflict;		/* this session replaced a failed one */
+	unsigned int harvests;		/* of this session, successful */
 };
 
 static const struct vmdirty_shm_slot *shm_slot(const struct kmod_tracker *k, unsigned int j)
@@ -116,6 +125,14 @@ int track_kmod_check_region(const void *region, uint64_t size, const struct vmdi
 			h->slots_offset + (uint64_t)j * h->slot_size);
 		uint64_t w, sw;
 
+		/* A slot that does not log dirty pages has no bits, offsets 0. */
+		if (!(s->flags & VMDIRTY_SLOT_LOG_DIRTY)) {
+			for (unsigned int set = 0; set < 2; set++)
+				if (s->bitmap_offset[set] || s->summary_offset[set])
+					REGION_BAD("kmod: slot %u logs no dirty pages but has bitmaps",
+						   s->id);
+			continue;
+		}
 		/* Bits must fit in the region: bounds npages before any arithmetic. */
 		if (s->npages > size * 8)
 			REGION_BAD("kmod: slot %u has %llu pages", s->id, (unsigned long long)s->npages);
@@ -309,9 +326,13 @@ static bool layout_stale(const struct kmod_tracker *k, const struct vmdirty_harv
 	       (__atomic_load_n(&k->hdr->flags, __ATOMIC_RELAXED) & VMDIRTY_STATUS_LAYOUT_STALE);
 }
 
-/* A new session for the new layout; this harvest then reports everything. */
-static int reattach(struct tracker *t, struct dirty_log *log)
+/*
+ * A new session (new layout, or the old one failed); this harvest then
+ * reports everything.
+ */
+static int reattach(struct tracker *t, struct dirty_log *log, const char *reason)
 {
+	struct kmod_tracker *k = t->priv;
 	char why[sizeof(t->error)];
 	int ret;
 
@@ -319,12 +340,28 @@ static int reattach(struct tracker *t, struct dirty_log *log)
 	ret = attach(t);
 	if (ret < 0) {
 		memcpy(why, t->error, sizeof(why));
-		return track_error(t, ret, "kmod: the layout went stale and re-attaching failed (%s)",
-				   why);
+		return track_error(t, ret, "kmod: %s and re-attaching failed (%s)", reason, why);
 	}
 	t->stats.reattaches++;
+	k->lost = false;
+	k->harvests = 0;
 	log->everything = true;
 	return 0;
+}
+
+/* The session failed: someone else collects the rings (see the top). */
+static int session_failed(struct tracker *t, struct dirty_log *log)
+{
+	struct kmod_tracker *k = t->priv;
+
+	t->stats.conflicts++;
+	if (k->after_conflict && k->harvests <= 1) {
+		detach(t);
+		k->lost = true;
+		return track_error(t, -EPIPE, "kmod: someone else keeps collecting this VM's dirty rings (a second reaper?): vmdirty.ko's sessions failed twice in a row");
+	}
+	k->after_conflict = true;
+	return reattach(t, log, "someone else collected the VM's dirty rings");
 }
 
 static int kmod_harvest(struct tracker *t, struct dirty_log *log)
@@ -338,18 +375,27 @@ static int kmod_harvest(struct tracker *t, struct dirty_log *log)
 	uint32_t snap;
 	int ret;
 
+	if (k->fd < 0 && k->lost) {
+		/* A ring-full handler found the session failed (and counted it). */
+		k->after_conflict = true;
+		return reattach(t, log, "someone else collected the VM's dirty rings");
+	}
 	if (k->fd < 0)
 		return track_error(t, -ENOTCONN, "kmod: no session");
 	t0 = track_now_ns();
-	if (ioctl(k->fd, VMDIRTY_IOC_HARVEST, &h) < 0)
+	if (ioctl(k->fd, VMDIRTY_IOC_HARVEST, &h) < 0) {
+		if (errno == EPIPE)
+			return session_failed(t, log);
 		return track_error(t, -errno, "kmod: HARVEST");
+	}
+	k->harvests++;
 	log->collect_ns = track_now_ns() - t0;
 	log->kernel_ns = h.duration_ns;
 	log->entries = h.entries;
 	log->resets = h.reset;
 	log->dropped = h.dropped;
 	if (layout_stale(k, &h))
-		return reattach(t, log);
+		return reattach(t, log, "the layout went stale");
 	if (h.snapshot > 1 || (h.seq & 1))
 		return track_error(t, -EPROTO, "kmod: HARVEST returned snapshot %u seq %llu",
 				   h.snapshot, (unsigned long long)h.seq);
@@ -386,10 +432,20 @@ static int kmod_ring_full(struct tracker *t, struct vcpu *v)
 	 */
 	pthread_mutex_lock(&t->lock);
 	if (k->fd < 0) {
-		/* No session (stopped): nobody tracks, just let the vCPU go on. */
+		/*
+		 * No session (stopped, or failed: the next harvest reports
+		 * everything): nobody tracks, just let the vCPU go on.
+		 */
 		ret = track_ring_discard(t->vm, k->fetch);
 	} else if (ioctl(k->fd, VMDIRTY_IOC_HARVEST, &h) < 0) {
 		ret = -errno;
+		if (ret == -EPIPE) {
+			/* Failed: its bits are incomplete anyway. */
+			t->stats.conflicts++;
+			detach(t);
+			k->lost = true;
+			ret = track_ring_discard(t->vm, k->fetch);
+		}
 	} else {
 		ret = (int)h.entries;
 		t->stats.dropped += h.dropped;

@@ -7,6 +7,10 @@
  * snapshot the log points to.  A vCPU that takes KVM_EXIT_DIRTY_RING_FULL
  * reaps every ring into the live set and resets (QEMU's default), under the
  * tracker's lock, so nothing logged is lost and it keeps running.
+ *
+ * ring-sorted is the same reaper rewriting each batch in gfn order before
+ * marking it collected (ring_sort.c), as vmdirty.ko does: the fair baseline
+ * for the module's ordered resets.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -29,6 +33,8 @@ struct ring_tracker {
 	uint64_t mark[VM_MAX_VCPUS];	/* entries[] at the last harvest */
 	uint64_t last[VM_MAX_VCPUS];	/* collected between the last two harvests */
 	uint64_t last_ns;
+	bool sorted;			/* ring-sorted */
+	struct ring_sort sort;
 };
 
 /* What the reap callback needs. */
@@ -62,6 +68,7 @@ static void ring_destroy(struct tracker *t)
 			free(r->set[s].summary[i]);
 		}
 	}
+	ring_sort_free(&r->sort);
 	free(r);
 	t->priv = NULL;
 }
@@ -130,6 +137,13 @@ static void reap_one(void *ctx, uint32_t slot, uint64_t offset)
 	set->count++;
 }
 
+static int reap(struct ring_tracker *r, struct vcpu *v, uint32_t *fetch, struct reap_ctx *c)
+{
+	if (r->sorted)
+		return ring_sort_reap(&r->sort, v, fetch, reap_one, c);
+	return vcpu_ring_reap(v, fetch, true, reap_one, c);
+}
+
 /*
  * Reap v's ring into the live set; the caller holds the lock.  Our cursor
  * follows KVM's index only if we collected every entry since KVM's last
@@ -149,9 +163,9 @@ static int reap_vcpu(struct tracker *t, struct vcpu *v, struct reap_ctx *c, bool
 
 	if (!synced)
 		synced = track_ring_resync(v, fetch);
-	n = vcpu_ring_reap(v, fetch, true, reap_one, c);
+	n = reap(r, v, fetch, c);
 	if (n == 0 && full && track_ring_resync(v, fetch))
-		n = vcpu_ring_reap(v, fetch, true, reap_one, c);
+		n = reap(r, v, fetch, c);
 	if (n > 0)
 		r->entries[v->idx] += (uint64_t)n;
 	r->synced[v->idx] = synced;
@@ -267,6 +281,30 @@ static void ring_stop(struct tracker *t)
 	vm_set_dirty_logging(t->vm, false);
 	track_ring_discard(t->vm, r->fetch);
 }
+
+static int ring_sorted_create(struct tracker *t)
+{
+	struct ring_tracker *r;
+	int ret = ring_create(t);
+
+	if (ret < 0)
+		return ret;
+	r = t->priv;
+	r->sorted = true;
+	return ring_sort_init(&r->sort, t->vm);
+}
+
+const struct tracker_ops track_ring_sorted_ops = {
+	.name		= "ring-sorted",
+	.vm_config	= ring_vm_config,
+	.create		= ring_sorted_create,
+	.start		= ring_start,
+	.harvest	= ring_harvest,
+	.ring_full	= ring_ring_full,
+	.vcpu_stats	= ring_vcpu_stats,
+	.stop		= ring_stop,
+	.destroy	= ring_destroy,
+};
 
 const struct tracker_ops track_ring_ops = {
 	.name		= "ring",

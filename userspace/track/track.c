@@ -23,6 +23,7 @@ static const struct tracker_ops *const backends[TRACK_NR] = {
 	[TRACK_BITMAP]	= &track_bitmap_ops,
 	[TRACK_RING]	= &track_ring_ops,
 	[TRACK_KMOD]	= &track_kmod_ops,
+	[TRACK_RING_SORTED] = &track_ring_sorted_ops,
 };
 
 static const char *const backend_names[TRACK_NR] = {
@@ -30,6 +31,7 @@ static const char *const backend_names[TRACK_NR] = {
 	[TRACK_BITMAP]	= "bitmap",
 	[TRACK_RING]	= "ring",
 	[TRACK_KMOD]	= "kmod",
+	[TRACK_RING_SORTED] = "ring-sorted",
 };
 
 const char *track_backend_name(enum track_backend b)

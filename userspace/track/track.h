@@ -7,6 +7,10 @@
  *           has no dirty ring (KVM makes the two exclusive).
  *   ring    the userspace reaper of the per-vCPU dirty rings, as QEMU does it
  *           (vcpu_ring_reap + KVM_RESET_DIRTY_RINGS).
+ *   ring-sorted  the same reaper, rewriting each batch in gfn order before
+ *           KVM_RESET_DIRTY_RINGS as vmdirty.ko does (KVM's reset then
+ *           coalesces it into 64-page masks): the fair baseline for kmod.
+ *           Never picked by auto.
  *   kmod    vmdirty.ko: ATTACH, mmap, HARVEST; the snapshot is read straight
  *           from the shared region.
  *
@@ -35,6 +39,18 @@
  *   region itself (kmod).
  * - tracker_stop() turns logging off and leaves the rings empty; a later
  *   tracker_start() begins again with a first harvest of everything.
+ * - A harvest may report everything again later (log->everything), when
+ *   the backend cannot vouch for what it missed: kmod after the layout
+ *   changed (a memslot added, removed, moved, re-created or its dirty
+ *   logging toggled), or after vmdirty.ko found someone else collecting
+ *   the VM's rings (its session failed with EPIPE; counted in
+ *   stats.conflicts).  The caller sends every page, as in round 0: a full
+ *   round.
+ * - tracker_harvest() fails with -EPIPE (tracker_error() says why) when
+ *   kmod's fresh session fails the same way at once: another collector
+ *   keeps reaping the rings.  Nothing this tracker reports can be trusted
+ *   then: stop using it (the migration fails, the VM stays), or fall back
+ *   to a backend that is the rings' only collector.
  *
  * Threads: start, harvest, stop and the ring-full handlers (called from
  * vCPU threads, through the two adapters below) serialise on the tracker's
@@ -74,7 +90,8 @@
  */
 #define TRACK_RING_KMOD_DEFAULT	65536
 
-enum track_backend { TRACK_AUTO, TRACK_BITMAP, TRACK_RING, TRACK_KMOD, TRACK_NR };
+enum track_backend { TRACK_AUTO, TRACK_BITMAP, TRACK_RING, TRACK_KMOD, TRACK_RING_SORTED,
+		     TRACK_NR };
 
 /*
  * Page p (a RAM page number, gpa = p << 12) of [first_page, first_page +
@@ -127,14 +144,15 @@ struct track_vcpu_stat {
 struct track_stats {
 	uint64_t harvests, pages, entries, resets;
 	uint64_t ring_full, ring_full_ns, ring_full_entries;
-	uint64_t reattaches;		/* kmod: sessions reopened on a stale layout */
+	uint64_t reattaches;		/* kmod: sessions reopened (stale layout, conflict) */
+	uint64_t conflicts;		/* kmod: sessions failed: someone else collected */
 	uint64_t dropped;
 };
 
 struct tracker;
 
 const char *track_backend_name(enum track_backend b);
-/* "auto", "bitmap", "ring", "kmod" -> backend; -EINVAL otherwise. */
+/* "auto", "bitmap", "ring", "kmod", "ring-sorted" -> backend; -EINVAL otherwise. */
 int track_backend_parse(const char *name, enum track_backend *b);
 
 /*

@@ -18,8 +18,29 @@
  * reference to the session file goes away: closing the VM fd, or the VMM
  * exiting, does not free the VM under an attached session.  The VM must have
  * the dirty ring enabled (KVM_CAP_DIRTY_LOG_RING or _ACQ_REL) before ATTACH.
- * While a session is attached, userspace must not collect the VM's rings
- * itself: the session owns every ring entry from KVM's push until its reset.
+ *
+ * Who may attach: a task holding the VM's fd that belongs to the VM's own
+ * process (the one KVM accepts VM ioctls from), or has CAP_SYS_ADMIN.  The
+ * session's fd may then be handed to anyone (SCM_RIGHTS): holding it is
+ * what allows HARVEST and SET_DRAIN.  The rings are reset through the VM
+ * file's ioctl path, so LSM policy on the VM file applies: with the
+ * credentials of the HARVEST caller, or of the attacher for draining.
+ *
+ * The hand-over: a VMM that reaped the rings itself stops before ATTACH.
+ * Entries it marked collected and had not reset yet are KVM's to reset with
+ * the session's first harvest.  From ATTACH on, the session owns every ring
+ * entry from KVM's push until its reset, and nobody else may collect or
+ * reset the rings.  If someone does (a ring-full handler of the VMM that
+ * still reaps, another tool), the session notices at its next walk or
+ * reset, never lets the rings go inconsistent, and fails for good:
+ * VMDIRTY_STATUS_RING_CONFLICT, HARVEST and SET_DRAIN then fail with EPIPE.
+ * Its bits may lack pages: treat every page as dirty, close it, and attach
+ * again once the other collector is gone.
+ *
+ * While the session orders a batch it owns (never longer than one walk),
+ * those entries' flags hold a value with neither KVM_DIRTY_GFN_F_DIRTY nor
+ * KVM_DIRTY_GFN_F_RESET set: a reader peeking at the ring sees them as not
+ * pushed yet.
  *
  * Growth
  * ------
@@ -39,7 +60,7 @@
 #include <linux/ioctl.h>
 
 #define VMDIRTY_DEVICE_NAME	"vmdirty"
-#define VMDIRTY_ABI_VERSION	1
+#define VMDIRTY_ABI_VERSION	2
 
 /* Features reported by VMDIRTY_IOC_GET_INFO. */
 #define VMDIRTY_FEAT_SORTED_RESET	(1U << 0) /* resets coalesce per 64 pages */
@@ -87,10 +108,13 @@ struct vmdirty_info {
  * @reserved: must be 0 on input
  *
  * Out fields are not checked on input.  Errors: EBADF (vm_fd not open),
- * EINVAL (not a KVM VM, non-zero flags, pad or reserved, wrong size), ENXIO
- * (the VM has no dirty ring), EBUSY (this file is already attached, or
- * another session is attached to the VM: two collectors would each see a
- * part of the rings), ENOMEM, ESRCH (the VM is dead), EINTR.
+ * EINVAL (not a KVM VM, non-zero flags, pad or reserved, wrong size), EPERM
+ * (not the VM's process, and no CAP_SYS_ADMIN), ENXIO (the VM has no dirty
+ * ring), EBUSY (this file is already attached, or another session is
+ * attached to the VM: two collectors would each see a part of the rings),
+ * EFBIG (the session would need more memory than the module parameter
+ * max_session_mb allows, MiB), ENOMEM, ESRCH (the VM is dead), EINTR.  All
+ * the session allocates is charged to the caller's memory cgroup.
  */
 struct vmdirty_attach {
 	__u32 size;
@@ -120,6 +144,13 @@ struct vmdirty_attach {
 /* struct vmdirty_harvest.status and vmdirty_shm_header.flags (out) */
 /* KVM's memslots no longer match the recorded layout: re-attach. */
 #define VMDIRTY_STATUS_LAYOUT_STALE	(1U << 0)
+/*
+ * Someone else collected or reset entries of the VM's rings, or rewrote
+ * entries the session had collected, while it was attached: the bit sets
+ * may lack pages.  The session stops collecting; HARVEST and SET_DRAIN fail
+ * with EPIPE from then on.  Close it and treat every page as dirty.
+ */
+#define VMDIRTY_STATUS_RING_CONFLICT	(1U << 1)
 
 /**
  * struct vmdirty_harvest - VMDIRTY_IOC_HARVEST: collect every vCPU's ring
@@ -130,7 +161,11 @@ struct vmdirty_attach {
  * @pages: out: bits set in the snapshot this call published (includes what
  *	background draining collected since the previous swap); with
  *	VMDIRTY_HARVEST_NO_SWAP, bits set in the live set
- * @reset: out: entries KVM re-protected (KVM_RESET_DIRTY_RINGS's count)
+ * @reset: out: entries KVM_RESET_DIRTY_RINGS reset for this call; may
+ *	differ from @entries: it includes entries a previous collector had
+ *	marked (the first harvest), and a reset by the VMM may have taken
+ *	some of the session's (harmless: the session checks KVM's reset index,
+ *	not this count)
  * @dropped: out: entries that named no recorded memslot or lay outside it
  * @duration_ns: out: time spent in this call, collect to reset
  * @seq: out: the region's header seq after this call (even)
@@ -140,13 +175,19 @@ struct vmdirty_attach {
  * @nr_vcpus: out: vCPUs walked
  * @reserved: must be 0 on input
  *
- * On return every collected entry has been reset: a guest write that
+ * On return every collected entry has been reset, which the session
+ * verifies on KVM's reset index of every ring (a short reset is retried on
+ * the session's worker, which no signal interrupts): a guest write that
  * happens after the call returns is in a later harvest.  Out fields are not
  * checked on input (a struct may be reused).  Errors: ENOTCONN (not
  * attached), EINVAL (bad size, flags, reserved), EINTR (a fatal signal while
- * waiting for the session), ESRCH (the VM's process is gone, so KVM cannot
- * be asked to reset; collected bits are kept, nothing is swapped), or KVM's
- * own error for KVM_RESET_DIRTY_RINGS (EIO: the VM is dead).
+ * waiting for the session or KVM's slots_lock), EPIPE (the session failed,
+ * VMDIRTY_STATUS_RING_CONFLICT: see "the hand-over" above), ESRCH (the VM's
+ * process is gone, so KVM cannot be asked to reset), EPERM or another LSM
+ * error (policy refused KVM_RESET_DIRTY_RINGS on the VM file), or KVM's own
+ * error for KVM_RESET_DIRTY_RINGS (EIO: the VM is dead).  On ESRCH and
+ * EPERM nothing is swapped and nothing is lost: the collected entries stay
+ * marked, and the next harvest resets and publishes them.
  */
 struct vmdirty_harvest {
 	__u32 size;
@@ -188,10 +229,11 @@ struct vmdirty_harvest {
  *
  * The worker collects into the live bitmap set and resets, so that vCPUs
  * do not reach KVM_EXIT_DIRTY_RING_FULL; bits wait there for the next
- * harvest.  It runs with the VM process's mm; it stops by itself if that
- * process is gone.  Enabling again retunes a running drain.  To stop,
- * every other field is 0.  Errors: ENOTCONN, EINVAL (also: parameters
- * given to stop), ESRCH (the VM's process is gone), EINTR.
+ * harvest.  It runs with the VM process's mm and the attacher's
+ * credentials; it stops by itself if that process is gone or the session
+ * fails.  Enabling again retunes a running drain.  To stop, every other
+ * field is 0.  Errors: ENOTCONN, EINVAL (also: parameters given to stop),
+ * ESRCH (the VM's process is gone), EPIPE (the session failed), EINTR.
  */
 struct vmdirty_drain {
 	__u32 size;
@@ -222,12 +264,14 @@ struct vmdirty_drain {
  *   0                      struct vmdirty_shm_header
  *   slots_offset           nr_slots x struct vmdirty_shm_slot
  *   vcpus_offset           max_vcpus x struct vmdirty_shm_vcpu
- *   (page aligned)         per slot, per set s in {0, 1}:
+ *   (page aligned)         per slot that logs dirty pages (flags has
+ *                          VMDIRTY_SLOT_LOG_DIRTY), per set s in {0, 1}:
  *     bitmap_offset[s]       DIV_ROUND_UP(npages, 64) x __u64: bit b of
  *                            word w set <=> page base_gfn + 64*w + b dirty
  *     summary_offset[s]      DIV_ROUND_UP(words, 64) x __u64: bit b of
  *                            word w set => bitmap word 64*w + b may be
  *                            non-zero (clear => it is zero)
+ *   A slot that does not log dirty pages has no bits: its offsets are 0.
  *
  * Two bitmap sets, live and snapshot.  The kernel only ever sets bits in
  * the live set (harvest, background drain).  A harvest without
@@ -260,14 +304,20 @@ struct vmdirty_drain {
  * summary bit is set (smp_wmb() after the word store) only after its word
  * is non-zero: a reader that loads a summary word with acquire and then
  * the words it names sees at least the bits the summary announced.  A set
- * bit means: dirtied since the last swap and already re-protected.
+ * bit means: dirtied since the last swap and already re-protected.  The
+ * session keeps what a walk collects in a private set until KVM's reset of
+ * every collected entry is verified, and only then sets the live bits: a
+ * reader that copies a page on seeing its bit has a copy that any later
+ * guest write makes stale through a new ring entry, hence a later bit.
  *
  * Layout changes: the slot table describes KVM's memslots at ATTACH.  If
- * memslots are later added, removed, moved or resized, the next harvest or
- * drain sets VMDIRTY_STATUS_LAYOUT_STALE in header.flags and in the
- * harvest's status and bumps layout_gen; entries for changed slots are
- * counted as dropped, never written elsewhere.  Open a new session to get
- * the new layout.
+ * memslots are later added, removed, moved, resized, re-created (on other
+ * memory or not), or their flags change (dirty logging turned off, even if
+ * turned on again before the next harvest: writes in between were logged
+ * nowhere), the next harvest or drain sets VMDIRTY_STATUS_LAYOUT_STALE in
+ * header.flags and in the harvest's status and bumps layout_gen; entries
+ * for changed slots are counted as dropped, never written elsewhere.  Open
+ * a new session to get the new layout, and treat every page as dirty.
  */
 #define VMDIRTY_SHM_MAGIC	0x54524944	/* "DIRT" */
 
@@ -374,15 +424,22 @@ struct vmdirty_shm_vcpu {
  * Generic netlink family VMDIRTY_GENL_NAME, version VMDIRTY_GENL_VERSION:
  * read-only reporting, for operators and monitoring.
  *
- * VMDIRTY_CMD_GET_SESSION
+ * VMDIRTY_CMD_GET_SESSION (CAP_NET_ADMIN)
  *   do:   request VMDIRTY_A_SESSION_ID (u32), optional VMDIRTY_A_DUMP_FLAGS;
  *         reply one session
- *   dump: optional VMDIRTY_A_DUMP_FLAGS; one message per session; the dump
- *         is marked NLM_F_DUMP_INTR if sessions came or went during it
- * Unknown attributes and unknown VMDIRTY_DUMP_F_* bits are rejected.
+ *   dump: optional VMDIRTY_A_DUMP_FLAGS; one message per session, or, with
+ *         VMDIRTY_DUMP_F_VCPUS, as many as its vCPUs need: each repeats
+ *         the session's attributes and carries the next vCPUs in index
+ *         order; the dump is marked NLM_F_DUMP_INTR if sessions came or
+ *         went during it
+ * vCPUs come in VMDIRTY_A_VCPUS nests of at most VMDIRTY_A_VCPUS_MAX
+ * entries (a nest's length is 16 bits), as many nests as a message needs:
+ * read every VMDIRTY_A_VCPUS attribute, not only the last.  Unknown
+ * attributes and unknown VMDIRTY_DUMP_F_* bits are rejected.
  *
- * Multicast group VMDIRTY_GENL_MCGRP ("events"): VMDIRTY_CMD_SESSION_NEW,
- * VMDIRTY_CMD_SESSION_DEL and VMDIRTY_CMD_LAYOUT_STALE, each carrying the
+ * Multicast group VMDIRTY_GENL_MCGRP ("events", joining it needs
+ * CAP_NET_ADMIN): VMDIRTY_CMD_SESSION_NEW, VMDIRTY_CMD_SESSION_DEL,
+ * VMDIRTY_CMD_LAYOUT_STALE and VMDIRTY_CMD_RING_CONFLICT, each carrying the
  * session's attributes without vCPUs.
  */
 #define VMDIRTY_GENL_NAME	"vmdirty"
@@ -395,6 +452,7 @@ enum vmdirty_cmd {
 	VMDIRTY_CMD_SESSION_NEW,
 	VMDIRTY_CMD_SESSION_DEL,
 	VMDIRTY_CMD_LAYOUT_STALE,
+	VMDIRTY_CMD_RING_CONFLICT,
 	__VMDIRTY_CMD_MAX
 };
 
@@ -407,6 +465,7 @@ enum vmdirty_cmd {
 /* VMDIRTY_A_SESSION_FLAGS */
 #define VMDIRTY_SESSION_F_DRAINING	(1U << 0)
 #define VMDIRTY_SESSION_F_STALE		(1U << 1)
+#define VMDIRTY_SESSION_F_CONFLICT	(1U << 2) /* VMDIRTY_STATUS_RING_CONFLICT */
 
 enum vmdirty_attr {
 	VMDIRTY_A_UNSPEC,
@@ -435,6 +494,8 @@ enum vmdirty_attr {
 
 /* Each entry of VMDIRTY_A_VCPUS: a nest of enum vmdirty_vcpu_attr. */
 #define VMDIRTY_A_VCPUS_ENTRY	1
+/* Entries in one VMDIRTY_A_VCPUS nest at most (its length is 16 bits). */
+#define VMDIRTY_A_VCPUS_MAX	512
 
 enum vmdirty_vcpu_attr {
 	VMDIRTY_A_VCPU_UNSPEC,
