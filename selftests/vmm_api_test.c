@@ -3,7 +3,9 @@
  * The VMM library's inputs and edges: every rejected configuration and
  * command gets its error and changes nothing; ring entries of a VM with
  * several memslots name the right pages; a guest exception is reported
- * with its vector; the bitmap mode logs what the guest wrote.
+ * with its vector; the bitmap mode logs what the guest wrote; the pages
+ * found populated (round 0 skips the rest unread) include every page the
+ * guest wrote, in anonymous and in memfd RAM.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -281,6 +283,82 @@ TEST(bitmap_mode_logs_guest_writes)
 	}
 	free(bitmap);
 	vm_destroy(vm);
+}
+
+/*
+ * vm_mem_populated(): a page it leaves out is sent as zero unread, so every
+ * page the guest wrote must be in it (an off-by-one in the pagemap offset
+ * or bit would lose them), and a 2 MiB region nobody touched must not (or
+ * round 0 reads all RAM).  Anonymous RAM may count a whole huge page for
+ * one write; a memfd counts exactly the pages written.
+ */
+FIXTURE(ram) {
+	struct vm *vm;
+};
+
+FIXTURE_VARIANT(ram) {
+	bool memfd;
+};
+
+FIXTURE_VARIANT_ADD(ram, anon) {
+	.memfd = false,
+};
+
+FIXTURE_VARIANT_ADD(ram, memfd) {
+	.memfd = true,
+};
+
+FIXTURE_SETUP(ram)
+{
+	struct vm_config cfg = { .nr_vcpus = 1, .mem_size = MEM_SIZE, .ram_memfd = variant->memfd };
+
+	self->vm = NULL;
+	if (!have_kvm())
+		SKIP(return, "no /dev/kvm");
+	ASSERT_EQ(0, vm_create(&cfg, &self->vm));
+	ASSERT_EQ(variant->memfd, self->vm->mem_fd >= 0);
+	if (!variant->memfd)	/* where a huge page can back each 2 MiB of the guest */
+		ASSERT_EQ(0, (uintptr_t)self->vm->mem % GUEST_LARGE_PAGE_SIZE);
+	ASSERT_EQ(0, vm_load_guest(self->vm));
+}
+
+FIXTURE_TEARDOWN(ram)
+{
+	vm_destroy(self->vm);
+}
+
+TEST_F(ram, populated_holds_every_written_page)
+{
+	/* 37 pages, stride 5, from 8 MiB + 3 pages: several 2 MiB regions, odd offsets. */
+	const uint64_t first = (8ULL << 20) / GUEST_PAGE_SIZE + 3, n = 37, stride = 5;
+	uint64_t args[GUEST_CMD_ARGS] = { first * GUEST_PAGE_SIZE, n, stride, 1 };
+	const uint64_t npages = MEM_SIZE / GUEST_PAGE_SIZE, huge = GUEST_LARGE_PAGE_SIZE / GUEST_PAGE_SIZE;
+	uint64_t *bits, g, host = npages - huge + 7;
+	int64_t set;
+
+	bits = calloc(npages / 64, sizeof(*bits));
+	ASSERT_NE(NULL, bits);
+	ASSERT_EQ(0, vcpu_post(self->vm->vcpus[0], GUEST_CMD_WRITE_RANGE, args));
+	ASSERT_EQ(0, vcpu_run_cmd(self->vm->vcpus[0], NULL, NULL));
+	self->vm->mem[host * GUEST_PAGE_SIZE + 100] = 1;	/* the host writes one too */
+	set = vm_mem_populated(self->vm, bits);
+	ASSERT_LT(0, set);
+	for (g = 0; g < n; g++)
+		EXPECT_TRUE(bits[(first + g * stride) / 64] & (1ULL << ((first + g * stride) % 64))) {
+			TH_LOG("guest-written gfn %#llx not populated", (unsigned long long)(first + g * stride));
+		}
+	EXPECT_TRUE(bits[host / 64] & (1ULL << (host % 64)));
+	/* 4-6 MiB: below the writes, above what the loader wrote; nobody touched it. */
+	for (g = (4ULL << 20) / GUEST_PAGE_SIZE; g < (6ULL << 20) / GUEST_PAGE_SIZE; g++)
+		EXPECT_FALSE(bits[g / 64] & (1ULL << (g % 64))) {
+			TH_LOG("untouched gfn %#llx populated", (unsigned long long)g);
+			break;
+		}
+	if (variant->memfd)
+		EXPECT_FALSE(bits[(host + 1) / 64] & (1ULL << ((host + 1) % 64)));
+	TH_LOG("%s: %lld of %llu pages populated", variant->memfd ? "memfd" : "anon",
+	       (long long)set, (unsigned long long)npages);
+	free(bits);
 }
 
 TEST_HARNESS_MAIN

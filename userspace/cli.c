@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Command-line numbers.
+ * Command-line numbers and choices.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 
@@ -36,5 +37,15 @@ int cli_u64(const char *name, const char *arg, uint64_t min, uint64_t max, uint6
 		return -1;
 	}
 	*v = x;
+	return 0;
+}
+
+int cli_ram(const char *arg, bool *memfd)
+{
+	if (strcmp(arg, "anon") && strcmp(arg, "memfd")) {
+		fprintf(stderr, "vmdirty: --ram: '%s': anon or memfd\n", arg);
+		return -1;
+	}
+	*memfd = !strcmp(arg, "memfd");
 	return 0;
 }

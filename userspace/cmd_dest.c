@@ -24,7 +24,7 @@
 enum {
 	OPT_LISTEN = 0x3000, OPT_BACKEND, OPT_MEM, OPT_VCPUS, OPT_RUN_FOR, OPT_TIMEOUT,
 	OPT_WAIT, OPT_NO_VERIFY_GUEST, OPT_JSON, OPT_HOLD, OPT_ANSWER_FOR, OPT_CONTROL,
-	OPT_DEBUGCON, OPT_DUMP_MEM, OPT_HELP,
+	OPT_DEBUGCON, OPT_DUMP_MEM, OPT_RAM, OPT_HELP,
 };
 
 /* After a discard nobody was told of: how long the answer waits for its question. */
@@ -45,6 +45,7 @@ static const struct option dest_options[] = {
 	{ "control", required_argument, NULL, OPT_CONTROL },
 	{ "debugcon", required_argument, NULL, OPT_DEBUGCON },
 	{ "dump-mem", required_argument, NULL, OPT_DUMP_MEM },
+	{ "ram", required_argument, NULL, OPT_RAM },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -72,6 +73,7 @@ static void usage(FILE *f)
 		"  --debugcon PATH      the guest's debug console (progress ticks) to a file or FIFO\n"
 		"  --dump-mem PATH      guest RAM, raw from gpa 0, once the guest has stopped at the\n"
 		"                       end (for vmdirty checkmem)\n"
+		"  --ram KIND           the new VM's RAM: anon (huge pages) or memfd (default anon)\n"
 		"  --json               the final report as JSON on stdout\n"
 		"\nTrust:\n" TRUST_USAGE TRUST_DEST_USAGE
 		"\nThe guest runs here only on the source's COMMIT (or the operator's start).\n"
@@ -252,6 +254,10 @@ int cmd_dest(int argc, char **argv)
 			break;
 		case OPT_DUMP_MEM:
 			dump = optarg;
+			break;
+		case OPT_RAM:
+			if (cli_ram(optarg, &o.ram_memfd))
+				return 2;
 			break;
 		case OPT_HELP:
 		case 'h':

@@ -28,6 +28,7 @@ enum {
 	OPT_APPEND,
 	OPT_DIRECT,
 	OPT_DEBUGCON,
+	OPT_RAM,
 };
 
 /* A multiboot guest is up once every vCPU runs its workload; nested TCG is slow. */
@@ -48,6 +49,7 @@ const struct option vmhost_long_options[] = {
 	{ "append", required_argument, NULL, OPT_APPEND },
 	{ "direct", no_argument, NULL, OPT_DIRECT },
 	{ "debugcon", required_argument, NULL, OPT_DEBUGCON },
+	{ "ram", required_argument, NULL, OPT_RAM },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -129,6 +131,8 @@ int vmhost_parse_opt(struct vmhost_opts *o, int opt, const char *arg)
 	case OPT_DEBUGCON:
 		o->debugcon = arg;
 		return 1;
+	case OPT_RAM:
+		return cli_ram(arg, &o->ram_memfd) ? -1 : 1;
 	}
 	return 0;
 }
@@ -322,6 +326,7 @@ int vmhost_start(const struct vmhost_opts *o, struct vmhost *h)
 		.nr_vcpus = o->vcpus,
 		.mem_size = o->mem_mib << 20,
 		.ring_entries = o->ring_entries,
+		.ram_memfd = o->ram_memfd,
 	};
 	struct vm_runner_hooks hooks = { .ring_full = tracker_runner_ring_full };
 	int ret;

@@ -29,6 +29,7 @@ struct vmhost_opts {
 	const char *append;		/* more of its command line */
 	bool direct;			/* the VMM sets the built-in guest up (no multiboot) */
 	const char *debugcon;		/* the guest's debug console goes to this file or FIFO */
+	bool ram_memfd;			/* --ram memfd */
 };
 
 struct vmhost {
@@ -46,6 +47,9 @@ void vmhost_opts_init(struct vmhost_opts *o);
 /* getopt_long entries for the VM and tracker options, and their parser. */
 #define VMHOST_OPT_BASE	0x1000
 extern const struct option vmhost_long_options[];
+#define VMHOST_USAGE_RAM \
+	"  --ram KIND           guest RAM: anon (anonymous, transparent huge pages, as QEMU's)\n" \
+	"                       or memfd (shareable, small pages) (default anon)\n"
 #define VMHOST_USAGE \
 	"  --mem MiB            guest RAM (default 256)\n" \
 	"  --vcpus N            vCPUs, one thread each (default 2)\n" \
@@ -60,7 +64,8 @@ extern const struct option vmhost_long_options[];
 	"                       copy of build/vmdirty-guest.elf, the file qemu -kernel boots)\n" \
 	"  --append TEXT        more of the guest's command line (key=value, Documentation/guest.rst)\n" \
 	"  --direct             the VMM sets the built-in guest up itself (no multiboot)\n" \
-	"  --debugcon PATH      the guest's debug console (progress records) to a file or FIFO\n"
+	"  --debugcon PATH      the guest's debug console (progress records) to a file or FIFO\n" \
+	VMHOST_USAGE_RAM
 /* 1 if opt was ours (parsed into o), 0 if not, -1 on a bad value (message printed). */
 int vmhost_parse_opt(struct vmhost_opts *o, int opt, const char *arg);
 /* 0, or -1 with a message: options that do not go together, a bad guest command line. */

@@ -236,6 +236,7 @@ struct migrate_dest_opts {
 	enum track_backend backend;	/* for the VM created here */
 	uint64_t mem_size;		/* 0: take the source's; else must match */
 	unsigned int nr_vcpus;		/* likewise */
+	bool ram_memfd;			/* the VM's RAM in a memfd (vm_config) */
 	/*
 	 * This destination's own limits, checked before anything is sized:
 	 * guest RAM (0: the host's MemAvailable when the HELLO comes) and

@@ -2,7 +2,7 @@
 /*
  * The VMM library: real KVM guests for the migration agent and the tests.
  *
- *   vm.c       VM, guest RAM (one memfd), memslots, irqchip, dirty ring setup
+ *   vm.c       VM, guest RAM (anonymous with THP, or a memfd), memslots, irqchip, dirty ring setup
  *   vcpu.c     vCPUs, KVM_RUN, commands, the userspace dirty-ring reaper
  *   cpu.c      CPUID, long mode (GDT, IDT, page tables, sregs, XCR0), direct boot
  *   image.c    the guest image (ELF32, multiboot v1): check, load, multiboot boot
@@ -58,6 +58,7 @@ struct vm_config {
 	uint32_t ring_entries;	/* 0: no dirty ring; else a power of 2 >= 256 */
 	bool manual_protect;	/* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, bitmap mode */
 	bool log_dirty;		/* create slots with KVM_MEM_LOG_DIRTY_PAGES */
+	bool ram_memfd;		/* guest RAM in a memfd (shareable) instead of anonymous THP memory */
 };
 
 struct vm_slot {
@@ -82,7 +83,7 @@ struct vcpu {
 };
 
 struct vm {
-	int kvm_fd, fd, mem_fd;
+	int kvm_fd, fd, mem_fd;	/* mem_fd: -1 for anonymous RAM */
 	uint8_t *mem;		/* gpa == offset */
 	uint64_t mem_size;
 	unsigned int nr_slots;
@@ -118,11 +119,12 @@ int64_t vm_slot_gfn(const struct vm *vm, uint32_t slot, uint64_t offset);
 /* xxh3-64 of guest RAM [gpa, gpa + len). */
 uint64_t vm_mem_hash(const struct vm *vm, uint64_t gpa, uint64_t len);
 /*
- * Which guest pages have backing memory: bit g of bits (mem_size / 4 KiB
- * bits, zeroed by the caller) set for every page the memfd holds.  A page
- * without backing has never been written and reads as zero, and reading it
- * would make shmem allocate and clear a page: round 0 of a migration and
- * the destination's apply skip such pages.  Returns the pages set.
+ * Which guest pages may hold data: bit g of bits (mem_size / 4 KiB bits,
+ * zeroed by the caller) set for every page with backing memory (memfd:
+ * SEEK_DATA; anonymous: present or swapped in /proc/self/pagemap, whole
+ * huge pages included).  A page without backing has never been written and
+ * reads as zero: round 0 of a migration and the destination's apply skip
+ * such pages.  Returns the pages set.
  */
 int64_t vm_mem_populated(const struct vm *vm, uint64_t *bits);
 int vm_reset_dirty_rings(struct vm *vm);	/* KVM_RESET_DIRTY_RINGS, returns the count */
