@@ -141,20 +141,66 @@ def tsc_append(rate):
     return 'workload=random rate=%.3f seed=%d vcpus=1 tsc_khz=%d' % (rate, SEED, vg.kvm_tsc_khz())
 
 
-def wait_booted(dbg, what):
+def host_memory():
+    """What the test host's memory looks like: for a guest that did not boot."""
+    keys = ('compact_stall', 'compact_fail', 'thp_fault_alloc', 'thp_fault_fallback')
+    out = []
+    with open('/proc/vmstat') as f:
+        out += [ln.strip() for ln in f if ln.split()[0] in keys]
+    with open('/proc/meminfo') as f:
+        out += [' '.join(ln.split()[:2]) for ln in f
+                if ln.split(':')[0] in ('MemFree', 'Cached', 'Shmem', 'AnonHugePages')]
+    return ', '.join(out)
+
+
+def fresh_host():
+    """Before each guest starts: no page cache, memory compacted, for both VMMs alike.
+
+    Both map guest RAM with MADV_HUGEPAGE, whose faults compact memory
+    synchronously; on a test host full of the last rows' dumps and caches
+    that stalled a boot past 120 s (twice in 90 boots).
+    """
+    subprocess.run(['sync'])
+    for path, v in (('/proc/sys/vm/drop_caches', '3'), ('/proc/sys/vm/compact_memory', '1')):
+        try:
+            with open(path, 'w') as f:
+                f.write(v)
+        except OSError:
+            pass
+
+
+def wait_booted(dbg, what, qemu=None):
     if not dbg.wait(lambda d: d.first('B') or d.first('E'), 120):
-        raise RuntimeError('%s: no boot record in 120 s' % what)
+        why = 'console: %d lines %r, %d ticks; %s' % (len(dbg.lines()), dbg.lines()[:3],
+                                                     len(dbg.progress()), host_memory())
+        if qemu:
+            try:
+                regs = qemu.qmp.cmd('human-monitor-command', **{'command-line': 'info registers'})
+                why += '; qemu %s, %s' % (qemu.status(), ' '.join(regs.split()[:4]))
+            except (vg.QMPError, OSError) as e:
+                why += '; qemu: %s' % e
+        raise RuntimeError('%s: no boot record in 120 s (%s)' % (what, why))
     if dbg.first('E'):
         raise RuntimeError('%s: %s' % (what, dbg.first('E')[1]))
 
 
+def once_more(fn, *args, **kw):
+    """fn(), tried a second time if its guest did not boot (the row's retry, for the rest)."""
+    try:
+        return fn(*args, **kw)
+    except (RuntimeError, vg.QMPError, OSError) as e:
+        log('%s: %s, once more' % (fn.__name__, e))
+        return fn(*args, **kw)
+
+
 def undisturbed_qemu(tmp, mem, rate, memfd=False):
     """The guest's ops a second under QEMU, left alone (its counter, read in its memory)."""
+    fresh_host()
     dbg = vg.Debugcon(os.path.join(tmp, 'u.dbg'))
     q = vg.Qemu(tmp, 'u', mem, 1, tsc_append(rate), dbg.path,
                 extra=memfd_args(mem) if memfd else [])
     try:
-        wait_booted(dbg, 'qemu')
+        wait_booted(dbg, 'qemu', q)
         time.sleep(2)
         o0, t0 = q.ops(1, tmp)[0], time.monotonic()
         time.sleep(UNDISTURBED_S)
@@ -176,6 +222,7 @@ def agent_ops(ctl):
 
 
 def undisturbed_vmdirty(tmp, mem, rate, memfd=False):
+    fresh_host()
     dbg = vg.Debugcon(os.path.join(tmp, 'u.dbg'))
     ctl = os.path.join(tmp, 'u.ctl')
     p = subprocess.Popen([vg.AGENT, 'source', '--to', '127.0.0.1:1', '--control', ctl,
@@ -232,6 +279,7 @@ def qemu_migrate(row, tmp, mem, rate, bw_mib, port, autoconv):
     if autoconv:
         src_caps.append({'capability': 'auto-converge', 'state': True})
     uri = 'tcp:127.0.0.1:%d' % port
+    fresh_host()
     dst = vg.Qemu(tmp, 'qd', mem, 1, app, ddbg.path, accel=accel, incoming=True, extra=extra)
     src = None
     r = {}
@@ -243,7 +291,7 @@ def qemu_migrate(row, tmp, mem, rate, bw_mib, port, autoconv):
         dst.qmp.cmd('migrate-incoming', uri=uri)
         src = vg.Qemu(tmp, 'qs', mem, 1, app, sdbg.path, accel=accel,
                       extra=extra + (['-overcommit', 'mem-lock=on'] if kw.get('zerocopy') else []))
-        wait_booted(sdbg, 'qemu source')
+        wait_booted(sdbg, 'qemu source', src)
         time.sleep(WARMUP_S)
         if src_caps:
             src.qmp.cmd('migrate-set-capabilities', capabilities=src_caps)
@@ -316,6 +364,7 @@ def vmdirty_migrate(row, tmp, mem, rate, bw_mib, port):
     raw = os.path.join(tmp, 'd.raw')
     ctl = os.path.join(tmp, 's.ctl')
     addr = '127.0.0.1:%d' % port
+    fresh_host()
     dlog = open(os.path.join(tmp, 'dest.log'), 'w')
     slog = open(os.path.join(tmp, 'source.log'), 'w')
     dest = subprocess.Popen([vg.AGENT, 'dest', '--listen', addr, '--json', '--run-for',
@@ -408,13 +457,13 @@ def calibrate(tmp, mem, asked, target):
     quarter, ask once more in proportion (at most 4 times the nominal).
     Returns (rate, QEMU's pages/s, vmdirty's pages/s, what the first try gave).
     """
-    q, v = undisturbed_qemu(tmp, mem, asked), undisturbed_vmdirty(tmp, mem, asked)
+    q, v = once_more(undisturbed_qemu, tmp, mem, asked), once_more(undisturbed_vmdirty, tmp, mem, asked)
     got = min(q, v)
     if got <= 0 or 0.8 <= got / target <= 1.25:
         return asked, q, v, None
     first = (asked, q, v)
     asked = round(min(asked * target / got, asked * 4), 3)
-    q, v = undisturbed_qemu(tmp, mem, asked), undisturbed_vmdirty(tmp, mem, asked)
+    q, v = once_more(undisturbed_qemu, tmp, mem, asked), once_more(undisturbed_vmdirty, tmp, mem, asked)
     return asked, q, v, first
 
 
@@ -560,9 +609,9 @@ def main():
     # for (the slower decides).  Also the agent's guest in a memfd, as it was before its
     # RAM became anonymous memory with huge pages like QEMU's.
     memfd = any(r.kw.get('memfd') for r in rows)
-    top_q = undisturbed_qemu(tmp, a.mem, 0)
-    top_v = undisturbed_vmdirty(tmp, a.mem, 0)
-    top_m = undisturbed_vmdirty(tmp, a.mem, 0, memfd=True) if memfd else None
+    top_q = once_more(undisturbed_qemu, tmp, a.mem, 0)
+    top_v = once_more(undisturbed_vmdirty, tmp, a.mem, 0)
+    top_m = once_more(undisturbed_vmdirty, tmp, a.mem, 0, memfd=True) if memfd else None
     top = min(top_q, top_v)
     # 2. The cap: "above" must be twice the cap and still within what both guests can write
     # (0.8 of the slower's top rate, so that the rate limit, not the CPU, sets the rate).
@@ -589,7 +638,7 @@ def main():
         if first:
             log('%s: asked %.3f MB/s, the guests wrote %.0f (QEMU) and %.0f (vmdirty) pages/s '
                 'for %.0f wanted: asking %.3f' % (rate_name, nominal, first[1], first[2], target, rate))
-        und_m = undisturbed_vmdirty(tmp, a.mem, rate, memfd=True) if memfd else None
+        und_m = once_more(undisturbed_vmdirty, tmp, a.mem, rate, memfd=True) if memfd else None
         log('%s: rate=%.3f MB/s (%d pages/s asked, %.0f wanted: %.2f of the cap); undisturbed: '
             'QEMU %.0f, vmdirty %.0f%s pages/s' % (
                 rate_name, rate, rate * 1e6 / 4096, target, target * 4096 / (cap * 2**20),
