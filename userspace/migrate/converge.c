@@ -36,6 +36,23 @@ static uint64_t div_round_up(uint64_t a, uint64_t b)
 	return b ? (a + b - 1) / b : 0;
 }
 
+/*
+ * The final round of n pages, as it will go: the cap's bucket lets its
+ * tokens out at once and the rest at the cap, and nothing goes faster than
+ * the senders went last round when they did not wait for the cap.  (Timed
+ * at the last round's wall rate instead, a final round inside the bucket
+ * was estimated at 2-6 times what it took.)
+ */
+static uint64_t final_round_ns(const struct converge_state *s, const struct converge_round *r,
+			       uint64_t n)
+{
+	uint64_t work = div_round_up(n * s->page_ps, 1000), bytes = n * s->page_bytes, capped = 0;
+
+	if (r->cap_bps && bytes > r->cap_tokens)
+		capped = div_round_up((bytes - r->cap_tokens) * NSEC_PER_SEC, r->cap_bps);
+	return work > capped ? work : capped;
+}
+
 enum converge_action converge_next(struct converge_state *s, const struct converge_params *p,
 				   const struct converge_round *r)
 {
@@ -43,13 +60,20 @@ enum converge_action converge_next(struct converge_state *s, const struct conver
 	s->elapsed_ns += r->ns;
 
 	/* A round too short to time says nothing new about the link. */
-	if (r->pages && r->ns >= 1000)
+	if (r->pages && r->ns >= 1000) {
+		uint64_t busy = r->uncapped_ns && r->uncapped_ns < r->ns ? r->uncapped_ns : r->ns;
+
 		s->page_rate = r->pages * NSEC_PER_SEC / r->ns;
-	if (s->page_rate)
-		s->expected_downtime_ns = r->fixed_ns +
-			div_round_up(r->dirty_pages * NSEC_PER_SEC, s->page_rate);
-	else
+		s->page_ps = div_round_up(busy * 1000, r->pages);
+		s->page_bytes = div_round_up(r->wire_bytes, r->pages);
+	}
+	if (s->page_rate) {
+		s->expected_pages_ns = final_round_ns(s, r, r->dirty_pages);
+		s->expected_downtime_ns = r->fixed_ns + s->expected_pages_ns;
+	} else {
+		s->expected_pages_ns = 0;
 		s->expected_downtime_ns = r->dirty_pages ? UINT64_MAX : r->fixed_ns;
+	}
 
 	if (s->expected_downtime_ns <= p->downtime_ns)
 		return CONVERGE_STOP_AND_COPY;

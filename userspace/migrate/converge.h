@@ -35,6 +35,10 @@ struct converge_params {
 struct converge_round {
 	uint64_t pages;			/* pages sent with content (not zero markers) */
 	uint64_t ns;			/* time the round took */
+	uint64_t uncapped_ns;		/* of ns, all but --bandwidth's waits (0: all of ns) */
+	uint64_t wire_bytes;		/* the round's bytes on the wire */
+	uint64_t cap_bps;		/* --bandwidth, bytes/s (0: none) */
+	uint64_t cap_tokens;		/* bytes the cap lets go at once now (its bucket) */
 	uint64_t dirty_pages;		/* harvested after it: next round's set */
 	uint64_t fixed_ns;		/* the switchover's costs besides the pages */
 };
@@ -51,7 +55,10 @@ struct converge_state {
 	unsigned int throttle;		/* percent the vCPUs should sleep */
 	unsigned int high_rounds;	/* consecutive rounds dirtying too fast */
 	uint64_t page_rate;		/* pages/s the link carried last round */
-	uint64_t expected_downtime_ns;	/* fixed_ns + dirty_pages at page_rate */
+	uint64_t page_ps;		/* a page's cost without the cap's waits, ps */
+	uint64_t page_bytes;		/* a page's bytes on the wire */
+	uint64_t expected_pages_ns;	/* the final round, for dirty_pages */
+	uint64_t expected_downtime_ns;	/* fixed_ns + expected_pages_ns */
 	bool fixed_over;		/* stopped although the fixed costs exceed the limit */
 	char why[160];			/* for CANCEL: a sentence for the user */
 };

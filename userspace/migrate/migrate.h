@@ -93,6 +93,7 @@ struct migrate_round_time {
 	uint64_t send_ns;		/* the kernel taking the bytes (sendmsg copying) */
 	uint64_t link_ns;		/* waiting for the link: full socket buffer,
 					 * --bandwidth, zero-copy completions */
+	uint64_t cap_ns;		/* of link_ns, --bandwidth's waits */
 };
 
 /* One pre-copy round as it happened, for the report. */

@@ -40,6 +40,19 @@ static void refill(struct ratelimit *rl, uint64_t now)
 		rl->tokens = rl->burst;
 }
 
+uint64_t ratelimit_tokens(struct ratelimit *rl)
+{
+	int64_t t;
+
+	if (!rl->rate)
+		return 0;
+	pthread_mutex_lock(&rl->lock);
+	refill(rl, vmm_now_ns());
+	t = rl->tokens;
+	pthread_mutex_unlock(&rl->lock);
+	return t > 0 ? (uint64_t)t : 0;
+}
+
 int ratelimit_take(struct ratelimit *rl, uint64_t len, const volatile int *cancel)
 {
 	if (!rl->rate)

@@ -23,5 +23,7 @@ void ratelimit_init(struct ratelimit *rl, uint64_t bytes_per_sec);
 void ratelimit_destroy(struct ratelimit *rl);
 /* Account len bytes; sleep first if the bucket is in debt.  -ECANCELED if *cancel. */
 int ratelimit_take(struct ratelimit *rl, uint64_t len, const volatile int *cancel);
+/* Bytes that could go out now without a wait (the bucket, refilled); 0 if unlimited. */
+uint64_t ratelimit_tokens(struct ratelimit *rl);
 
 #endif

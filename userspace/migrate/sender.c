@@ -70,7 +70,9 @@ static int send_batch(struct sender *s, uint32_t round, const uint64_t *gfns, un
 	s->time.comp_ns += after.comp_ns - before.comp_ns;
 	s->time.read_ns += t0 - t1 - (after.comp_ns - before.comp_ns);
 	ret = ratelimit_take(&src->rl, len, &src->abort);
-	s->time.link_ns += vmm_now_ns() - t0;
+	t1 = vmm_now_ns();
+	s->time.link_ns += t1 - t0;
+	s->time.cap_ns += t1 - t0;
 	if (ret)
 		return ret;
 	/*

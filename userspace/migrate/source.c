@@ -427,6 +427,7 @@ int source_round(struct source *src, uint32_t round, const uint64_t *gfns, uint6
 		r->time.comp_ns += t->comp_ns;
 		r->time.send_ns += t->send_ns;
 		r->time.link_ns += t->link_ns;
+		r->time.cap_ns += t->cap_ns;
 	}
 	return ret;
 }
@@ -602,6 +603,11 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 		r.dirty_after = log.count;
 		cr.pages = r.pages - r.zero_pages;
 		cr.ns = r.ns;
+		/* The channels wait on one bucket at once: their waits overlap. */
+		cr.uncapped_ns = r.ns - (r.time.cap_ns / src->n < r.ns ? r.time.cap_ns / src->n : r.ns);
+		cr.wire_bytes = r.wire_bytes;
+		cr.cap_bps = o->bandwidth;
+		cr.cap_tokens = ratelimit_tokens(&src->rl);
 		cr.dirty_pages = log.count;
 		/* The switchover's costs besides the pages: harvest, state, drain, commit, resume. */
 		source_estimate(src, 0, 0, &fixed);
@@ -629,9 +635,7 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 				source_log(src, "the switchover's fixed costs alone (%.0f ms expected) exceed --downtime (%.0f ms): switching now, with the pages adding little",
 					   fixed.total_ns / 1e6, o->conv.downtime_ns / 1e6);
 			*next = round + 1;
-			source_estimate(src, log.count,
-					cs.page_rate ? 1000000000ull / cs.page_rate : 0,
-					&src->rep->expected);
+			source_estimate(src, cs.expected_pages_ns, log.count, &src->rep->expected);
 			return log_pages(src, &log, gfns, cap, n);
 		}
 		if (act == CONVERGE_CANCEL) {

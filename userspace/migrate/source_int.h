@@ -138,7 +138,7 @@ int source_wait_acked(struct source *src, uint32_t round, uint64_t ms);
 /* Time the pause and the state save once (a short stall of the guest). */
 int source_probe(struct source *src);
 /* The estimate of every downtime part for n pages left, into *e. */
-void source_estimate(struct source *src, uint64_t pages, uint64_t page_ns,
+void source_estimate(struct source *src, uint64_t pages_ns, uint64_t pages,
 		     struct migrate_downtime *e);
 
 #endif

@@ -128,13 +128,15 @@ static uint64_t state_bytes(const struct vm *vm)
 }
 
 /*
- * The downtime's parts as they would be now, for pages left at page_ns
- * each (both 0: only the fixed parts, for the convergence test).  What the
+ * The downtime's parts as they would be now, for pages left whose final
+ * round takes pages_ns (converge.c; both 0: only the fixed parts, for the
+ * convergence test).  What the
  * switchover does that pre-copy never does (pause the vCPUs, save their
  * state) was timed once before round 0 (source_probe()); the rest comes
  * from the rounds and their ROUND_ACKs:
  *  - pause and final harvest: the probe's pause and the last harvest;
- *  - pages: pages x page_ns, the last round's rate;
+ *  - pages: as converge.c expects the final round to go (the cap's
+ *    bucket, the senders' speed without the cap's waits);
  *  - state: the probe's save, and its size at the link's rate;
  *  - RAM hash (--verify-ram): guest RAM at the hash speed, twice (both sides);
  *  - apply: loading the state there (as long as saving it here), and the
@@ -147,7 +149,7 @@ static uint64_t state_bytes(const struct vm *vm)
  *    the test host the median made this part 5-15 times what it took);
  *  - resume: starting the vCPU threads there (half the probe's pause).
  */
-void source_estimate(struct source *src, uint64_t pages, uint64_t page_ns,
+void source_estimate(struct source *src, uint64_t pages_ns, uint64_t pages,
 		     struct migrate_downtime *e)
 {
 	const struct migrate_report *rep = src->rep;
@@ -163,7 +165,7 @@ void source_estimate(struct source *src, uint64_t pages, uint64_t page_ns,
 	e->harvest_ns += src->probe_pause_ns;
 	if (src->o->bandwidth && (!bps || src->o->bandwidth < bps))
 		bps = src->o->bandwidth;
-	e->pages_ns = pages * page_ns;
+	e->pages_ns = pages_ns;
 	e->state_ns = src->probe_state_ns;
 	if (bps)
 		e->state_ns += state_bytes(src->vm) * 1000000000ull / bps;

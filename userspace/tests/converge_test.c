@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Pre-copy convergence decisions: stop-and-copy, auto-converge steps,
- * cancellation bounds.
+ * cancellation bounds; the final round's time under the --bandwidth bucket.
  */
 #include "migrate/converge.h"
 
@@ -150,6 +150,39 @@ TEST_F(conv, stop_wins_over_bounds)
 
 	self->p.max_rounds = 1;
 	EXPECT_EQ(CONVERGE_STOP_AND_COPY, converge_next(&self->s, &self->p, &r));
+}
+
+/*
+ * A round that spent most of its time waiting for the cap: the final round
+ * inside the bucket goes at the senders' own speed.  Catches using the
+ * round's wall rate (1000 pages/s here: 2000 ms for 2000 pages).
+ */
+TEST_F(conv, final_round_inside_the_bucket_goes_at_sender_speed)
+{
+	/* 1000 pages of 4 KiB in 1 s, 900 ms of it the cap's waits; 4 MiB in the bucket. */
+	struct converge_round r = { .pages = 1000, .ns = SEC, .uncapped_ns = 100 * MS,
+				    .wire_bytes = 1000 * 4096, .cap_bps = 4096 * 1000,
+				    .cap_tokens = 4 << 20, .dirty_pages = 1000 };
+
+	EXPECT_EQ(CONVERGE_STOP_AND_COPY, converge_next(&self->s, &self->p, &r));
+	EXPECT_EQ(1000, self->s.page_rate);
+	EXPECT_EQ(100 * MS, self->s.expected_pages_ns);
+	EXPECT_EQ(100 * MS, self->s.expected_downtime_ns);
+}
+
+/*
+ * Past the bucket the cap rules: 2000 pages, 1024 of them in the bucket,
+ * 976 at 1000 pages/s.  Catches ignoring the cap (200 ms, and a downtime
+ * over the limit) or the bucket (2000 ms).
+ */
+TEST_F(conv, final_round_past_the_bucket_goes_at_the_cap)
+{
+	struct converge_round r = { .pages = 1000, .ns = SEC, .uncapped_ns = 100 * MS,
+				    .wire_bytes = 1000 * 4096, .cap_bps = 4096 * 1000,
+				    .cap_tokens = 1024 * 4096, .dirty_pages = 2000 };
+
+	EXPECT_EQ(CONVERGE_CONTINUE, converge_next(&self->s, &self->p, &r));
+	EXPECT_EQ(976 * MS, self->s.expected_pages_ns);
 }
 
 TEST_HARNESS_MAIN
