@@ -26,8 +26,10 @@
 #include "wire/transport_priv.h"
 
 #include "ksft_compat.h"
+#include "tls_pump.h"
 
 #define MSGS		200
+#define PUMP(chan)	{ .ch = (chan), .msgs = MSGS, .max = MAX_PAYLOAD }
 #define MAX_PAYLOAD	(300 << 10)
 
 static struct auth_creds *new_creds(void)
@@ -103,19 +105,7 @@ static bool ktls_here(void)
 	return ok;
 }
 
-static void fill(uint8_t *p, size_t len, uint64_t seed)
-{
-	for (size_t i = 0; i < len; i++) {
-		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-		p[i] = seed >> 56;
-	}
-}
 
-struct pump {
-	struct transport_chan *ch;
-	int ret;
-	char err[256];
-};
 
 /* Messages of 4 KiB pages from a region, one iovec entry each, as PAGES. */
 static void *pump_send(void *arg)
@@ -128,7 +118,7 @@ static void *pump_send(void *arg)
 		uint32_t pages = i % (MAX_PAYLOAD / 4096) + 1, len = pages * 4096;
 
 		v[0] = (struct iovec){ &len, sizeof(len) };
-		fill(region, len, i);
+		tls_pump_fill(region, len, i);
 		for (uint32_t k = 0; k < pages; k++)
 			v[1 + k] = (struct iovec){ region + (size_t)k * 4096, 4096 };
 		p->ret = transport_send(p->ch, v, 1 + pages, 0, NULL);
@@ -139,33 +129,6 @@ static void *pump_send(void *arg)
 	return NULL;
 }
 
-static void *pump_recv(void *arg)
-{
-	struct pump *p = arg;
-	uint8_t *buf = malloc(MAX_PAYLOAD), *want = malloc(MAX_PAYLOAD);
-
-	for (uint32_t i = 0; i < MSGS && !p->ret; i++) {
-		uint32_t len;
-
-		p->ret = transport_recv(p->ch, &len, sizeof(len));
-		if (!p->ret && len > MAX_PAYLOAD)
-			p->ret = -EPROTO;
-		if (!p->ret)
-			p->ret = transport_recv(p->ch, buf, len);
-		if (p->ret)
-			break;
-		fill(want, len, i);
-		if (memcmp(buf, want, len)) {
-			p->ret = -EBADMSG;
-			snprintf(p->err, sizeof(p->err), "message %u differs", i);
-		}
-	}
-	if (p->ret && !p->err[0])
-		snprintf(p->err, sizeof(p->err), "%s", transport_error());
-	free(buf);
-	free(want);
-	return NULL;
-}
 
 FIXTURE(ktls) {
 	struct auth_creds *creds;
@@ -215,8 +178,8 @@ FIXTURE_TEARDOWN(ktls)
  */
 TEST_F(ktls, messages_arrive_intact_both_ways)
 {
-	struct pump tx1 = { .ch = self->c }, rx1 = { .ch = self->s };
-	struct pump tx2 = { .ch = self->s }, rx2 = { .ch = self->c };
+	struct pump tx1 = PUMP(self->c), rx1 = PUMP(self->s);
+	struct pump tx2 = PUMP(self->s), rx2 = PUMP(self->c);
 	pthread_t t[4];
 
 	EXPECT_EQ(variant->client == TRANSPORT_TLS_KERNEL ? TRANSPORT_CRYPTO_KERNEL :
@@ -373,7 +336,7 @@ TEST(ktls_altered_record_refused)
 	pthread_join(t, NULL);
 	ASSERT_EQ(0, acc.ret);
 	EXPECT_EQ(TRANSPORT_CRYPTO_KERNEL, transport_chan_crypto(acc.ch));
-	fill(msg, sizeof(msg), 1);
+	tls_pump_fill(msg, sizeof(msg), 1);
 	ASSERT_EQ(0, transport_send(c, &v, 1, 0, NULL));
 	EXPECT_EQ(-EBADMSG, transport_recv(acc.ch, got, sizeof(got))) TH_LOG("%s", transport_error());
 	transport_close(c);

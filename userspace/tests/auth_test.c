@@ -26,12 +26,14 @@
 #include "auth/tls.h"
 #include "wire/transport.h"
 #include "wire/transport_priv.h"
+#include "../../selftests/lib/tls_pump.h"
 
 /* The harness defines its functions without prototypes. */
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
 #include "../../selftests/lib/ksft_compat.h"
 
 #define MSGS		300
+#define PUMP(chan)	{ .ch = (chan), .msgs = MSGS, .max = MAX_PAYLOAD }
 #define MAX_PAYLOAD	(96 << 10)
 
 /* What a listener said about the connections it refused. */
@@ -313,19 +315,7 @@ TEST(record_cursor)
 
 /* Channels: messages intact both ways, records in userspace. */
 
-struct pump {
-	struct transport_chan *ch;
-	int ret;
-	char err[256];
-};
 
-static void fill(uint8_t *p, size_t len, uint64_t seed)
-{
-	for (size_t i = 0; i < len; i++) {
-		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-		p[i] = seed >> 56;
-	}
-}
 
 /* MSGS messages of random length, each a header and a scatter of pieces. */
 static void *pump_send(void *arg)
@@ -342,7 +332,7 @@ static void *pump_send(void *arg)
 			{ buf + 2 * (len / 3), len - 2 * (len / 3) },
 		};
 
-		fill(buf, len, i);
+		tls_pump_fill(buf, len, i);
 		p->ret = transport_send(p->ch, v, 4, 0, NULL);
 	}
 	if (p->ret)
@@ -351,33 +341,6 @@ static void *pump_send(void *arg)
 	return NULL;
 }
 
-static void *pump_recv(void *arg)
-{
-	struct pump *p = arg;
-	uint8_t *buf = malloc(MAX_PAYLOAD), *want = malloc(MAX_PAYLOAD);
-
-	for (uint32_t i = 0; i < MSGS && !p->ret; i++) {
-		uint32_t len;
-
-		p->ret = transport_recv(p->ch, &len, sizeof(len));
-		if (!p->ret && len > MAX_PAYLOAD)
-			p->ret = -EPROTO;
-		if (!p->ret)
-			p->ret = transport_recv(p->ch, buf, len);
-		if (p->ret)
-			break;
-		fill(want, len, i);
-		if (memcmp(buf, want, len)) {
-			p->ret = -EBADMSG;
-			snprintf(p->err, sizeof(p->err), "message %u differs", i);
-		}
-	}
-	if (p->ret && !p->err[0])
-		snprintf(p->err, sizeof(p->err), "%s", transport_error());
-	free(buf);
-	free(want);
-	return NULL;
-}
 
 FIXTURE(chan) {
 	struct auth_creds *creds;
@@ -428,8 +391,8 @@ FIXTURE_TEARDOWN(chan)
 
 TEST_F(chan, messages_arrive_intact_both_ways)
 {
-	struct pump tx1 = { .ch = self->c }, rx1 = { .ch = self->s }, tx2 = { .ch = self->s },
-		    rx2 = { .ch = self->c };
+	struct pump tx1 = PUMP(self->c), rx1 = PUMP(self->s);
+	struct pump tx2 = PUMP(self->s), rx2 = PUMP(self->c);
 	struct transport_stats st;
 	pthread_t t[4];
 
@@ -766,7 +729,7 @@ TEST_F(gate, altered_record_detected)
 	ASSERT_EQ(0, transport_connect(addr, &self->o, &c)) TH_LOG("%s", transport_error());
 	pthread_join(a.t, NULL);
 	ASSERT_EQ(0, a.ret);
-	fill(msg, sizeof(msg), 1);
+	tls_pump_fill(msg, sizeof(msg), 1);
 	ASSERT_EQ(0, transport_send(c, &v, 1, 0, NULL));
 	EXPECT_EQ(-EBADMSG, transport_recv(a.ch, got, sizeof(got))) TH_LOG("%s", transport_error());
 	transport_close(c);
