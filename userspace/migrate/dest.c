@@ -167,6 +167,7 @@ static void *receiver_main(void *arg)
 	struct receiver *r = arg;
 	struct dest *d = r->d;
 	struct wire_error err;
+	bool between = false;
 	char name[16];
 
 	snprintf(name, sizeof(name), "dst-recv%u", r->idx);
@@ -174,7 +175,14 @@ static void *receiver_main(void *arg)
 
 	r->last_ns = vmm_now_ns();
 	while (!d->stop && !d->abort) {
-		int ret = msg_recv(r->ch, &r->st, &r->mb, 200, &err);
+		/*
+		 * After a ROUND_END the source may have paused: that round may be
+		 * the last, and the switchover joins this thread once COMPLETE
+		 * comes on channel 0.  Look at d->stop often until the next
+		 * message, or the join waits out a 200 ms slice inside the
+		 * downtime (it did: 175-205 ms of every two-channel pause).
+		 */
+		int ret = msg_recv(r->ch, &r->st, &r->mb, between ? 5 : 200, &err);
 
 		if (ret == -ETIMEDOUT) {
 			if (vmm_now_ns() - r->last_ns > dest_idle_ms(d) * NSEC_PER_MSEC) {
@@ -197,8 +205,10 @@ static void *receiver_main(void *arg)
 					  transport_error());
 			break;
 		}
-		if (!ret)
+		if (!ret) {
 			ret = take(r);
+			between = r->mb.hdr.type == WIRE_ROUND_END;
+		}
 		if (ret == 1)
 			break;
 		if (ret) {
