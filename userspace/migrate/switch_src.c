@@ -143,7 +143,8 @@ static uint64_t state_bytes(const struct vm *vm)
  *    destination's backlog for these pages: the last acknowledged round's
  *    ROUND_ACK came late by its round trip plus a backlog per page;
  *  - commit: COMPLETE, READY and COMMIT: one and a half round trips, as the
- *    quickest round to ROUND_ACK took (thread wakeups included).  Not the
+ *    quickest round after round 0 to ROUND_ACK took (thread wakeups
+ *    included), or TCP's smoothed round trip before there is one.  Not the
  *    median of the small rounds': those ran beside the guest, which
  *    competes with both agents for the CPU, and the pause has no guest (on
  *    the test host the median made this part 5-15 times what it took);
@@ -155,6 +156,7 @@ void source_estimate(struct source *src, uint64_t pages_ns, uint64_t pages,
 	const struct migrate_report *rep = src->rep;
 	const struct migrate_round *last = rep->nr_rounds ? &rep->rounds[rep->nr_rounds - 1] : NULL;
 	uint64_t bps = 0, drain = 0, ack_rtt, acked_pages = 0;
+	struct transport_link lk;
 
 	memset(e, 0, sizeof(*e));
 	if (last) {
@@ -173,6 +175,9 @@ void source_estimate(struct source *src, uint64_t pages_ns, uint64_t pages,
 		e->ram_hash_ns = 2 * src->vm->mem_size * 1000000000ull / src->hash_bps;
 	pthread_mutex_lock(&src->lock);
 	ack_rtt = src->rtt_ns;
+	/* No round after round 0 acknowledged yet: TCP's smoothed round trip. */
+	if (!ack_rtt && !transport_link(src->snd[0].ch, &lk))
+		ack_rtt = lk.rtt_us * 1000ull;
 	if (src->news.acked) {
 		unsigned int r = (src->news.acked - 1) & 1;
 
