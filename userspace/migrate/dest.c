@@ -271,7 +271,8 @@ static int check_limits(struct dest *d, const struct wire_hello *h, struct wire_
 static int create_vm(struct dest *d, const struct wire_hello *h, struct wire_error *e)
 {
 	const struct migrate_dest_opts *o = d->o;
-	struct vm_config cfg = { .nr_vcpus = h->nr_vcpus, .ram_memfd = o->ram_memfd };
+	struct vm_config cfg = { .nr_vcpus = h->nr_vcpus, .ram_memfd = o->ram_memfd,
+				 .ram_incoming = true };
 	enum track_backend b = o->backend;
 	uint64_t end = 0;
 	int ret;

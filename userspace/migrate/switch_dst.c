@@ -116,6 +116,10 @@ static int commit(struct dest *d, struct vm_runner **runner, bool chan_ok, const
 	/* Best effort: a source that misses it asks (QUERY) and hears "running". */
 	if (chan_ok)
 		msg_send(r0->ch, buf, wire_enc_started(&r0->st, buf, sizeof(buf), &sd));
+	/* The pages are in: huge pages for what the guest touches from here on. */
+	ret = vm_ram_hugepages(d->vm);
+	if (ret)
+		dest_log(d, "guest RAM stays on small pages: %s", strerror(-ret));
 	return 0;
 }
 

@@ -115,6 +115,10 @@ static int set_slot(struct vm *vm, struct vm_slot *s, uint32_t flags)
  * Anonymous RAM, 2 MiB aligned and MADV_HUGEPAGE, as QEMU maps it: a guest's
  * first write to a 2 MiB region then costs one host fault instead of 512
  * (shmem's THP is off by default, so a memfd never gets huge pages).
+ * RAM that a migration fills (ram_incoming) starts on small pages: a page
+ * arriving in an untouched region would have the host clear all 2 MiB of
+ * it, which for a guest with data spread thin is clearing all RAM (in the
+ * test host 3.4 s of a 4-5 s round 0, against 0.9 s on small pages).
  * MADV_DONTFORK: a fork must not make KVM's pages copy-on-write.
  */
 static int map_anonymous(struct vm *vm)
@@ -132,7 +136,8 @@ static int map_anonymous(struct vm *vm)
 	munmap(mem + vm->mem_size, p + len - (mem + vm->mem_size));
 	vm->mem = mem;
 	/* EINVAL: a kernel without THP; the guest still runs, on small pages. */
-	if (madvise(mem, vm->mem_size, MADV_HUGEPAGE) < 0 && errno != EINVAL)
+	if (madvise(mem, vm->mem_size, vm->cfg.ram_incoming ? MADV_NOHUGEPAGE : MADV_HUGEPAGE) < 0 &&
+	    errno != EINVAL)
 		return -errno;
 	if (madvise(mem, vm->mem_size, MADV_DONTFORK) < 0)
 		return -errno;
@@ -151,6 +156,15 @@ static int map_memfd(struct vm *vm)
 		vm->mem = NULL;
 		return -errno;
 	}
+	return 0;
+}
+
+int vm_ram_hugepages(struct vm *vm)
+{
+	if (vm->mem_fd >= 0)
+		return 0;
+	if (madvise(vm->mem, vm->mem_size, MADV_HUGEPAGE) < 0 && errno != EINVAL)
+		return -errno;
 	return 0;
 }
 

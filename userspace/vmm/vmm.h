@@ -59,6 +59,7 @@ struct vm_config {
 	bool manual_protect;	/* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, bitmap mode */
 	bool log_dirty;		/* create slots with KVM_MEM_LOG_DIRTY_PAGES */
 	bool ram_memfd;		/* guest RAM in a memfd (shareable) instead of anonymous THP memory */
+	bool ram_incoming;	/* anonymous RAM a migration fills: small pages until vm_ram_hugepages() */
 };
 
 struct vm_slot {
@@ -128,6 +129,8 @@ uint64_t vm_mem_hash(const struct vm *vm, uint64_t gpa, uint64_t len);
  */
 int64_t vm_mem_populated(const struct vm *vm, uint64_t *bits);
 int vm_reset_dirty_rings(struct vm *vm);	/* KVM_RESET_DIRTY_RINGS, returns the count */
+/* Anonymous RAM: huge pages for what the guest touches from now on (no-op for a memfd). */
+int vm_ram_hugepages(struct vm *vm);
 /* KVM_CHECK_EXTENSION on the VM (or /dev/kvm when vm is NULL): value or -errno. */
 int vm_check_cap(const struct vm *vm, long cap);
 
