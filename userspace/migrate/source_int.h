@@ -83,7 +83,7 @@ struct source {
 	uint64_t probe_state_ns;	/* ... and saving their and the VM's state */
 	/*
 	 * source_calibrate(): one fixed CPU-bound job, timed with the vCPUs
-	 * paused (the probe, quickest of three) and at each harvest while the
+	 * paused (the probe, quicker of two) and at each harvest while the
 	 * guest runs (the last three).  Their ratio is how much faster our
 	 * threads go in the pause than when what pre-copy measured was timed.
 	 */
