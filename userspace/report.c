@@ -94,9 +94,6 @@ void report_text(FILE *f, const struct migrate_report *r)
 	if (r->probe_ns)
 		fprintf(f, "  switch probe     the guest paused %.1f ms before round 0 to time the pause and the state save\n",
 			ms(r->probe_ns));
-	if (r->pause_speedup > 1000)
-		fprintf(f, "  pause speedup    %.2fx: pre-copy's timings, taken beside the guest, scaled to the pause\n",
-			r->pause_speedup / 1000.0);
 	if (r->fixed_over)
 		fprintf(f, "  downtime limit   the switchover's fixed costs alone were expected to exceed it\n");
 	if (r->guest_ops_end > r->guest_ops_start)
@@ -230,8 +227,7 @@ void report_json(FILE *f, const struct migrate_report *r)
 		ms(r->total_ns), ms(r->precopy_ns), ms(r->downtime_ns));
 	json_downtime(f, "downtime_parts", &r->down);
 	json_downtime(f, "downtime_expected", &r->expected);
-	fprintf(f, ",\"probe_ms\":%.3f,\"pause_speedup\":%.3f", ms(r->probe_ns),
-		r->pause_speedup / 1000.0);
+	fprintf(f, ",\"probe_ms\":%.3f", ms(r->probe_ns));
 	fprintf(f, ",\"fixed_over\":%s,\"digest\":\"%016" PRIx64 "\",\"pages_changed\":%" PRIu64,
 		r->fixed_over ? "true" : "false", r->digest, r->pages_changed);
 	fprintf(f, ",\"ram_hash\":\"%016" PRIx64 "\",\"hash_checked\":%s", r->ram_hash,

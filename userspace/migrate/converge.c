@@ -39,16 +39,14 @@ static uint64_t div_round_up(uint64_t a, uint64_t b)
 /*
  * The final round of n pages, as it will go: the cap's bucket lets its
  * tokens out at once and the rest at the cap, and nothing goes faster than
- * the senders went last round when they did not wait for the cap, sped up
- * by what the guest's pause gives them back (r->speedup).  (Timed
+ * the senders went last round when they did not wait for the cap.  (Timed
  * at the last round's wall rate instead, a final round inside the bucket
  * was estimated at 2-6 times what it took.)
  */
 static uint64_t final_round_ns(const struct converge_state *s, const struct converge_round *r,
 			       uint64_t n)
 {
-	uint64_t speedup = r->speedup > 1000 ? r->speedup : 1000;
-	uint64_t work = div_round_up(n * s->page_ps, speedup), bytes = n * s->page_bytes, capped = 0;
+	uint64_t work = div_round_up(n * s->page_ps, 1000), bytes = n * s->page_bytes, capped = 0;
 
 	if (r->cap_bps && bytes > r->cap_tokens)
 		capped = div_round_up((bytes - r->cap_tokens) * NSEC_PER_SEC, r->cap_bps);

@@ -39,8 +39,6 @@ struct converge_round {
 	uint64_t wire_bytes;		/* the round's bytes on the wire */
 	uint64_t cap_bps;		/* --bandwidth, bytes/s (0: none) */
 	uint64_t cap_tokens;		/* bytes the cap lets go at once now (its bucket) */
-	uint64_t speedup;		/* x1000: how much faster the senders go in the
-					 * pause than they went this round (0: 1000) */
 	uint64_t dirty_pages;		/* harvested after it: next round's set */
 	uint64_t fixed_ns;		/* the switchover's costs besides the pages */
 };

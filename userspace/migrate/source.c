@@ -603,7 +603,6 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 		ret = source_harvest(src, &log);
 		if (ret)
 			break;
-		src->calib_running_ns[src->nr_calib++ % 3] = source_calibrate();
 		r.dirty_after = log.count;
 		cr.pages = r.pages - r.zero_pages;
 		cr.ns = r.ns;
@@ -612,7 +611,6 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 		cr.wire_bytes = r.wire_bytes;
 		cr.cap_bps = o->bandwidth;
 		cr.cap_tokens = ratelimit_tokens(&src->rl);
-		cr.speedup = source_pause_speedup(src);
 		cr.dirty_pages = log.count;
 		/* The switchover's costs besides the pages: harvest, state, drain, commit, resume. */
 		source_estimate(src, 0, 0, &fixed);
@@ -641,7 +639,6 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 					   fixed.total_ns / 1e6, o->conv.downtime_ns / 1e6);
 			*next = round + 1;
 			source_estimate(src, cs.expected_pages_ns, log.count, &src->rep->expected);
-			src->rep->pause_speedup = source_pause_speedup(src);
 			return log_pages(src, &log, gfns, cap, n);
 		}
 		if (act == CONVERGE_CANCEL) {

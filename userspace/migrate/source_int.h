@@ -81,15 +81,6 @@ struct source {
 	uint64_t hash_bps;		/* --verify-ram: measured RAM hash speed */
 	uint64_t probe_pause_ns;	/* source_probe(): pausing the vCPUs */
 	uint64_t probe_state_ns;	/* ... and saving their and the VM's state */
-	/*
-	 * source_calibrate(): one fixed CPU-bound job, timed with the vCPUs
-	 * paused (the probe, quicker of two) and at each harvest while the
-	 * guest runs (the last three).  Their ratio is how much faster our
-	 * threads go in the pause than when what pre-copy measured was timed.
-	 */
-	uint64_t calib_paused_ns;
-	uint64_t calib_running_ns[3];
-	unsigned int nr_calib;
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond_work, cond_done;
@@ -147,10 +138,6 @@ int source_wait_acked(struct source *src, uint32_t round, uint64_t ms);
 /* Time the pause and the state save once (a short stall of the guest). */
 int source_probe(struct source *src);
 /* The estimate of every downtime part for n pages left, into *e. */
-/* The calibration job's time now, ns. */
-uint64_t source_calibrate(void);
-/* How much faster than when the guest ran our threads go paused, x1000 (>= 1000). */
-uint64_t source_pause_speedup(const struct source *src);
 void source_estimate(struct source *src, uint64_t pages_ns, uint64_t pages,
 		     struct migrate_downtime *e);
 

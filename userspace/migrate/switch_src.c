@@ -26,8 +26,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <xxhash.h>
-
 #include "migrate/failpoint.h"
 #include "migrate/source_int.h"
 
@@ -151,20 +149,18 @@ static uint64_t state_bytes(const struct vm *vm)
  *    competes with both agents for the CPU, and the pause has no guest (on
  *    the test host the median made this part 5-15 times what it took);
  *  - resume: starting the vCPU threads there (half the probe's pause).
- * What pre-copy timed while the guest ran (the last harvest, round and
- * round trips) is divided by source_pause_speedup().
  */
 void source_estimate(struct source *src, uint64_t pages_ns, uint64_t pages,
 		     struct migrate_downtime *e)
 {
 	const struct migrate_report *rep = src->rep;
 	const struct migrate_round *last = rep->nr_rounds ? &rep->rounds[rep->nr_rounds - 1] : NULL;
-	uint64_t bps = 0, drain = 0, ack_rtt, acked_pages = 0, f = source_pause_speedup(src);
+	uint64_t bps = 0, drain = 0, ack_rtt, acked_pages = 0;
 	struct transport_link lk;
 
 	memset(e, 0, sizeof(*e));
 	if (last) {
-		e->harvest_ns = last->harvest_ns * 1000 / f;
+		e->harvest_ns = last->harvest_ns;
 		if (last->ns && last->wire_bytes > (1u << 20))
 			bps = last->wire_bytes * 1000000000ull / last->ns;
 	}
@@ -198,61 +194,15 @@ void source_estimate(struct source *src, uint64_t pages_ns, uint64_t pages,
 	pthread_mutex_unlock(&src->lock);
 	e->apply_ns = src->probe_state_ns;
 	if (drain > ack_rtt && acked_pages)
-		e->apply_ns += (drain - ack_rtt) * pages / acked_pages * 1000 / f;
+		e->apply_ns += (drain - ack_rtt) * pages / acked_pages;
 	/* And a thread handing over to another at each end, as a pause does. */
-	e->commit_ns = 3 * ack_rtt / 2 * 1000 / f + src->probe_pause_ns;
+	e->commit_ns = 3 * ack_rtt / 2 + src->probe_pause_ns;
 	e->resume_ns = src->probe_pause_ns / 2;
 	e->total_ns = e->harvest_ns + e->pages_ns + e->state_ns + e->ram_hash_ns + e->apply_ns +
 		      e->commit_ns + e->resume_ns;
 }
 
-static int probe_once(struct source *src, uint64_t *calib);
-
-#define CALIB_BYTES	(64u << 10)
-#define CALIB_PASSES	4
-#define SPEEDUP_MAX	16000
-
-/* A private buffer, hashed: CPU only, the same work in every state. */
-uint64_t source_calibrate(void)
-{
-	static uint8_t buf[CALIB_BYTES];
-	uint64_t t0 = vmm_now_ns(), h = 0;
-
-	for (unsigned int i = 0; i < CALIB_PASSES; i++) {
-		buf[i] ^= (uint8_t)h;
-		h ^= XXH3_64bits(buf, sizeof(buf));
-	}
-	__asm__ volatile("" : : "r"(h) : "memory");
-	return vmm_now_ns() - t0;
-}
-
-static uint64_t median3(uint64_t a, uint64_t b, uint64_t c)
-{
-	if (a > b) {
-		uint64_t t = a;
-
-		a = b;
-		b = t;
-	}
-	return c < a ? a : c > b ? b : c;
-}
-
-/*
- * Where the vCPUs share the CPUs with our threads (the test host runs both
- * on one emulated CPU), everything pre-copy timed ran slower than it will
- * in the pause: 2-4 times for the last round, the harvest and the round
- * trips there.  On a host with cores to spare this stays 1000.
- */
-uint64_t source_pause_speedup(const struct source *src)
-{
-	uint64_t run, s;
-
-	if (!src->calib_paused_ns || src->nr_calib < 3)
-		return 1000;
-	run = median3(src->calib_running_ns[0], src->calib_running_ns[1], src->calib_running_ns[2]);
-	s = run * 1000 / src->calib_paused_ns;
-	return s < 1000 ? 1000 : s > SPEEDUP_MAX ? SPEEDUP_MAX : s;
-}
+static int probe_once(struct source *src);
 
 /*
  * Time what only the switchover does, before round 0: pause the vCPUs,
@@ -261,7 +211,7 @@ uint64_t source_pause_speedup(const struct source *src)
  */
 int source_probe(struct source *src)
 {
-	uint64_t pause = UINT64_MAX, state = UINT64_MAX, stall = 0, calib = UINT64_MAX;
+	uint64_t pause = UINT64_MAX, state = UINT64_MAX, stall = 0;
 	int ret = 0;
 
 	/*
@@ -269,7 +219,7 @@ int source_probe(struct source *src)
 	 * once-only costs that the switchover's will not.
 	 */
 	for (int i = 0; i < 2 && !ret; i++) {
-		ret = probe_once(src, &calib);
+		ret = probe_once(src);
 		if (src->probe_pause_ns < pause)
 			pause = src->probe_pause_ns;
 		if (src->probe_state_ns < state)
@@ -278,12 +228,11 @@ int source_probe(struct source *src)
 	}
 	src->probe_pause_ns = pause;
 	src->probe_state_ns = state;
-	src->calib_paused_ns = calib == UINT64_MAX ? 0 : calib;
 	src->rep->probe_ns = stall;
 	return ret;
 }
 
-static int probe_once(struct source *src, uint64_t *calib)
+static int probe_once(struct source *src)
 {
 	struct sender *s0 = &src->snd[0];
 	uint64_t t0 = vmm_now_ns(), t1, t2;
@@ -312,12 +261,6 @@ static int probe_once(struct source *src, uint64_t *calib)
 	if (!ret)
 		ret = vm_save_state(src->vm, &vs);
 	t2 = vmm_now_ns();
-	if (!ret) {
-		uint64_t c = source_calibrate();
-
-		if (c < *calib)
-			*calib = c;
-	}
 	vm_runner_resume(src->runner);
 	free(buf);
 	src->probe_pause_ns = t1 - t0;

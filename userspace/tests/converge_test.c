@@ -185,24 +185,4 @@ TEST_F(conv, final_round_past_the_bucket_goes_at_the_cap)
 	EXPECT_EQ(976 * MS, self->s.expected_pages_ns);
 }
 
-/*
- * What the guest's pause gives back: a round timed beside a guest that
- * took half the CPU goes twice as fast in the pause.  Catches a speedup
- * that is ignored (200 ms) or applied to the cap's part too.
- */
-TEST_F(conv, final_round_work_scaled_by_pause_speedup)
-{
-	struct converge_round r = { .pages = 1000, .ns = 200 * MS, .wire_bytes = 1000 * 4096,
-				    .speedup = 2000, .dirty_pages = 1000 };
-
-	EXPECT_EQ(CONVERGE_STOP_AND_COPY, converge_next(&self->s, &self->p, &r));
-	EXPECT_EQ(100 * MS, self->s.expected_pages_ns);
-	/* Past the bucket the cap rules, speedup or not: 976 ms as before. */
-	r.cap_bps = 4096 * 1000;
-	r.cap_tokens = 1024 * 4096;
-	r.dirty_pages = 2000;
-	EXPECT_EQ(CONVERGE_CONTINUE, converge_next(&self->s, &self->p, &r));
-	EXPECT_EQ(976 * MS, self->s.expected_pages_ns);
-}
-
 TEST_HARNESS_MAIN
