@@ -91,7 +91,7 @@ for _ in $(seq 100); do
 done
 
 mem=256 rate=40
-[ $where = inside ] && mem=64 rate=10
+[ $where = inside ] && mem=64 rate=4
 echo "== source (192.0.2.1): a $mem MiB guest, 2 vCPUs, random writer; migrating in 2 s"
 ( sleep 3; echo "== vmdirty status (the module's sessions, over generic netlink):";
   "$agent" status | sed 's/^/   /' ) &
