@@ -92,7 +92,7 @@ test:
 	@$(MAKE) --no-print-directory _test
 
 # The module's own selftests (the rest test the agent in userspace).
-MODULE_TESTS := module_test attach_test compat_test harvest_test drain_test \
+MODULE_TESTS := module_test attach_test attach_fault_test compat_test harvest_test drain_test \
 	lifetime_test netlink_test race_test track_test dirty_ring_test \
 	bounds_test collector_test lsm_test
 # TESTS= picks selftests (default: all; on 7.x the module's, see README).

@@ -54,6 +54,23 @@ static inline struct nlattr **vmdirty_dump_attrs(struct netlink_callback *cb)
 }
 
 /*
+ * vfs_ioctl() is neither declared nor exported in 7.x (trixie-backports'
+ * 7.3 headers and Module.symvers; 6.1 and 6.12 have both).  For one file
+ * it is the file's own unlocked_ioctl, with -ENOIOCTLCMD made -ENOTTY.
+ */
+#ifndef VMDIRTY_HAVE_VFS_IOCTL
+static inline long vfs_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
+{
+	long ret;
+
+	if (!f->f_op->unlocked_ioctl)
+		return -ENOTTY;
+	ret = f->f_op->unlocked_ioctl(f, cmd, arg);
+	return ret == -ENOIOCTLCMD ? -ENOTTY : ret;
+}
+#endif
+
+/*
  * 6.17 ("KVM: Bail from the dirty ring reset flow if a signal is pending",
  * with the reset's count moved to an argument, int *nr_entries_reset) made
  * KVM_RESET_DIRTY_RINGS return -EINTR part way on a pending signal, and

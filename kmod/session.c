@@ -188,16 +188,21 @@ int vmdirty_session_attach(struct vmdirty_session *s, struct vmdirty_attach *arg
 		goto err_register;
 	s->cred = get_current_cred();
 	ret = -ENOMEM;
-	s->vcpus = kvcalloc(s->max_vcpus, sizeof(*s->vcpus), GFP_KERNEL_ACCOUNT);
+	if (!vmdirty_fault(VMDIRTY_FAULT_VCPUS))
+		s->vcpus = kvcalloc(s->max_vcpus, sizeof(*s->vcpus), GFP_KERNEL_ACCOUNT);
 	if (!s->vcpus)
 		goto err_build;
 	ret = vmdirty_slots_record(s);
+	if (!ret && vmdirty_fault(VMDIRTY_FAULT_SLOTS))
+		ret = -ENOMEM;
 	if (ret)
 		goto err_build;
 	ret = vmdirty_shm_alloc(s);
 	if (ret)
 		goto err_build;
 	ret = vmdirty_reset_init(s);
+	if (!ret && vmdirty_fault(VMDIRTY_FAULT_WORKER))
+		ret = -ENOMEM;
 	if (ret)
 		goto err_build;
 

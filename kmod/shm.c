@@ -203,7 +203,8 @@ static int vmdirty_shm_alloc_region(struct vmdirty_session *s)
 		if (!((i + 1) % VMDIRTY_RESCHED_WORDS))
 			cond_resched();
 	}
-	s->region = vmap(s->pages, s->nr_pages, VM_MAP, PAGE_KERNEL);
+	if (!vmdirty_fault(VMDIRTY_FAULT_REGION))
+		s->region = vmap(s->pages, s->nr_pages, VM_MAP, PAGE_KERNEL);
 	return s->region ? 0 : -ENOMEM;
 }
 
@@ -263,7 +264,8 @@ int vmdirty_shm_alloc(struct vmdirty_session *s)
 	if (ret)
 		return ret;
 	s->scratch.bitmap = kvcalloc(priv_words, sizeof(u64), GFP_KERNEL_ACCOUNT);
-	s->pending.bitmap = kvcalloc(priv_words, sizeof(u64), GFP_KERNEL_ACCOUNT);
+	if (!vmdirty_fault(VMDIRTY_FAULT_PRIVATE))
+		s->pending.bitmap = kvcalloc(priv_words, sizeof(u64), GFP_KERNEL_ACCOUNT);
 	if (!s->scratch.bitmap || !s->pending.bitmap)
 		return -ENOMEM;
 

@@ -88,9 +88,29 @@ int vmdirty_genl_init(void);
 void vmdirty_genl_uninit(void);
 void vmdirty_genl_notify(struct vmdirty_session *s, u8 cmd);
 
+/*
+ * The steps of ATTACH after its first allocation (the session's id) that a
+ * DEBUG build can be told to fail, as if that allocation had failed: the
+ * module parameter fail_attach (selftest.c), for selftests/attach_fault_test.c.
+ */
+enum vmdirty_fault {
+	VMDIRTY_FAULT_NONE,
+	VMDIRTY_FAULT_VCPUS,	/* the vCPU array */
+	VMDIRTY_FAULT_SLOTS,	/* after the layout is recorded */
+	VMDIRTY_FAULT_REGION,	/* every region page allocated, none mapped */
+	VMDIRTY_FAULT_PRIVATE,	/* the scratch set allocated, the pending set not */
+	VMDIRTY_FAULT_WORKER,	/* after the worker is created */
+};
+
 #ifdef DEBUG
 /* selftest.c: run at load time by DEBUG builds */
 bool vmdirty_selftest(void);
+bool vmdirty_fault(enum vmdirty_fault where);
+#else
+static inline bool vmdirty_fault(enum vmdirty_fault where)
+{
+	return false;
+}
 #endif
 
 #endif /* _VMDIRTY_H */

@@ -6,11 +6,13 @@
 # section, unload the module.  The whole output is also kept in
 # build/bench-results/bench-<time>.txt.
 #
-# usage: bench.sh [-k KVER] [-q] [-t SECONDS] [-s SECTION]...
+# usage: bench.sh [-k KVER] [-q] [-r RINGS] [-t SECONDS] [-s SECTION]...
 #   -q          quick mode (smaller guests, fewer points and repetitions);
 #               also BENCH_QUICK=1 in the environment
 #   -s SECTION  run only these sections (default: all, in the order below),
 #               e.g. -s qemu: only QEMU against vmdirty (scripts/bench_qemu.py)
+#   -r RINGS    the harvest section's ring sizes, comma-separated (default
+#               65536,4096: each a run of its own, about 45 and 25 minutes)
 #   -t SECONDS  test-host timeout (default 14400, quick 4500: the QEMU
 #               comparison alone migrates a 512 MiB guest 30 times, and the
 #               harvest section runs at two ring sizes)
@@ -56,14 +58,19 @@ bench_nettls() {
 # and where ordering a batch pays most), then QEMU's usual 4096 entries at
 # the large dirty sets the README compares.
 bench_harvest() {
-	local rc=0
-	build/userspace/bench/harvest_bench --verbose --ring 65536 ${quick:+--quick} || rc=1
-	if [ -n "$quick" ]; then
-		build/userspace/bench/harvest_bench --verbose --ring 4096 --quick --vcpus 1 || rc=1
-	else
-		build/userspace/bench/harvest_bench --verbose --ring 4096 --vcpus 1 \
-			--sizes 16384,65536,262144 || rc=1
-	fi
+	local rc=0 ring
+	for ring in ${harvest_rings//,/ }; do
+		if [ "$ring" = 65536 ]; then
+			build/userspace/bench/harvest_bench --verbose --ring 65536 \
+				${quick:+--quick} || rc=1
+		elif [ -n "$quick" ]; then
+			build/userspace/bench/harvest_bench --verbose --ring "$ring" --quick \
+				--vcpus 1 || rc=1
+		else
+			build/userspace/bench/harvest_bench --verbose --ring "$ring" --vcpus 1 \
+				--sizes 16384,65536,262144 || rc=1
+		fi
+	done
 	return $rc
 }
 
@@ -104,6 +111,8 @@ if [ "${1:-}" = "--inside" ]; then
 	shift
 	quick=""
 	[ "${1:-}" = "-q" ] && { quick=1; shift; }
+	harvest_rings=65536,4096
+	[ "${1:-}" = "-r" ] && { harvest_rings=$2; shift 2; }
 	echo "# bench: Linux $(uname -r), $(nproc) CPUs, $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) MiB${quick:+, quick mode}"
 	if ! modprobe kvm_amd nested=1 || [ ! -c /dev/kvm ]; then
 		echo "bench: kvm_amd did not load, no /dev/kvm" >&2
@@ -129,14 +138,17 @@ kver=""
 quick=${BENCH_QUICK:-}
 [ "$quick" = 0 ] && quick=""
 timeout=""
+rings=""
 sel=()
-while getopts "k:qt:s:h" opt; do
+while getopts "k:qr:t:s:h" opt; do
 	case $opt in
 	k) kver=$OPTARG ;;
 	q) quick=1 ;;
+	r) [[ $OPTARG =~ ^[0-9]+(,[0-9]+)*$ ]] || { echo "bench: bad -r '$OPTARG'" >&2; exit 2; }
+	   rings=$OPTARG ;;
 	t) timeout=$OPTARG ;;
 	s) sel+=("$OPTARG") ;;
-	*) sed -n '3,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	*) sed -n '3,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 	esac
 done
 [ ${#sel[@]} -gt 0 ] || sel=("${HOST_SECTIONS[@]}" "${SECTIONS[@]}")
@@ -167,7 +179,8 @@ if [ ${#here_sel[@]} -gt 0 ]; then
 fi
 if [ ${#vm_sel[@]} -gt 0 ]; then
 	selftests/vm/testhost.sh -k "$kver" -t "$timeout" -- \
-		scripts/bench.sh --inside ${quick:+-q} "${vm_sel[@]}" | tee -a "$out"
+		scripts/bench.sh --inside ${quick:+-q} ${rings:+-r "$rings"} "${vm_sel[@]}" |
+		tee -a "$out"
 	[ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
 fi
 # The QEMU comparison's table and JSON, apart (the guest's files do not outlive it).

@@ -13,7 +13,8 @@
 # DIR is printed on stdout.  It is cached under $VMDIRTY_KCACHE (default
 # /var/cache/vmdirty) by flavour and by a hash of the source package, the
 # config fragments and the compiler, so a second run reuses it.  The build
-# runs at nice 10 with -j$(nproc): the machine is shared.
+# runs at nice 10 with -j$(nproc): the machine is shared (run the script
+# under `nice -n 19` for 19: nice adds to the caller's niceness).
 #
 # usage: debug-kernel.sh kasan|kcsan
 set -euo pipefail
@@ -55,7 +56,9 @@ start=$(date +%s)
 # An interrupted build of the same flavour is picked up where it stopped:
 # kbuild rebuilds only objects whose config symbols changed.
 if [ ! -d "$dir/build" ]; then
-	prev=$(ls -d "$cache/debug-kernel/$flavour"-*/build 2>/dev/null | head -n1)
+	# (|| true: no earlier build is no error under pipefail, which ended
+	# the first build of a flavour here without a word.)
+	prev=$(ls -d "$cache/debug-kernel/$flavour"-*/build 2>/dev/null | head -n1 || true)
 	mkdir -p "$dir"
 	if [ -n "$prev" ] && [ ! -e "${prev%/build}/.done" ]; then
 		mv "$prev" "$dir/build" && rm -rf "${prev%/build}"

@@ -19,7 +19,7 @@ flavour=${1:-kasan}
 shift || true
 # The module's own selftests by default (the VMM, transport and migration
 # ones test userspace, and run far slower under KASAN in TCG).
-[ $# -gt 0 ] || set -- module_test attach_test compat_test harvest_test drain_test \
+[ $# -gt 0 ] || set -- module_test attach_test attach_fault_test compat_test harvest_test drain_test \
 	lifetime_test netlink_test race_test track_test dirty_ring_test \
 	bounds_test collector_test lsm_test
 

@@ -37,10 +37,7 @@
 #define RING		4096
 
 FIXTURE(coll) {
-	struct vm *vm;
-	int fd;
-	struct vmdirty_attach attach;
-	struct vmdirty_shm_header *hdr;
+	struct guest_session gs;
 	struct tracker *reaper;
 	struct gfn_set bits, logged;
 };
@@ -51,21 +48,15 @@ FIXTURE_SETUP(coll)
 		.nr_vcpus = NR_VCPUS, .mem_size = MEM_SIZE, .ring_entries = RING,
 		.log_dirty = true,
 	};
+	const char *what;
 	int r;
 
-	self->vm = NULL;
-	self->hdr = NULL;
 	self->reaper = NULL;
-	self->fd = vmdirty_open();
-	if (self->fd == -ENOENT)
-		SETUP_SKIP("vmdirty.ko is not loaded");
-	ASSERT_LE(0, self->fd);
-	if (access("/dev/kvm", R_OK | W_OK) ||
-	    vm_check_cap(NULL, KVM_CAP_DIRTY_LOG_RING_ACQ_REL) <= 0)
-		SETUP_SKIP("no /dev/kvm with KVM_CAP_DIRTY_LOG_RING_ACQ_REL");
-	r = vm_create(&cfg, &self->vm);
-	ASSERT_EQ(0, r) TH_LOG("vm_create: %s", strerror(-r));
-	ASSERT_EQ(0, vm_load_guest(self->vm));
+	/* Attached by each test, some after the reaper started. */
+	r = guest_session_setup(&self->gs, &cfg, false, &what);
+	if (r == GUEST_SESSION_SKIP)
+		SETUP_SKIP("%s", what);
+	ASSERT_EQ(0, r) TH_LOG("%s: %s", what, strerror(-r));
 	ASSERT_EQ(0, gfn_set_init(&self->bits, NPAGES));
 	ASSERT_EQ(0, gfn_set_init(&self->logged, NPAGES));
 }
@@ -73,35 +64,20 @@ FIXTURE_SETUP(coll)
 FIXTURE_TEARDOWN(coll)
 {
 	tracker_destroy(self->reaper);
-	if (self->hdr)
-		munmap(self->hdr, self->attach.region_size);
-	if (self->fd >= 0)
-		close(self->fd);
-	vm_destroy(self->vm);
+	guest_session_teardown(&self->gs);
 	gfn_set_free(&self->bits);
 	gfn_set_free(&self->logged);
 }
 
 static void attach_map(struct __test_metadata *_metadata, FIXTURE_DATA(coll) *self)
 {
-	ASSERT_EQ(0, vmdirty_attach(self->fd, self->vm->fd, &self->attach));
-	self->hdr = vmdirty_map(self->fd, self->attach.region_size);
-	ASSERT_NE(NULL, self->hdr);
-}
-
-static void close_session(FIXTURE_DATA(coll) *self)
-{
-	if (self->hdr)
-		munmap(self->hdr, self->attach.region_size);
-	self->hdr = NULL;
-	close(self->fd);
-	self->fd = -1;
+	ASSERT_EQ(0, guest_session_attach(&self->gs));
 }
 
 /* The second collector: the agent's ring tracker, QEMU's way of reaping. */
 static void start_reaper(struct __test_metadata *_metadata, FIXTURE_DATA(coll) *self)
 {
-	ASSERT_EQ(0, tracker_create(TRACK_RING, self->vm, &self->reaper));
+	ASSERT_EQ(0, tracker_create(TRACK_RING, self->gs.vm, &self->reaper));
 	ASSERT_EQ(0, tracker_start(self->reaper)) TH_LOG("%s", tracker_error(self->reaper));
 }
 
@@ -170,15 +146,15 @@ static void rings_still_work(struct __test_metadata *_metadata, FIXTURE_DATA(col
 	struct dirty_log log;
 	unsigned int i;
 
-	if (self->fd >= 0)
-		close_session(self);
+	if (self->gs.fd >= 0)
+		guest_session_close(&self->gs);
 	tracker_destroy(self->reaper);
 	self->reaper = NULL;
 	start_reaper(_metadata, self);
 	ASSERT_EQ(0, tracker_harvest(self->reaper, &log));
 	for (i = 0; i < NR_VCPUS; i++) {
 		struct bounded b = { .t = self->reaper, .max = 64 };
-		int ret = write_range(self->vm, i, 0, 2 * RING, &b);
+		int ret = write_range(self->gs.vm, i, 0, 2 * RING, &b);
 
 		EXPECT_EQ(0, ret) TH_LOG("vCPU %u after %u ring-full exits: %s", i, b.exits,
 					 strerror(-ret));
@@ -219,22 +195,22 @@ TEST_F_TIMEOUT(coll, second_collector_between_harvests, 300)
 	int ret;
 
 	attach_map(_metadata, self);
-	ASSERT_EQ(0, vmdirty_harvest(self->fd, 0, &h));
-	ASSERT_EQ(0, write_range(self->vm, 0, 0, 100, NULL));
+	ASSERT_EQ(0, vmdirty_harvest(self->gs.fd, 0, &h));
+	ASSERT_EQ(0, write_range(self->gs.vm, 0, 0, 100, NULL));
 	start_reaper(_metadata, self);
 	ASSERT_EQ(0, tracker_harvest(self->reaper, &log));
 	EXPECT_LE(100, log.entries);
-	ASSERT_EQ(0, write_range(self->vm, 0, 200, 100, NULL));
+	ASSERT_EQ(0, write_range(self->gs.vm, 0, 200, 100, NULL));
 
-	ret = vmdirty_harvest(self->fd, 0, &h);
+	ret = vmdirty_harvest(self->gs.fd, 0, &h);
 	EXPECT_EQ(-EPIPE, ret) TH_LOG("HARVEST after a foreign collection: %s (%llu entries)",
 				      strerror(-ret), (unsigned long long)h.entries);
 	EXPECT_EQ(VMDIRTY_STATUS_RING_CONFLICT,
-		  __atomic_load_n(&self->hdr->flags, __ATOMIC_ACQUIRE) &
+		  __atomic_load_n(&self->gs.hdr->flags, __ATOMIC_ACQUIRE) &
 		  VMDIRTY_STATUS_RING_CONFLICT);
 	/* Failed for good: nothing more is collected or drained. */
-	EXPECT_EQ(-EPIPE, vmdirty_harvest(self->fd, VMDIRTY_HARVEST_NO_SWAP, NULL));
-	EXPECT_EQ(-EPIPE, vmdirty_set_drain(self->fd, VMDIRTY_DRAIN_ENABLE, 0, 0, 0));
+	EXPECT_EQ(-EPIPE, vmdirty_harvest(self->gs.fd, VMDIRTY_HARVEST_NO_SWAP, NULL));
+	EXPECT_EQ(-EPIPE, vmdirty_set_drain(self->gs.fd, VMDIRTY_DRAIN_ENABLE, 0, 0, 0));
 	/* The session took none of the new entries: the reaper has them all. */
 	ASSERT_EQ(0, tracker_harvest(self->reaper, &log));
 	EXPECT_EQ(0, log_missing(&log, 200, 100));
@@ -300,7 +276,7 @@ static int steal_ring_full(void *ctx, struct vcpu *v)
 TEST_F_TIMEOUT(coll, second_collector_concurrent, 300)
 {
 	struct vm_runner_hooks hooks = { .ring_full = steal_ring_full };
-	struct stealer st = { .vm = self->vm, .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct stealer st = { .vm = self->gs.vm, .lock = PTHREAD_MUTEX_INITIALIZER };
 	struct vm_runner_stats rs;
 	struct vm_runner *runner;
 	struct vmdirty_harvest h;
@@ -314,13 +290,13 @@ TEST_F_TIMEOUT(coll, second_collector_concurrent, 300)
 	for (i = 0; i < NR_VCPUS; i++) {
 		uint64_t args[GUEST_CMD_ARGS] = { GUEST_WL_RANDOM, 0, 0, 11 + i };
 
-		ASSERT_EQ(0, vcpu_post(self->vm->vcpus[i], GUEST_CMD_WORKLOAD, args));
+		ASSERT_EQ(0, vcpu_post(self->gs.vm->vcpus[i], GUEST_CMD_WORKLOAD, args));
 	}
-	ASSERT_EQ(0, vm_runner_start(self->vm, &hooks, &runner));
+	ASSERT_EQ(0, vm_runner_start(self->gs.vm, &hooks, &runner));
 	ASSERT_EQ(0, pthread_create(&th, NULL, steal_loop, &st));
 	t0 = vmm_now_ns();
 	while (vmm_now_ns() - t0 < 5000000000ull) {
-		ret = vmdirty_harvest(self->fd, 0, &h);
+		ret = vmdirty_harvest(self->gs.fd, 0, &h);
 		if (ret)
 			break;
 		harvests++;
@@ -333,7 +309,7 @@ TEST_F_TIMEOUT(coll, second_collector_concurrent, 300)
 	       ret ? strerror(-ret) : "time out");
 	EXPECT_EQ(-EPIPE, ret);
 	EXPECT_EQ(0, st.err);
-	EXPECT_TRUE(self->hdr->flags & VMDIRTY_STATUS_RING_CONFLICT);
+	EXPECT_TRUE(self->gs.hdr->flags & VMDIRTY_STATUS_RING_CONFLICT);
 
 	/* The guest goes on, the other collector alone taking the rings. */
 	vm_runner_stats(runner, &rs);
@@ -371,30 +347,30 @@ TEST_F_TIMEOUT(coll, handover_from_reaper, 300)
 	start_reaper(_metadata, self);
 	b.t = self->reaper;
 	ASSERT_EQ(0, tracker_harvest(self->reaper, &log));
-	ASSERT_EQ(0, write_range(self->vm, 0, 0, 5000, &b));
+	ASSERT_EQ(0, write_range(self->gs.vm, 0, 0, 5000, &b));
 	EXPECT_LT(0, b.exits);
-	ASSERT_EQ(0, write_range(self->vm, 1, 6000, 300, &b));
+	ASSERT_EQ(0, write_range(self->gs.vm, 1, 6000, 300, &b));
 	ASSERT_EQ(0, tracker_harvest(self->reaper, &log));
 	EXPECT_EQ(0, log_missing(&log, 0, 5000));
 
 	/* vCPU 0: 500 pages the reaper takes, not reset (W1). */
-	ASSERT_EQ(0, write_range(self->vm, 0, 1000, 500, NULL));
-	head = ring_head(self->vm->vcpus[0]);
+	ASSERT_EQ(0, write_range(self->gs.vm, 0, 1000, 500, NULL));
+	head = ring_head(self->gs.vm->vcpus[0]);
 	ASSERT_LE(0, head);
 	cursor[0] = (uint32_t)head;
-	n = vcpu_ring_reap(self->vm->vcpus[0], &cursor[0], true, NULL, NULL);
+	n = vcpu_ring_reap(self->gs.vm->vcpus[0], &cursor[0], true, NULL, NULL);
 	ASSERT_LE(500, n);
 	/* After the reaper stopped: vCPU 1 nearly fills its ring (W2), vCPU 0 a few (W3). */
-	ASSERT_EQ(0, write_range(self->vm, 1, 2000, 3900, NULL));
-	ASSERT_EQ(0, write_range(self->vm, 0, 7000, 50, NULL));
-	head = ring_head(self->vm->vcpus[1]);
+	ASSERT_EQ(0, write_range(self->gs.vm, 1, 2000, 3900, NULL));
+	ASSERT_EQ(0, write_range(self->gs.vm, 0, 7000, 50, NULL));
+	head = ring_head(self->gs.vm->vcpus[1]);
 	ASSERT_LE(0, head);
 	cursor[1] = (uint32_t)head;
-	ASSERT_LE(3950, vm_peek_rings(self->vm, cursor, &self->logged, NULL));
+	ASSERT_LE(3950, vm_peek_rings(self->gs.vm, cursor, &self->logged, NULL));
 
 	attach_map(_metadata, self);
-	ASSERT_EQ(0, vmdirty_harvest(self->fd, 0, &h));
-	shm_to_gfn_set(self->hdr, h.snapshot, &self->bits);
+	ASSERT_EQ(0, vmdirty_harvest(self->gs.fd, 0, &h));
+	shm_to_gfn_set(self->gs.hdr, h.snapshot, &self->bits);
 	TH_LOG("first harvest: %llu entries (%llu logged after the reaper), %llu reset",
 	       (unsigned long long)h.entries, (unsigned long long)self->logged.entries,
 	       (unsigned long long)h.reset);
@@ -403,23 +379,23 @@ TEST_F_TIMEOUT(coll, handover_from_reaper, 300)
 	EXPECT_EQ(0, missing(&self->bits, 7000, 50));
 	EXPECT_EQ(500, missing(&self->bits, 1000, 500));
 	/* The reaper's late reset finds nothing left: KVM reset its entries with ours. */
-	EXPECT_EQ(0, vm_reset_dirty_rings(self->vm));
+	EXPECT_EQ(0, vm_reset_dirty_rings(self->gs.vm));
 
 	/*
 	 * The module alone from now on, ring-full exits included (the reaper
 	 * stays: destroying it would turn dirty logging off).
 	 */
-	b = (struct bounded){ .fd = self->fd, .max = 64 };
-	ASSERT_EQ(0, write_range(self->vm, 0, 0, 6000, &b));
-	ASSERT_EQ(0, write_range(self->vm, 1, 6000, 100, &b));
+	b = (struct bounded){ .fd = self->gs.fd, .max = 64 };
+	ASSERT_EQ(0, write_range(self->gs.vm, 0, 0, 6000, &b));
+	ASSERT_EQ(0, write_range(self->gs.vm, 1, 6000, 100, &b));
 	EXPECT_LT(0, b.exits);
-	ASSERT_EQ(0, vmdirty_harvest(self->fd, 0, &h));
+	ASSERT_EQ(0, vmdirty_harvest(self->gs.fd, 0, &h));
 	gfn_set_clear(&self->bits);
-	shm_to_gfn_set(self->hdr, h.snapshot, &self->bits);
+	shm_to_gfn_set(self->gs.hdr, h.snapshot, &self->bits);
 	EXPECT_EQ(0, missing(&self->bits, 0, 6100));
 	EXPECT_EQ(0, h.status);
 	for (i = 0; i < NR_VCPUS; i++)
-		EXPECT_EQ(1, vmdirty_shm_vcpus(self->hdr)[i].present);
+		EXPECT_EQ(1, vmdirty_shm_vcpus(self->gs.hdr)[i].present);
 	/* Handing back takes a new reaper: the old one's cursors are stale. */
 	tracker_destroy(self->reaper);
 	self->reaper = NULL;
@@ -463,9 +439,9 @@ static void wait_harvest(struct __test_metadata *_metadata, pid_t pid, int pipef
 /* The worker of our session runs on CPU 1 only. */
 static void pin_worker(struct __test_metadata *_metadata, FIXTURE_DATA(coll) *self)
 {
-	int worker = vmdirty_worker_pid(self->attach.session_id);
+	int worker = vmdirty_worker_pid(self->gs.attach.session_id);
 
-	ASSERT_LT(0, worker) TH_LOG("no vmdirty/%u thread", self->attach.session_id);
+	ASSERT_LT(0, worker) TH_LOG("no vmdirty/%u thread", self->gs.attach.session_id);
 	ASSERT_EQ(0, pin_task(worker, 1));
 }
 
@@ -507,7 +483,7 @@ static bool uncollect_check(void *ctx)
  */
 TEST_F_TIMEOUT(coll, reset_falls_short, 300)
 {
-	struct uncollect u = { .v = self->vm->vcpus[0], .flipped = -1 };
+	struct uncollect u = { .v = self->gs.vm->vcpus[0], .flipped = -1 };
 	struct cpu_hold hold = {
 		.cpu = 1, .spin_ms = 20000, .timeout_ms = 20000,
 		.check = uncollect_check, .ctx = &u,
@@ -518,12 +494,12 @@ TEST_F_TIMEOUT(coll, reset_falls_short, 300)
 	pid_t pid;
 
 	attach_map(_metadata, self);
-	ASSERT_EQ(0, vmdirty_harvest(self->fd, 0, &h));
-	ASSERT_EQ(0, write_range(self->vm, 0, 0, 300, NULL));
+	ASSERT_EQ(0, vmdirty_harvest(self->gs.fd, 0, &h));
+	ASSERT_EQ(0, write_range(self->gs.vm, 0, 0, 300, NULL));
 	pin_worker(_metadata, self);
 	ASSERT_EQ(0, pipe(pipefd));
 	ASSERT_EQ(0, cpu_hold_start(&hold));
-	pid = fork_harvest(self->fd, 0, pipefd[1]);
+	pid = fork_harvest(self->gs.fd, 0, pipefd[1]);
 	ASSERT_LT(0, pid);
 	ret = cpu_hold_join(&hold);
 	wait_harvest(_metadata, pid, pipefd[0], &r);
@@ -533,8 +509,8 @@ TEST_F_TIMEOUT(coll, reset_falls_short, 300)
 	       u.marked, strerror(-r.ret), (unsigned long long)r.h.entries,
 	       (unsigned long long)r.h.reset);
 	EXPECT_EQ(-EPIPE, r.ret);
-	EXPECT_TRUE(self->hdr->flags & VMDIRTY_STATUS_RING_CONFLICT);
-	EXPECT_EQ(1, self->hdr->harvests) TH_LOG("a short reset swapped");
+	EXPECT_TRUE(self->gs.hdr->flags & VMDIRTY_STATUS_RING_CONFLICT);
+	EXPECT_EQ(1, self->gs.hdr->harvests) TH_LOG("a short reset swapped");
 	close(pipefd[0]);
 	close(pipefd[1]);
 	rings_still_work(_metadata, self);
@@ -591,14 +567,14 @@ TEST_F_TIMEOUT(coll, reset_under_signals, 300)
 
 		/* The guest runs with the signal blocked: KVM_RUN would stop on it. */
 		pthread_sigmask(SIG_BLOCK, &block, &old);
-		ret = write_range(self->vm, round % NR_VCPUS, round * 500, 3000, NULL);
+		ret = write_range(self->gs.vm, round % NR_VCPUS, round * 500, 3000, NULL);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		ASSERT_EQ(0, ret);
-		ret = vmdirty_harvest(self->fd, 0, &h);
+		ret = vmdirty_harvest(self->gs.fd, 0, &h);
 		ASSERT_EQ(0, ret) TH_LOG("round %u: %s", round, strerror(-ret));
 		EXPECT_LE(h.entries, h.reset);
 		gfn_set_clear(&self->bits);
-		shm_to_gfn_set(self->hdr, h.snapshot, &self->bits);
+		shm_to_gfn_set(self->gs.hdr, h.snapshot, &self->bits);
 		EXPECT_EQ(0, missing(&self->bits, round * 500, 3000));
 	}
 	sp.stop = true;
@@ -638,7 +614,7 @@ static void find_page(void *ctx, uint32_t slot, uint64_t offset)
 {
 	struct live_probe *p = ctx;
 
-	if (vm_slot_gfn(p->self->vm, slot, offset) == (int64_t)(WORK_PFN + p->page))
+	if (vm_slot_gfn(p->self->gs.vm, slot, offset) == (int64_t)(WORK_PFN + p->page))
 		p->logged_again = true;
 }
 
@@ -652,10 +628,10 @@ static bool live_check(void *ctx)
 {
 	struct live_probe *p = ctx;
 	uint64_t gpa = GUEST_WORK_BASE + p->page * GUEST_PAGE_SIZE;
-	struct vcpu *v = p->self->vm->vcpus[0];
+	struct vcpu *v = p->self->gs.vm->vcpus[0];
 	uint32_t i;
 
-	if (!live_bit(p->self->hdr, WORK_PFN + p->page))
+	if (!live_bit(p->self->gs.hdr, WORK_PFN + p->page))
 		return false;
 	p->seen = true;
 	/* KVM's reset clears each entry's flags before it re-protects its page. */
@@ -687,14 +663,14 @@ TEST_F_TIMEOUT(coll, live_bits_are_reprotected, 300)
 		.check = live_check, .ctx = &p,
 	};
 	uint64_t gpa = GUEST_WORK_BASE + p.page * GUEST_PAGE_SIZE;
-	struct vcpu *v = self->vm->vcpus[0];
+	struct vcpu *v = self->gs.vm->vcpus[0];
 	struct child_harvest r;
 	struct vmdirty_harvest h;
 	int pipefd[2], head, ret;
 	pid_t pid;
 
 	attach_map(_metadata, self);
-	ASSERT_EQ(0, vmdirty_harvest(self->fd, 0, &h));
+	ASSERT_EQ(0, vmdirty_harvest(self->gs.fd, 0, &h));
 	ASSERT_EQ(0, vcpu_post_list(v, &gpa, 1));
 	ASSERT_EQ(0, vcpu_run_cmd(v, NULL, NULL));
 	head = ring_head(v);
@@ -705,7 +681,7 @@ TEST_F_TIMEOUT(coll, live_bits_are_reprotected, 300)
 	pin_worker(_metadata, self);
 	ASSERT_EQ(0, pipe(pipefd));
 	ASSERT_EQ(0, cpu_hold_start(&hold));
-	pid = fork_harvest(self->fd, VMDIRTY_HARVEST_NO_SWAP, pipefd[1]);
+	pid = fork_harvest(self->gs.fd, VMDIRTY_HARVEST_NO_SWAP, pipefd[1]);
 	ASSERT_LT(0, pid);
 	ret = cpu_hold_join(&hold);
 	wait_harvest(_metadata, pid, pipefd[0], &r);
@@ -718,8 +694,8 @@ TEST_F_TIMEOUT(coll, live_bits_are_reprotected, 300)
 	EXPECT_EQ(0, p.unreset);
 	EXPECT_TRUE(p.logged_again);
 	/* And the page is in the next snapshot either way. */
-	ASSERT_EQ(0, vmdirty_harvest(self->fd, 0, &h));
-	shm_to_gfn_set(self->hdr, h.snapshot, &self->bits);
+	ASSERT_EQ(0, vmdirty_harvest(self->gs.fd, 0, &h));
+	shm_to_gfn_set(self->gs.hdr, h.snapshot, &self->bits);
 	EXPECT_EQ(0, missing(&self->bits, p.page, 1));
 	close(pipefd[0]);
 	close(pipefd[1]);

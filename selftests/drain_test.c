@@ -19,10 +19,7 @@
 #define RING		4096
 
 FIXTURE(drain) {
-	struct vm *vm;
-	int fd;
-	struct vmdirty_attach attach;
-	struct vmdirty_shm_header *hdr;
+	struct guest_session gs;
 	struct gfn_set bits;
 	unsigned int exits;
 };
@@ -32,33 +29,19 @@ FIXTURE_SETUP(drain)
 	struct vm_config cfg = {
 		.nr_vcpus = 1, .mem_size = MEM_SIZE, .ring_entries = RING, .log_dirty = true,
 	};
+	const char *what;
 	int r;
 
-	self->vm = NULL;
-	self->hdr = NULL;
-	self->fd = vmdirty_open();
-	if (self->fd == -ENOENT)
-		SETUP_SKIP("vmdirty.ko is not loaded");
-	ASSERT_LE(0, self->fd);
-	if (access("/dev/kvm", R_OK | W_OK) ||
-	    vm_check_cap(NULL, KVM_CAP_DIRTY_LOG_RING_ACQ_REL) <= 0)
-		SETUP_SKIP("no /dev/kvm with KVM_CAP_DIRTY_LOG_RING_ACQ_REL");
-	r = vm_create(&cfg, &self->vm);
-	ASSERT_EQ(0, r) TH_LOG("vm_create: %s", strerror(-r));
-	ASSERT_EQ(0, vm_load_guest(self->vm));
-	ASSERT_EQ(0, vmdirty_attach(self->fd, self->vm->fd, &self->attach));
-	self->hdr = vmdirty_map(self->fd, self->attach.region_size);
-	ASSERT_NE(NULL, self->hdr);
+	r = guest_session_setup(&self->gs, &cfg, true, &what);
+	if (r == GUEST_SESSION_SKIP)
+		SETUP_SKIP("%s", what);
+	ASSERT_EQ(0, r) TH_LOG("%s: %s", what, strerror(-r));
 	ASSERT_EQ(0, gfn_set_init(&self->bits, NPAGES));
 }
 
 FIXTURE_TEARDOWN(drain)
 {
-	if (self->hdr)
-		munmap(self->hdr, self->attach.region_size);
-	if (self->fd >= 0)
-		close(self->fd);
-	vm_destroy(self->vm);
+	guest_session_teardown(&self->gs);
 	gfn_set_free(&self->bits);
 }
 
@@ -68,7 +51,7 @@ static int on_ring_full(struct vcpu *v, void *arg)
 	FIXTURE_DATA(drain) *self = arg;
 
 	self->exits++;
-	return vmdirty_harvest(self->fd, VMDIRTY_HARVEST_NO_SWAP, NULL);
+	return vmdirty_harvest(self->gs.fd, VMDIRTY_HARVEST_NO_SWAP, NULL);
 }
 
 /*
@@ -78,21 +61,21 @@ static int on_ring_full(struct vcpu *v, void *arg)
 static uint64_t write_all_and_check(struct __test_metadata *_metadata,
 				    FIXTURE_DATA(drain) *self)
 {
-	uint64_t work = vm_work_pages(self->vm), gfn, missing = 0;
+	uint64_t work = vm_work_pages(self->gs.vm), gfn, missing = 0;
 	uint64_t args[GUEST_CMD_ARGS] = { GUEST_WORK_BASE, work, 1, 1 };
 	struct vmdirty_harvest h;
 
 	self->exits = 0;
-	EXPECT_EQ(0, vcpu_post(self->vm->vcpus[0], GUEST_CMD_WRITE_RANGE, args));
-	EXPECT_EQ(0, vcpu_run_cmd(self->vm->vcpus[0], on_ring_full, self));
-	EXPECT_EQ(0, vmdirty_harvest(self->fd, 0, &h));
+	EXPECT_EQ(0, vcpu_post(self->gs.vm->vcpus[0], GUEST_CMD_WRITE_RANGE, args));
+	EXPECT_EQ(0, vcpu_run_cmd(self->gs.vm->vcpus[0], on_ring_full, self));
+	EXPECT_EQ(0, vmdirty_harvest(self->gs.fd, 0, &h));
 	gfn_set_clear(&self->bits);
-	shm_to_gfn_set(self->hdr, h.snapshot, &self->bits);
+	shm_to_gfn_set(self->gs.hdr, h.snapshot, &self->bits);
 	for (gfn = WORK_PFN; gfn < WORK_PFN + work; gfn++)
 		missing += !self->bits.in[gfn];
 	EXPECT_EQ(0, missing);
 	EXPECT_EQ(self->bits.count, h.pages);
-	EXPECT_EQ(self->hdr->entries, self->hdr->resets);
+	EXPECT_EQ(self->gs.hdr->entries, self->gs.hdr->resets);
 	return work;
 }
 
@@ -104,9 +87,9 @@ TEST_F_TIMEOUT(drain, no_ring_full_with_draining, 300)
 	unsigned int i, n;
 	bool found = false;
 
-	ASSERT_EQ(0, vmdirty_set_drain(self->fd, VMDIRTY_DRAIN_ENABLE, 500, 5000, 25));
+	ASSERT_EQ(0, vmdirty_set_drain(self->gs.fd, VMDIRTY_DRAIN_ENABLE, 500, 5000, 25));
 	pages = write_all_and_check(_metadata, self);
-	drains = self->hdr->drains;
+	drains = self->gs.hdr->drains;
 	TH_LOG("draining on: %llu pages (%.1f rings), %u ring-full exits, %llu drains",
 	       (unsigned long long)pages, (double)pages / RING, self->exits,
 	       (unsigned long long)drains);
@@ -138,19 +121,19 @@ TEST_F_TIMEOUT(drain, ring_full_without_draining, 300)
 	       (unsigned long long)pages, (double)pages / RING, self->exits);
 	/* Each exit frees the ring up to its soft limit (size - 64). */
 	EXPECT_LE(pages / RING, self->exits);
-	EXPECT_EQ(0, self->hdr->drains - self->exits);
+	EXPECT_EQ(0, self->gs.hdr->drains - self->exits);
 }
 
 /* Draining, then off: exits come back; on again: gone. */
 TEST_F_TIMEOUT(drain, toggle, 300)
 {
-	ASSERT_EQ(0, vmdirty_set_drain(self->fd, VMDIRTY_DRAIN_ENABLE, 500, 5000, 0));
+	ASSERT_EQ(0, vmdirty_set_drain(self->gs.fd, VMDIRTY_DRAIN_ENABLE, 500, 5000, 0));
 	write_all_and_check(_metadata, self);
 	EXPECT_EQ(0, self->exits);
-	ASSERT_EQ(0, vmdirty_set_drain(self->fd, 0, 0, 0, 0));
+	ASSERT_EQ(0, vmdirty_set_drain(self->gs.fd, 0, 0, 0, 0));
 	write_all_and_check(_metadata, self);
 	EXPECT_LT(0, self->exits);
-	ASSERT_EQ(0, vmdirty_set_drain(self->fd, VMDIRTY_DRAIN_ENABLE, 500, 5000, 0));
+	ASSERT_EQ(0, vmdirty_set_drain(self->gs.fd, VMDIRTY_DRAIN_ENABLE, 500, 5000, 0));
 	write_all_and_check(_metadata, self);
 	EXPECT_EQ(0, self->exits);
 }

@@ -27,10 +27,7 @@
 #define NR_VCPUS	3
 
 FIXTURE(guest) {
-	struct vm *vm;
-	int fd;
-	struct vmdirty_attach attach;
-	struct vmdirty_shm_header *hdr;
+	struct guest_session gs;
 	uint32_t cursor[VM_MAX_VCPUS];
 	struct gfn_set logged, bits, want;
 	struct gfn_set per_vcpu[NR_VCPUS];
@@ -55,24 +52,14 @@ FIXTURE_SETUP(guest)
 		.nr_vcpus = NR_VCPUS, .mem_size = MEM_SIZE, .slot_size = variant->slot_size,
 		.ring_entries = 4096, .log_dirty = true,
 	};
+	const char *what;
 	unsigned int i;
 	int r;
 
-	self->vm = NULL;
-	self->hdr = NULL;
-	self->fd = vmdirty_open();
-	if (self->fd == -ENOENT)
-		SETUP_SKIP("vmdirty.ko is not loaded");
-	ASSERT_LE(0, self->fd);
-	if (access("/dev/kvm", R_OK | W_OK) ||
-	    vm_check_cap(NULL, KVM_CAP_DIRTY_LOG_RING_ACQ_REL) <= 0)
-		SETUP_SKIP("no /dev/kvm with KVM_CAP_DIRTY_LOG_RING_ACQ_REL");
-	r = vm_create(&cfg, &self->vm);
-	ASSERT_EQ(0, r) TH_LOG("vm_create: %s", strerror(-r));
-	ASSERT_EQ(0, vm_load_guest(self->vm));
-	ASSERT_EQ(0, vmdirty_attach(self->fd, self->vm->fd, &self->attach));
-	self->hdr = vmdirty_map(self->fd, self->attach.region_size);
-	ASSERT_NE(NULL, self->hdr);
+	r = guest_session_setup(&self->gs, &cfg, true, &what);
+	if (r == GUEST_SESSION_SKIP)
+		SETUP_SKIP("%s", what);
+	ASSERT_EQ(0, r) TH_LOG("%s: %s", what, strerror(-r));
 	ASSERT_EQ(0, gfn_set_init(&self->logged, NPAGES));
 	ASSERT_EQ(0, gfn_set_init(&self->bits, NPAGES));
 	ASSERT_EQ(0, gfn_set_init(&self->want, NPAGES));
@@ -84,11 +71,7 @@ FIXTURE_TEARDOWN(guest)
 {
 	unsigned int i;
 
-	if (self->hdr)
-		munmap(self->hdr, self->attach.region_size);
-	if (self->fd >= 0)
-		close(self->fd);
-	vm_destroy(self->vm);
+	guest_session_teardown(&self->gs);
 	gfn_set_free(&self->logged);
 	gfn_set_free(&self->bits);
 	gfn_set_free(&self->want);
@@ -117,11 +100,11 @@ static struct vmdirty_harvest peek_and_harvest(struct __test_metadata *_metadata
 	struct vmdirty_harvest h = { 0 };
 	int n;
 
-	n = vm_peek_rings(self->vm, self->cursor, &self->logged, self->per_vcpu);
+	n = vm_peek_rings(self->gs.vm, self->cursor, &self->logged, self->per_vcpu);
 	EXPECT_LE(0, n);
 	EXPECT_EQ(0, self->logged.bad);
-	EXPECT_EQ(0, vmdirty_harvest(self->fd, flags, &h));
-	shm_to_gfn_set(self->hdr, h.snapshot, &self->bits);
+	EXPECT_EQ(0, vmdirty_harvest(self->gs.fd, flags, &h));
+	shm_to_gfn_set(self->gs.hdr, h.snapshot, &self->bits);
 	return h;
 }
 
@@ -132,7 +115,7 @@ static struct vmdirty_harvest peek_and_harvest(struct __test_metadata *_metadata
 static void check_bits(struct __test_metadata *_metadata, FIXTURE_DATA(guest) *self,
 		       const struct vmdirty_harvest *h)
 {
-	struct vmdirty_shm_slot *slot = vmdirty_shm_slots(self->hdr);
+	struct vmdirty_shm_slot *slot = vmdirty_shm_slots(self->gs.hdr);
 	uint64_t gfn, diffs = 0;
 	uint32_t i;
 
@@ -155,10 +138,10 @@ static void check_bits(struct __test_metadata *_metadata, FIXTURE_DATA(guest) *s
 	EXPECT_EQ(h->entries, h->reset);
 	EXPECT_EQ(self->bits.count, h->pages);
 	EXPECT_EQ(0, h->dropped);
-	for (i = 0; i < self->hdr->nr_slots; i++) {
-		EXPECT_TRUE(vmdirty_shm_consistent(self->hdr, &slot[i], h->snapshot));
+	for (i = 0; i < self->gs.hdr->nr_slots; i++) {
+		EXPECT_TRUE(vmdirty_shm_consistent(self->gs.hdr, &slot[i], h->snapshot));
 		/* The new live set starts empty. */
-		EXPECT_EQ(0, vmdirty_shm_count(self->hdr, &slot[i], !h->snapshot));
+		EXPECT_EQ(0, vmdirty_shm_count(self->gs.hdr, &slot[i], !h->snapshot));
 	}
 }
 
@@ -169,8 +152,8 @@ static void want_gpa(FIXTURE_DATA(guest) *self, uint64_t gpa)
 
 TEST_F(guest, exact_set)
 {
-	uint64_t gpas[NR_VCPUS][128], work = vm_work_pages(self->vm);
-	struct vmdirty_shm_vcpu *sv = vmdirty_shm_vcpus(self->hdr);
+	uint64_t gpas[NR_VCPUS][128], work = vm_work_pages(self->gs.vm);
+	struct vmdirty_shm_vcpu *sv = vmdirty_shm_vcpus(self->gs.hdr);
 	struct vmdirty_harvest h;
 	uint64_t entries = 0;
 	unsigned int i, k;
@@ -184,9 +167,9 @@ TEST_F(guest, exact_set)
 			gpas[i][k] = GUEST_WORK_BASE + page * GUEST_PAGE_SIZE;
 			want_gpa(self, gpas[i][k]);
 		}
-		ASSERT_EQ(0, vcpu_post_list(self->vm->vcpus[i], gpas[i], 128));
+		ASSERT_EQ(0, vcpu_post_list(self->gs.vm->vcpus[i], gpas[i], 128));
 	}
-	ASSERT_EQ(0, vm_run_posted(self->vm, NULL, NULL));
+	ASSERT_EQ(0, vm_run_posted(self->gs.vm, NULL, NULL));
 	h = peek_and_harvest(_metadata, self, 0);
 	check_bits(_metadata, self, &h);
 	EXPECT_EQ(h.pages, h.new_pages);
@@ -202,9 +185,9 @@ TEST_F(guest, exact_set)
 
 	/* Re-protected: one more write brings back that page, in the work area. */
 	clear_sets(self);
-	ASSERT_EQ(0, vcpu_post_list(self->vm->vcpus[1], &gpas[1][40], 1));
+	ASSERT_EQ(0, vcpu_post_list(self->gs.vm->vcpus[1], &gpas[1][40], 1));
 	want_gpa(self, gpas[1][40]);
-	ASSERT_EQ(0, vm_run_posted(self->vm, NULL, NULL));
+	ASSERT_EQ(0, vm_run_posted(self->gs.vm, NULL, NULL));
 	h = peek_and_harvest(_metadata, self, 0);
 	check_bits(_metadata, self, &h);
 	EXPECT_EQ(0, sv[0].last_entries);
@@ -235,14 +218,14 @@ TEST_F(guest, duplicates_collapse)
 			a[k] = b[k];
 		want_gpa(self, b[k]);
 	}
-	ASSERT_EQ(0, vcpu_post_list(self->vm->vcpus[0], a, 64));
-	ASSERT_EQ(0, vm_run_posted(self->vm, NULL, NULL));
+	ASSERT_EQ(0, vcpu_post_list(self->gs.vm->vcpus[0], a, 64));
+	ASSERT_EQ(0, vm_run_posted(self->gs.vm, NULL, NULL));
 	h1 = peek_and_harvest(_metadata, self, VMDIRTY_HARVEST_NO_SWAP);
 	EXPECT_EQ(h1.entries, h1.reset);
 	EXPECT_EQ(h1.new_pages, h1.pages);	/* the live set: all new */
 
-	ASSERT_EQ(0, vcpu_post_list(self->vm->vcpus[1], b, 96));
-	ASSERT_EQ(0, vm_run_posted(self->vm, NULL, NULL));
+	ASSERT_EQ(0, vcpu_post_list(self->gs.vm->vcpus[1], b, 96));
+	ASSERT_EQ(0, vm_run_posted(self->gs.vm, NULL, NULL));
 	gfn_set_clear(&self->bits);
 	h2 = peek_and_harvest(_metadata, self, 0);
 	EXPECT_EQ(h2.entries, h2.reset);
@@ -274,29 +257,29 @@ static void post_random(FIXTURE_DATA(guest) *self, uint64_t first, uint64_t npag
 
 		for (w = 0; w < writes; w++)
 			self->want.in[WORK_PFN + first + guest_rand_below(&state, npages)] = 1;
-		vcpu_post(self->vm->vcpus[i], GUEST_CMD_WRITE_RANDOM, args);
+		vcpu_post(self->gs.vm->vcpus[i], GUEST_CMD_WRITE_RANDOM, args);
 	}
 }
 
 TEST_F(guest, cross_check_random)
 {
-	uint64_t work = vm_work_pages(self->vm);
+	uint64_t work = vm_work_pages(self->gs.vm);
 	struct vmdirty_harvest h;
 	unsigned int round;
 
 	for (round = 0; round < 4; round++) {
 		clear_sets(self);
 		post_random(self, 0, work, 1500, 1000 * round + 7);
-		ASSERT_EQ(0, vm_run_posted(self->vm, NULL, NULL));
+		ASSERT_EQ(0, vm_run_posted(self->gs.vm, NULL, NULL));
 		h = peek_and_harvest(_metadata, self, round == 3 ? VMDIRTY_HARVEST_NO_SWAP : 0);
 		if (round == 3) {
 			/* NO_SWAP: the bits wait in the live set; a swap shows them. */
 			EXPECT_EQ(h.new_pages, h.pages);
 			gfn_set_clear(&self->bits);
-			ASSERT_EQ(0, vmdirty_harvest(self->fd, 0, &h));
+			ASSERT_EQ(0, vmdirty_harvest(self->gs.fd, 0, &h));
 			EXPECT_EQ(0, h.entries);
 			EXPECT_EQ(0, h.reset);
-			shm_to_gfn_set(self->hdr, h.snapshot, &self->bits);
+			shm_to_gfn_set(self->gs.hdr, h.snapshot, &self->bits);
 			EXPECT_EQ(self->bits.count, h.pages);
 			EXPECT_EQ(self->logged.count, self->bits.count);
 			continue;
@@ -316,21 +299,21 @@ TEST_F(guest, cross_check_random)
  */
 TEST_F(guest, sorted_vs_unsorted)
 {
-	uint64_t work = vm_work_pages(self->vm);
+	uint64_t work = vm_work_pages(self->gs.vm);
 	struct vmdirty_harvest hs, hu;
 	uint8_t *sorted_bits = malloc(NPAGES);
 
 	ASSERT_NE(NULL, sorted_bits);
 	clear_sets(self);
 	post_random(self, 0, work, 2000, 4242);
-	ASSERT_EQ(0, vm_run_posted(self->vm, NULL, NULL));
+	ASSERT_EQ(0, vm_run_posted(self->gs.vm, NULL, NULL));
 	hs = peek_and_harvest(_metadata, self, 0);
 	check_bits(_metadata, self, &hs);
 	memcpy(sorted_bits, self->bits.in, NPAGES);
 
 	clear_sets(self);
 	post_random(self, 0, work, 2000, 4242);
-	ASSERT_EQ(0, vm_run_posted(self->vm, NULL, NULL));
+	ASSERT_EQ(0, vm_run_posted(self->gs.vm, NULL, NULL));
 	hu = peek_and_harvest(_metadata, self, VMDIRTY_HARVEST_UNSORTED);
 	check_bits(_metadata, self, &hu);
 
@@ -404,7 +387,7 @@ static uint64_t settle(FIXTURE_DATA(guest) *self, const struct vmdirty_harvest *
 	uint64_t p, lost = 0;
 
 	gfn_set_clear(&self->bits);
-	shm_to_gfn_set(self->hdr, h->snapshot, &self->bits);
+	shm_to_gfn_set(self->gs.hdr, h->snapshot, &self->bits);
 	for (p = 0; p < STAMP_PAGES; p++) {
 		bool in = self->bits.in[WORK_PFN + p];
 
@@ -422,7 +405,7 @@ static uint64_t settle(FIXTURE_DATA(guest) *self, const struct vmdirty_harvest *
 TEST_F(guest, no_lost_writes)
 {
 	uint64_t *stamps[2], lost = 0, changed = 0;
-	struct writer w = { .vm = self->vm, .fd = self->fd };
+	struct writer w = { .vm = self->gs.vm, .fd = self->gs.fd };
 	struct vmdirty_harvest h;
 	uint8_t pending[STAMP_PAGES] = { 0 };
 	unsigned int round, cur = 0;
@@ -431,8 +414,8 @@ TEST_F(guest, no_lost_writes)
 	stamps[0] = calloc(STAMP_PAGES, sizeof(uint64_t));
 	stamps[1] = calloc(STAMP_PAGES, sizeof(uint64_t));
 	ASSERT_TRUE(stamps[0] && stamps[1]);
-	ASSERT_EQ(0, vmdirty_harvest(self->fd, 0, &h));
-	read_stamps(self->vm, stamps[cur]);
+	ASSERT_EQ(0, vmdirty_harvest(self->gs.fd, 0, &h));
+	read_stamps(self->gs.vm, stamps[cur]);
 	ASSERT_EQ(0, pthread_create(&th, NULL, writer_fn, &w));
 
 	/*
@@ -443,9 +426,9 @@ TEST_F(guest, no_lost_writes)
 	for (round = 0; round < 40 || (round < 2000 &&
 				       (changed < 1000 || w.commands < 3)); round++) {
 		usleep(2000 + 1000 * (round % 5));
-		ASSERT_EQ(0, vmdirty_harvest(self->fd, 0, &h));
+		ASSERT_EQ(0, vmdirty_harvest(self->gs.fd, 0, &h));
 		cur ^= 1;
-		read_stamps(self->vm, stamps[cur]);
+		read_stamps(self->gs.vm, stamps[cur]);
 		lost += settle(self, &h, stamps[cur ^ 1], stamps[cur], pending, &changed);
 	}
 	w.stop = true;
@@ -453,9 +436,9 @@ TEST_F(guest, no_lost_writes)
 	EXPECT_EQ(0, w.err);
 	/* Two more: the last writes were before the first of them. */
 	for (round = 0; round < 2; round++) {
-		ASSERT_EQ(0, vmdirty_harvest(self->fd, 0, &h));
+		ASSERT_EQ(0, vmdirty_harvest(self->gs.fd, 0, &h));
 		cur ^= 1;
-		read_stamps(self->vm, stamps[cur]);
+		read_stamps(self->gs.vm, stamps[cur]);
 		lost += settle(self, &h, stamps[cur ^ 1], stamps[cur], pending, &changed);
 	}
 	TH_LOG("%u commands, %llu page changes seen, %u ring-full exits, %llu lost",
@@ -488,9 +471,9 @@ static int set_region(struct vm *vm, uint32_t slot, uint64_t gpa, uint64_t size,
 static void slot_changed(struct __test_metadata *_metadata, FIXTURE_DATA(guest) *self,
 			 bool move)
 {
-	struct vm_slot *last = &self->vm->slots[self->vm->nr_slots - 1];
-	struct vm_slot *kept = self->vm->nr_slots > 1 ? &self->vm->slots[1] : NULL;
-	struct vmdirty_shm_slot *slot = vmdirty_shm_slots(self->hdr);
+	struct vm_slot *last = &self->gs.vm->slots[self->gs.vm->nr_slots - 1];
+	struct vm_slot *kept = self->gs.vm->nr_slots > 1 ? &self->gs.vm->slots[1] : NULL;
+	struct vmdirty_shm_slot *slot = vmdirty_shm_slots(self->gs.hdr);
 	uint64_t gpas[100], n = 0, in_last = 0, gfn;
 	uint64_t first = last->gpa / GUEST_PAGE_SIZE, end = first + last->size / GUEST_PAGE_SIZE;
 	struct vmdirty_harvest h;
@@ -502,28 +485,28 @@ static void slot_changed(struct __test_metadata *_metadata, FIXTURE_DATA(guest) 
 		if (kept)
 			gpas[n++] = kept->gpa + (10 + 7 * k) * GUEST_PAGE_SIZE;
 	}
-	ASSERT_EQ(0, vcpu_post_list(self->vm->vcpus[0], gpas, n));
-	ASSERT_EQ(0, vm_run_posted(self->vm, NULL, NULL));
-	ASSERT_LE(0, vm_peek_rings(self->vm, self->cursor, &self->logged, NULL));
+	ASSERT_EQ(0, vcpu_post_list(self->gs.vm->vcpus[0], gpas, n));
+	ASSERT_EQ(0, vm_run_posted(self->gs.vm, NULL, NULL));
+	ASSERT_LE(0, vm_peek_rings(self->gs.vm, self->cursor, &self->logged, NULL));
 	for (gfn = first; gfn < end; gfn++)
 		in_last += self->logged.in[gfn];
 	ASSERT_LE(50, in_last);
 
-	ASSERT_EQ(0, set_region(self->vm, last->id, move ? 1ULL << 32 : last->gpa,
+	ASSERT_EQ(0, set_region(self->gs.vm, last->id, move ? 1ULL << 32 : last->gpa,
 				move ? last->size : 0, last->hva));
-	ASSERT_EQ(0, vmdirty_harvest(self->fd, 0, &h));
+	ASSERT_EQ(0, vmdirty_harvest(self->gs.fd, 0, &h));
 	EXPECT_EQ(VMDIRTY_STATUS_LAYOUT_STALE, h.status);
 	EXPECT_EQ(2, h.layout_gen);
 	EXPECT_EQ(in_last, h.dropped);
 	EXPECT_EQ(self->logged.entries, h.entries);
 	EXPECT_EQ(h.entries, h.reset);
-	EXPECT_EQ(h.dropped, self->hdr->dropped);
-	EXPECT_EQ(0, vmdirty_shm_count(self->hdr, &slot[self->hdr->nr_slots - 1], h.snapshot));
+	EXPECT_EQ(h.dropped, self->gs.hdr->dropped);
+	EXPECT_EQ(0, vmdirty_shm_count(self->gs.hdr, &slot[self->gs.hdr->nr_slots - 1], h.snapshot));
 	for (k = 0; kept && k < 50; k++)
-		EXPECT_TRUE(vmdirty_test_bit(vmdirty_shm_bitmap(self->hdr, &slot[1], h.snapshot),
+		EXPECT_TRUE(vmdirty_test_bit(vmdirty_shm_bitmap(self->gs.hdr, &slot[1], h.snapshot),
 					     gpas[2 * k + 1] / GUEST_PAGE_SIZE - slot[1].base_gfn));
-	for (i = 0; i < self->hdr->nr_slots; i++)
-		EXPECT_TRUE(vmdirty_shm_consistent(self->hdr, &slot[i], h.snapshot));
+	for (i = 0; i < self->gs.hdr->nr_slots; i++)
+		EXPECT_TRUE(vmdirty_shm_consistent(self->gs.hdr, &slot[i], h.snapshot));
 }
 
 TEST_F(guest, memslot_deleted_entries_dropped)

@@ -208,43 +208,51 @@ static struct vmdirty_shm_header *attach_map(struct __test_metadata *_metadata,
 	return hdr;
 }
 
-TEST_F(life, memslot_added)
-{
+/*
+ * Memslot changes after ATTACH, one variant each, on one setup: a bare VM
+ * with its 1 MiB slot 0 at 1 MiB, a session attached and mapped, the change,
+ * then the next harvest must report the layout stale.
+ */
+FIXTURE(memslot) {
+	struct bare_vm vm;
+	int fd;
 	struct vmdirty_shm_header *hdr;
 	size_t size;
+	void *mem;		/* new backing a change made, unmapped at the end */
+};
 
-	ASSERT_EQ(0, bare_vm_simple(&self->vm, 1));
-	hdr = attach_map(_metadata, self->fd, self->vm.vm_fd, &size);
-	ASSERT_NE(NULL, hdr);
-	ASSERT_EQ(0, bare_vm_add_slot(&self->vm, 1, 4 << 20, 1 << 20));
-	expect_stale_after(_metadata, self->fd, hdr, true);
-	munmap(hdr, size);
+FIXTURE_VARIANT(memslot) {
+	/* Changes slot 0 of @vm; may leave new backing in *mem.  0 or -errno. */
+	int (*change)(struct bare_vm *vm, void **mem);
+};
+
+/* Slot 0 as bare_vm_simple() made it, with @flags and @mem (NULL: its own). */
+static int slot0_set(struct bare_vm *vm, uint32_t flags, void *mem)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = 0,
+		.flags = flags,
+		.guest_phys_addr = 1 << 20,
+		.memory_size = 1 << 20,
+		.userspace_addr = (uintptr_t)(mem ?: vm->slots[0].mem),
+	};
+
+	return ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) ? -errno : 0;
 }
 
-TEST_F(life, memslot_removed)
+static int slot_added(struct bare_vm *vm, void **mem)
 {
-	struct vmdirty_shm_header *hdr;
-	size_t size;
-
-	ASSERT_EQ(0, bare_vm_simple(&self->vm, 1));
-	hdr = attach_map(_metadata, self->fd, self->vm.vm_fd, &size);
-	ASSERT_NE(NULL, hdr);
-	ASSERT_EQ(0, bare_vm_del_slot(&self->vm, 0));
-	expect_stale_after(_metadata, self->fd, hdr, true);
-	munmap(hdr, size);
+	return bare_vm_add_slot(vm, 1, 4 << 20, 1 << 20);
 }
 
-TEST_F(life, memslot_moved)
+static int slot_removed(struct bare_vm *vm, void **mem)
 {
-	struct vmdirty_shm_header *hdr;
-	size_t size;
+	return bare_vm_del_slot(vm, 0);
+}
 
-	ASSERT_EQ(0, bare_vm_simple(&self->vm, 1));
-	hdr = attach_map(_metadata, self->fd, self->vm.vm_fd, &size);
-	ASSERT_NE(NULL, hdr);
-	ASSERT_EQ(0, bare_vm_move_slot(&self->vm, 0, 8 << 20));
-	expect_stale_after(_metadata, self->fd, hdr, true);
-	munmap(hdr, size);
+static int slot_moved(struct bare_vm *vm, void **mem)
+{
+	return bare_vm_move_slot(vm, 0, 8 << 20);
 }
 
 /*
@@ -252,77 +260,78 @@ TEST_F(life, memslot_moved)
  * so the session's bits would miss them.  Before, only base_gfn and npages
  * were compared and this counted as no change at all.
  */
-TEST_F(life, memslot_flags_only)
+static int slot_flags_only(struct bare_vm *vm, void **mem)
 {
-	struct kvm_userspace_memory_region r = {
-		.slot = 0,
-		.guest_phys_addr = 1 << 20,
-		.memory_size = 1 << 20,
-	};
-	struct vmdirty_shm_header *hdr;
-	size_t size;
-
-	ASSERT_EQ(0, bare_vm_simple(&self->vm, 1));
-	r.userspace_addr = (uintptr_t)self->vm.slots[0].mem;
-	hdr = attach_map(_metadata, self->fd, self->vm.vm_fd, &size);
-	ASSERT_NE(NULL, hdr);
-	ASSERT_EQ(0, ioctl(self->vm.vm_fd, KVM_SET_USER_MEMORY_REGION, &r));
-	r.flags = KVM_MEM_LOG_DIRTY_PAGES;
-	ASSERT_EQ(0, ioctl(self->vm.vm_fd, KVM_SET_USER_MEMORY_REGION, &r));
-	expect_stale_after(_metadata, self->fd, hdr, true);
-	munmap(hdr, size);
+	return slot0_set(vm, 0, NULL) ?: slot0_set(vm, KVM_MEM_LOG_DIRTY_PAGES, NULL);
 }
 
 /* Logging turned off and left off: the slot's writes are not logged any more. */
-TEST_F(life, memslot_logging_off)
+static int slot_logging_off(struct bare_vm *vm, void **mem)
 {
-	struct kvm_userspace_memory_region r = {
-		.slot = 0,
-		.guest_phys_addr = 1 << 20,
-		.memory_size = 1 << 20,
-	};
-	struct vmdirty_shm_header *hdr;
-	size_t size;
-
-	ASSERT_EQ(0, bare_vm_simple(&self->vm, 1));
-	r.userspace_addr = (uintptr_t)self->vm.slots[0].mem;
-	hdr = attach_map(_metadata, self->fd, self->vm.vm_fd, &size);
-	ASSERT_NE(NULL, hdr);
-	ASSERT_EQ(0, ioctl(self->vm.vm_fd, KVM_SET_USER_MEMORY_REGION, &r));
-	expect_stale_after(_metadata, self->fd, hdr, true);
-	munmap(hdr, size);
+	return slot0_set(vm, 0, NULL);
 }
 
 /*
  * Deleted and created again at the same place and size, on new memory: the
  * region would go on publishing the old address.  Before: not noticed.
  */
-TEST_F(life, memslot_recreated_new_backing)
+static int slot_recreated_new_backing(struct bare_vm *vm, void **mem)
 {
-	struct kvm_userspace_memory_region r = {
-		.slot = 0,
-		.guest_phys_addr = 1 << 20,
-		.memory_size = 1 << 20,
-		.flags = KVM_MEM_LOG_DIRTY_PAGES,
-	};
-	struct vmdirty_shm_header *hdr;
-	size_t size;
-	void *mem;
+	int ret;
 
+	*mem = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (*mem == MAP_FAILED) {
+		*mem = NULL;
+		return -errno;
+	}
+	ret = bare_vm_del_slot(vm, 0);
+	return ret ?: slot0_set(vm, KVM_MEM_LOG_DIRTY_PAGES, *mem);
+}
+
+FIXTURE_VARIANT_ADD(memslot, added) { .change = slot_added };
+FIXTURE_VARIANT_ADD(memslot, removed) { .change = slot_removed };
+FIXTURE_VARIANT_ADD(memslot, moved) { .change = slot_moved };
+FIXTURE_VARIANT_ADD(memslot, flags_only) { .change = slot_flags_only };
+FIXTURE_VARIANT_ADD(memslot, logging_off) { .change = slot_logging_off };
+FIXTURE_VARIANT_ADD(memslot, recreated_new_backing) { .change = slot_recreated_new_backing };
+
+FIXTURE_SETUP(memslot)
+{
+	self->fd = -1;
+	self->hdr = NULL;
+	self->mem = NULL;
+	self->vm.vm_fd = -1;
+	self->vm.kvm_fd = -1;
+	if (!bare_vm_supported())
+		SETUP_SKIP("no /dev/kvm with a dirty ring");
+	self->fd = vmdirty_open();
+	if (self->fd == -ENOENT)
+		SETUP_SKIP("vmdirty.ko is not loaded");
+	ASSERT_LE(0, self->fd);
 	ASSERT_EQ(0, bare_vm_simple(&self->vm, 1));
-	hdr = attach_map(_metadata, self->fd, self->vm.vm_fd, &size);
-	ASSERT_NE(NULL, hdr);
-	ASSERT_EQ((uintptr_t)self->vm.slots[0].mem, vmdirty_shm_slots(hdr)[0].userspace_addr);
-	mem = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, mem);
-	ASSERT_EQ(0, bare_vm_del_slot(&self->vm, 0));
-	r.userspace_addr = (uintptr_t)mem;
-	ASSERT_EQ(0, ioctl(self->vm.vm_fd, KVM_SET_USER_MEMORY_REGION, &r));
-	expect_stale_after(_metadata, self->fd, hdr, true);
-	munmap(hdr, size);
-	r.memory_size = 0;
-	ioctl(self->vm.vm_fd, KVM_SET_USER_MEMORY_REGION, &r);
-	munmap(mem, 1 << 20);
+	self->hdr = attach_map(_metadata, self->fd, self->vm.vm_fd, &self->size);
+	ASSERT_NE(NULL, self->hdr);
+	ASSERT_EQ((uintptr_t)self->vm.slots[0].mem,
+		  vmdirty_shm_slots(self->hdr)[0].userspace_addr);
+}
+
+FIXTURE_TEARDOWN(memslot)
+{
+	if (self->hdr)
+		munmap(self->hdr, self->size);
+	if (self->fd >= 0)
+		close(self->fd);
+	bare_vm_destroy(&self->vm);
+	if (self->mem)
+		munmap(self->mem, 1 << 20);
+}
+
+TEST_F(memslot, reported_stale)
+{
+	int ret = variant->change(&self->vm, &self->mem);
+
+	ASSERT_EQ(0, ret) TH_LOG("the change: %s", strerror(-ret));
+	expect_stale_after(_metadata, self->fd, self->hdr, true);
 }
 
 /* Every address space is recorded (x86: 1 is SMM), sorted by (as, id). */
@@ -409,54 +418,6 @@ TEST_F(life, two_threads_harvest)
 
 /* --- rmmod ---------------------------------------------------------------- */
 
-/* kmod/vmdirty.ko: $VMDIRTY_KO, or found from the current directory up. */
-static bool find_module(char *path, size_t len)
-{
-	const char *env = getenv("VMDIRTY_KO");
-	char dir[PATH_MAX - 32];
-	int up;
-
-	if (env) {
-		snprintf(path, len, "%s", env);
-		return !access(path, R_OK);
-	}
-	if (!getcwd(dir, sizeof(dir)))
-		return false;
-	for (up = 0; up < 8; up++) {
-		char *slash;
-
-		snprintf(path, len, "%s/kmod/vmdirty.ko", dir);
-		if (!access(path, R_OK))
-			return true;
-		slash = strrchr(dir, '/');
-		if (!slash || slash == dir)
-			break;
-		*slash = 0;
-	}
-	return false;
-}
-
-static int module_unload(void)
-{
-	return syscall(SYS_delete_module, "vmdirty", O_NONBLOCK) ? -errno : 0;
-}
-
-static int module_load(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC), ret;
-
-	if (fd < 0)
-		return -errno;
-	ret = syscall(SYS_finit_module, fd, "", 0) ? -errno : 0;
-	close(fd);
-	return ret;
-}
-
-static bool module_loaded(void)
-{
-	return !access("/sys/module/vmdirty", F_OK);
-}
-
 FIXTURE(rmmod) {
 	char ko[PATH_MAX];
 	int fd;
@@ -465,9 +426,9 @@ FIXTURE(rmmod) {
 FIXTURE_SETUP(rmmod)
 {
 	self->fd = -1;
-	if (!module_loaded())
+	if (!vmdirty_module_loaded())
 		SETUP_SKIP("vmdirty.ko is not loaded");
-	if (!find_module(self->ko, sizeof(self->ko)))
+	if (!vmdirty_module_path(self->ko, sizeof(self->ko)))
 		SETUP_SKIP("kmod/vmdirty.ko not found (set VMDIRTY_KO)");
 	self->fd = vmdirty_open();
 	ASSERT_LE(0, self->fd);
@@ -478,8 +439,8 @@ FIXTURE_TEARDOWN(rmmod)
 {
 	if (self->fd >= 0)
 		close(self->fd);
-	if (!module_loaded())
-		TEST_ASSERT(!module_load(self->ko), "reloading %s", self->ko);
+	if (!vmdirty_module_loaded())
+		TEST_ASSERT(!vmdirty_module_load(self->ko), "reloading %s", self->ko);
 }
 
 TEST_F(rmmod, refused_while_session_open)
@@ -488,23 +449,23 @@ TEST_F(rmmod, refused_while_session_open)
 	int i, ret;
 
 	/* Unattached: the open file alone pins the module. */
-	EXPECT_EQ(-EWOULDBLOCK, module_unload());
-	EXPECT_TRUE(module_loaded());
+	EXPECT_EQ(-EWOULDBLOCK, vmdirty_module_unload());
+	EXPECT_TRUE(vmdirty_module_loaded());
 	if (bare_vm_supported()) {
 		ASSERT_EQ(0, bare_vm_simple(&vm, 1));
 		ASSERT_EQ(0, vmdirty_attach(self->fd, vm.vm_fd, NULL));
 		bare_vm_destroy(&vm);
-		EXPECT_EQ(-EWOULDBLOCK, module_unload());
+		EXPECT_EQ(-EWOULDBLOCK, vmdirty_module_unload());
 	}
 	close(self->fd);
 	self->fd = -1;
 	/* The release may still be finishing on another CPU: retry briefly. */
-	for (i = 0; i < 50 && (ret = module_unload()) == -EWOULDBLOCK; i++)
+	for (i = 0; i < 50 && (ret = vmdirty_module_unload()) == -EWOULDBLOCK; i++)
 		usleep(20000);
 	EXPECT_EQ(0, ret);
-	EXPECT_FALSE(module_loaded());
-	ASSERT_EQ(0, module_load(self->ko));
-	EXPECT_TRUE(module_loaded());
+	EXPECT_FALSE(vmdirty_module_loaded());
+	ASSERT_EQ(0, vmdirty_module_load(self->ko));
+	EXPECT_TRUE(vmdirty_module_loaded());
 	self->fd = vmdirty_open();
 	EXPECT_LE(0, self->fd);
 }
@@ -556,24 +517,24 @@ TEST_F(rmmod, failed_init_shows_nothing)
 		SKIP(return, "selftests/kmod/vmdirty_squat.ko not built");
 	close(self->fd);
 	self->fd = -1;
-	for (i = 0; i < 50 && (ret = module_unload()) == -EWOULDBLOCK; i++)
+	for (i = 0; i < 50 && (ret = vmdirty_module_unload()) == -EWOULDBLOCK; i++)
 		usleep(20000);
 	ASSERT_EQ(0, ret);
-	ASSERT_EQ(0, module_load(squat));
+	ASSERT_EQ(0, vmdirty_module_load(squat));
 	sk = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_KOBJECT_UEVENT);
 	ASSERT_LE(0, sk);
 	ASSERT_EQ(0, bind(sk, (struct sockaddr *)&sa, sizeof(sa)));
 
-	ret = module_load(self->ko);
+	ret = vmdirty_module_load(self->ko);
 	events = vmdirty_uevents(sk, 300, first, sizeof(first));
 	close(sk);
 	EXPECT_EQ(0, syscall(SYS_delete_module, "vmdirty_squat", O_NONBLOCK));
 	EXPECT_EQ(-EEXIST, ret) TH_LOG("loading with the family taken: %s", strerror(-ret));
-	EXPECT_FALSE(module_loaded());
+	EXPECT_FALSE(vmdirty_module_loaded());
 	EXPECT_EQ(0, events) TH_LOG("%d uevents of /dev/%s, the first: %s", events,
 				    VMDIRTY_DEVICE_NAME, first);
 	/* And it loads once the name is free. */
-	ASSERT_EQ(0, module_load(self->ko));
+	ASSERT_EQ(0, vmdirty_module_load(self->ko));
 	self->fd = vmdirty_open();
 	EXPECT_LE(0, self->fd);
 }

@@ -130,6 +130,39 @@ TEST_F(dev, unknown_ioctl)
 	EXPECT_EQ(ENOTTY, errno);
 }
 
+/*
+ * Numbers past the end of the ioctl table, in every direction and with a
+ * real argument size: -ENOTTY, before any entry is looked at.  The bug it
+ * catches: the bound off by one (> for >=), which calls through the entry
+ * past vmdirty_ioctls[] (a KASAN global-out-of-bounds report under make
+ * test-debug, a wild call otherwise).  array_index_nospec() itself only
+ * acts under speculation: no test can see it.
+ */
+TEST_F(dev, ioctl_number_past_table)
+{
+	static const unsigned int nrs[] = { 0x04, 0x05, 0x40, 0x80, 0xff };
+	struct vmdirty_info info = VMDIRTY_ARG(vmdirty_info);
+	unsigned int i;
+
+	for (i = 0; i < sizeof(nrs) / sizeof(nrs[0]); i++) {
+		unsigned int nr = nrs[i];
+
+		EXPECT_EQ(-ENOTTY, sys_ioctl(self->fd, _IOWR(VMDIRTY_IOC_MAGIC, nr,
+							      struct vmdirty_info), &info))
+			TH_LOG("_IOWR nr %#x", nr);
+		EXPECT_EQ(-ENOTTY, sys_ioctl(self->fd, _IOW(VMDIRTY_IOC_MAGIC, nr,
+							     struct vmdirty_info), &info))
+			TH_LOG("_IOW nr %#x", nr);
+		EXPECT_EQ(-ENOTTY, sys_ioctl(self->fd, _IOR(VMDIRTY_IOC_MAGIC, nr,
+							     struct vmdirty_info), &info))
+			TH_LOG("_IOR nr %#x", nr);
+		EXPECT_EQ(-ENOTTY, sys_ioctl(self->fd, _IO(VMDIRTY_IOC_MAGIC, nr), NULL))
+			TH_LOG("_IO nr %#x", nr);
+	}
+	/* The last number in the table is still an ioctl (not attached yet). */
+	EXPECT_EQ(-ENOTCONN, vmdirty_set_drain(self->fd, 0, 0, 0, 0));
+}
+
 TEST_F(dev, get_info_features)
 {
 	struct vmdirty_info info = VMDIRTY_ARG(vmdirty_info);

@@ -5,8 +5,67 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "vmdirty_guest.h"
+
+int guest_session_setup(struct guest_session *gs, const struct vm_config *cfg,
+			bool attach, const char **what)
+{
+	int ret;
+
+	gs->vm = NULL;
+	gs->hdr = NULL;
+	gs->fd = vmdirty_open();
+	*what = "vmdirty.ko is not loaded";
+	if (gs->fd == -ENOENT)
+		return GUEST_SESSION_SKIP;
+	*what = "open /dev/vmdirty";
+	if (gs->fd < 0)
+		return gs->fd;
+	*what = "no /dev/kvm with KVM_CAP_DIRTY_LOG_RING_ACQ_REL";
+	if (access("/dev/kvm", R_OK | W_OK) ||
+	    vm_check_cap(NULL, KVM_CAP_DIRTY_LOG_RING_ACQ_REL) <= 0)
+		return GUEST_SESSION_SKIP;
+	*what = "vm_create";
+	ret = vm_create(cfg, &gs->vm);
+	if (ret)
+		return ret;
+	*what = "vm_load_guest";
+	ret = vm_load_guest(gs->vm);
+	if (ret)
+		return ret < 0 ? ret : -EINVAL;
+	*what = "ATTACH and mmap";
+	return attach ? guest_session_attach(gs) : 0;
+}
+
+int guest_session_attach(struct guest_session *gs)
+{
+	int ret = vmdirty_attach(gs->fd, gs->vm->fd, &gs->attach);
+
+	if (ret)
+		return ret;
+	gs->hdr = vmdirty_map(gs->fd, gs->attach.region_size);
+	return gs->hdr ? 0 : -errno;
+}
+
+void guest_session_close(struct guest_session *gs)
+{
+	if (gs->hdr)
+		munmap(gs->hdr, gs->attach.region_size);
+	gs->hdr = NULL;
+	if (gs->fd >= 0)
+		close(gs->fd);
+	gs->fd = -1;
+}
+
+void guest_session_teardown(struct guest_session *gs)
+{
+	guest_session_close(gs);
+	vm_destroy(gs->vm);
+	gs->vm = NULL;
+}
 
 static void *vcpu_thread_fn(void *arg)
 {

@@ -14,6 +14,34 @@
 #include "vmm/vmm.h"
 #include "vmdirty_util.h"
 
+/*
+ * What the guest tests (harvest, drain, collector) start from: /dev/vmdirty
+ * open, a VM made from a vm_config with the guest loaded, and a session
+ * attached to it and mapped.
+ */
+struct guest_session {
+	struct vm *vm;
+	int fd;			/* /dev/vmdirty, -1 once closed */
+	struct vmdirty_attach attach;
+	struct vmdirty_shm_header *hdr;	/* NULL until attached */
+};
+
+#define GUEST_SESSION_SKIP	1
+
+/*
+ * Open, create and load the VM, and attach and map if @attach.  Returns 0;
+ * GUEST_SESSION_SKIP (no module, no KVM with the acquire/release ring); or
+ * -errno; *what says what did not work.  guest_session_teardown() undoes
+ * whatever part was done.
+ */
+int guest_session_setup(struct guest_session *gs, const struct vm_config *cfg,
+			bool attach, const char **what);
+/* ATTACH and map; 0 or -errno. */
+int guest_session_attach(struct guest_session *gs);
+/* Unmap and close the session (the VM stays). */
+void guest_session_close(struct guest_session *gs);
+void guest_session_teardown(struct guest_session *gs);
+
 /* One vCPU running its posted command on a thread of its own. */
 struct vcpu_thread {
 	pthread_t th;

@@ -4,12 +4,14 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <time.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "vmdirty_util.h"
@@ -62,6 +64,53 @@ int vmdirty_set_drain(int fd, uint32_t flags, uint32_t min_us, uint32_t max_us,
 	arg.max_interval_us = max_us;
 	arg.high_pct = high_pct;
 	return __vmdirty_ioctl(fd, VMDIRTY_IOC_SET_DRAIN, &arg);
+}
+
+bool vmdirty_module_path(char *path, size_t len)
+{
+	const char *env = getenv("VMDIRTY_KO");
+	char dir[PATH_MAX - 32];
+	int up;
+
+	if (env) {
+		snprintf(path, len, "%s", env);
+		return !access(path, R_OK);
+	}
+	if (!getcwd(dir, sizeof(dir)))
+		return false;
+	for (up = 0; up < 8; up++) {
+		char *slash;
+
+		snprintf(path, len, "%s/kmod/vmdirty.ko", dir);
+		if (!access(path, R_OK))
+			return true;
+		slash = strrchr(dir, '/');
+		if (!slash || slash == dir)
+			break;
+		*slash = 0;
+	}
+	return false;
+}
+
+int vmdirty_module_load(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = syscall(SYS_finit_module, fd, "", 0) ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
+int vmdirty_module_unload(void)
+{
+	return syscall(SYS_delete_module, "vmdirty", O_NONBLOCK) ? -errno : 0;
+}
+
+bool vmdirty_module_loaded(void)
+{
+	return !access("/sys/module/vmdirty", F_OK);
 }
 
 uint64_t vmdirty_shm_count(struct vmdirty_shm_header *h,

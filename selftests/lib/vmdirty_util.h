@@ -146,6 +146,16 @@ void bare_vm_destroy(struct bare_vm *vm);
 /* A VM with a 4096-entry ring, one 1 MiB slot at 1 MiB and @nr_vcpus. */
 int bare_vm_simple(struct bare_vm *vm, unsigned int nr_vcpus);
 
+/* --- The module ------------------------------------------------------ */
+
+/* kmod/vmdirty.ko: $VMDIRTY_KO, or found from the current directory up. */
+bool vmdirty_module_path(char *path, size_t len);
+/* finit_module() of @path; 0 or -errno. */
+int vmdirty_module_load(const char *path);
+/* delete_module("vmdirty"), once, not waiting; 0 or -errno (-EWOULDBLOCK: in use). */
+int vmdirty_module_unload(void);
+bool vmdirty_module_loaded(void);
+
 /* --- Test host ------------------------------------------------------- */
 
 /* The session's kthread worker ("vmdirty/<id>"): its pid, or -ESRCH. */

@@ -73,6 +73,11 @@ else
 	exit 1
 fi
 
+# attach_fault_test swaps in the DEBUG build for its fault injection and
+# puts this one back: both as paths that work from the tests' directory.
+[ -e "$ko" ] && export VMDIRTY_KO=$(realpath "$ko")
+[ -n "$debug_ko" ] && [ -e "$debug_ko" ] && export VMDIRTY_DEBUG_KO=$(realpath "$debug_ko")
+
 if [ $# -eq 0 ]; then
 	set -- $(cd "$base/vmdirty" && ls -- *_test *_test.sh *_test.py 2>/dev/null | sort -u)
 fi
