@@ -37,14 +37,7 @@
 
 static int write_param(const char *s)
 {
-	int fd = open(FAIL_ATTACH, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, s, strlen(s));
-	close(fd);
-	return n == (ssize_t)strlen(s) ? 0 : n < 0 ? -errno : -EIO;
+	return write_file(FAIL_ATTACH, s);
 }
 
 /* The DEBUG build: $VMDIRTY_DEBUG_KO, or beside the normal module's tree. */

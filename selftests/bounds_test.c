@@ -55,18 +55,6 @@ static int read_file(const char *path, char *buf, size_t len)
 	return 0;
 }
 
-static int write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, s, strlen(s));
-	close(fd);
-	return n == (ssize_t)strlen(s) ? 0 : n < 0 ? -errno : -EIO;
-}
-
 FIXTURE(bounds) {
 	struct bare_vm vm;
 	void *mem;

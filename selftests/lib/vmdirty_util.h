@@ -56,6 +56,8 @@ static inline int sys_ioctl(int fd, unsigned long cmd, void *arg)
 /* --- Sessions ------------------------------------------------------- */
 
 /* open("/dev/vmdirty"); -errno on failure (-ENOENT: module not loaded). */
+/* Write s to a sysfs or proc file: 0, or -errno (-EIO on a short write). */
+int write_file(const char *path, const char *s);
 int vmdirty_open(void);
 /* ATTACH @fd to @vm_fd; 0 or -errno; fills *out if not NULL. */
 int vmdirty_attach(int fd, int vm_fd, struct vmdirty_attach *out);
