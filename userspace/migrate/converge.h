@@ -39,6 +39,8 @@ struct converge_round {
 	uint64_t wire_bytes;		/* the round's bytes on the wire */
 	uint64_t cap_bps;		/* --bandwidth, bytes/s (0: none) */
 	uint64_t cap_tokens;		/* bytes the cap lets go at once now (its bucket) */
+	uint64_t cpu_wait_ns;		/* of ns, the senders runnable but waiting for a CPU */
+	uint64_t guest_cpu_ns;		/* CPU time the guest's vCPUs took during the round */
 	uint64_t dirty_pages;		/* harvested after it: next round's set */
 	uint64_t fixed_ns;		/* the switchover's costs besides the pages */
 };

@@ -94,6 +94,7 @@ struct migrate_round_time {
 	uint64_t link_ns;		/* waiting for the link: full socket buffer,
 					 * --bandwidth, zero-copy completions */
 	uint64_t cap_ns;		/* of link_ns, --bandwidth's waits */
+	uint64_t cpu_wait_ns;		/* runnable, waiting for a CPU (schedstat) */
 };
 
 /* One pre-copy round as it happened, for the report. */
@@ -109,6 +110,7 @@ struct migrate_round {
 	uint64_t expected_downtime_ns;
 	uint64_t expected_fixed_ns;	/* of it, the switchover's costs besides the pages */
 	unsigned int throttle;		/* percent, during the round */
+	uint64_t guest_cpu_ns;		/* CPU time the vCPU threads took meanwhile */
 	bool final;			/* stop-and-copy */
 };
 

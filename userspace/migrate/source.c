@@ -412,11 +412,14 @@ int source_round(struct source *src, uint32_t round, const uint64_t *gfns, uint6
 		 struct migrate_round *r)
 {
 	uint64_t t0 = vmm_now_ns();
+	uint64_t g0 = vm_runner_cpu_ns(src->runner), g1;
 	int ret;
 
 	ret = senders_run_round(src, round, gfns, n);
 	r->round = round;
 	r->ns = vmm_now_ns() - t0;
+	g1 = vm_runner_cpu_ns(src->runner);
+	r->guest_cpu_ns = g1 > g0 ? g1 - g0 : 0;
 
 	r->pages = r->zero_pages = r->wire_bytes = 0;
 	memset(&r->time, 0, sizeof(r->time));
@@ -431,6 +434,7 @@ int source_round(struct source *src, uint32_t round, const uint64_t *gfns, uint6
 		r->time.send_ns += t->send_ns;
 		r->time.link_ns += t->link_ns;
 		r->time.cap_ns += t->cap_ns;
+		r->time.cpu_wait_ns += t->cpu_wait_ns;
 	}
 	return ret;
 }
@@ -608,6 +612,9 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 		cr.ns = r.ns;
 		/* The channels wait on one bucket at once: their waits overlap. */
 		cr.uncapped_ns = r.ns - (r.time.cap_ns / src->n < r.ns ? r.time.cap_ns / src->n : r.ns);
+		/* Like the cap's waits, the channels' waits for a CPU overlap. */
+		cr.cpu_wait_ns = r.time.cpu_wait_ns / src->n;
+		cr.guest_cpu_ns = r.guest_cpu_ns;
 		cr.wire_bytes = r.wire_bytes;
 		cr.cap_bps = o->bandwidth;
 		cr.cap_tokens = ratelimit_tokens(&src->rl);

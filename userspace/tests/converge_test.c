@@ -185,4 +185,46 @@ TEST_F(conv, final_round_past_the_bucket_goes_at_the_cap)
 	EXPECT_EQ(976 * MS, self->s.expected_pages_ns);
 }
 
+/*
+ * The senders waited 60 ms for a CPU while the guest ran 40: the pause
+ * gives back the guest's 40, not all 60 (other work keeps its CPU).
+ * Catches taking off every wait (40 ms) or none (100 ms).
+ */
+TEST_F(conv, final_round_without_the_guest_gives_back_its_cpu)
+{
+	struct converge_round r = { .pages = 1000, .ns = 100 * MS, .cpu_wait_ns = 60 * MS,
+				    .guest_cpu_ns = 40 * MS, .dirty_pages = 1000 };
+
+	converge_next(&self->s, &self->p, &r);
+	EXPECT_EQ(60 * MS, self->s.expected_pages_ns);
+}
+
+/*
+ * No waits for a CPU (a host with CPUs to spare): the guest's CPU time
+ * changes nothing.  Catches taking off the guest's time unconditionally.
+ */
+TEST_F(conv, final_round_without_cpu_waits_keeps_its_time)
+{
+	struct converge_round r = { .pages = 1000, .ns = 100 * MS, .guest_cpu_ns = 90 * MS,
+				    .dirty_pages = 1000 };
+
+	converge_next(&self->s, &self->p, &r);
+	EXPECT_EQ(100 * MS, self->s.expected_pages_ns);
+}
+
+/*
+ * Senders busy 100 ms of a 1 s round (the rest the cap's waits), the guest
+ * ran 500 ms of the second: 50 ms of it during the busy part, so 50 of the
+ * 80 ms of waits come back.  Catches counting the guest's whole round (20 ms).
+ */
+TEST_F(conv, final_round_counts_the_guest_only_while_senders_were_busy)
+{
+	struct converge_round r = { .pages = 1000, .ns = SEC, .uncapped_ns = 100 * MS,
+				    .cpu_wait_ns = 80 * MS, .guest_cpu_ns = 500 * MS,
+				    .dirty_pages = 1000 };
+
+	converge_next(&self->s, &self->p, &r);
+	EXPECT_EQ(50 * MS, self->s.expected_pages_ns);
+}
+
 TEST_HARNESS_MAIN

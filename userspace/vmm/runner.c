@@ -356,10 +356,15 @@ static void join_all(struct vm_runner *r)
 	pthread_cond_broadcast(&r->cond);
 	pthread_mutex_unlock(&r->lock);
 	for (i = 0; i < r->vm->nr_vcpus; i++) {
-		if (!r->rv[i].started)
-			continue;
-		pthread_join(r->rv[i].thread, NULL);
+		bool started;
+
+		/* Cleared before the join: vm_runner_stats() reads a started thread's clock. */
+		pthread_mutex_lock(&r->lock);
+		started = r->rv[i].started;
 		r->rv[i].started = false;
+		pthread_mutex_unlock(&r->lock);
+		if (started)
+			pthread_join(r->rv[i].thread, NULL);
 	}
 }
 
@@ -409,6 +414,29 @@ void vm_runner_free(struct vm_runner *r)
 	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
+}
+
+/* A started vCPU thread is joined only at vm_runner_stop(): its clock is valid until then. */
+static uint64_t thread_cpu_ns(const struct runner_vcpu *rv)
+{
+	struct timespec ts;
+	clockid_t clk;
+
+	if (!rv->started || pthread_getcpuclockid(rv->thread, &clk) ||
+	    clock_gettime(clk, &ts))
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+uint64_t vm_runner_cpu_ns(struct vm_runner *r)
+{
+	uint64_t ns = 0;
+
+	pthread_mutex_lock(&r->lock);
+	for (unsigned int i = 0; i < r->vm->nr_vcpus; i++)
+		ns += thread_cpu_ns(&r->rv[i]);
+	pthread_mutex_unlock(&r->lock);
+	return ns;
 }
 
 void vm_runner_stats(struct vm_runner *r, struct vm_runner_stats *st)

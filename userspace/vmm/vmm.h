@@ -277,6 +277,8 @@ int vm_runner_throttle(struct vm_runner *r, unsigned int pct);
 int vm_runner_stop(struct vm_runner *r);
 void vm_runner_free(struct vm_runner *r);	/* stops (as if paused) if needed */
 void vm_runner_stats(struct vm_runner *r, struct vm_runner_stats *st);
+/* CPU time of the running vCPU threads, guest mode included (0 where unknown). */
+uint64_t vm_runner_cpu_ns(struct vm_runner *r);
 uint64_t vmm_now_ns(void);	/* CLOCK_MONOTONIC, the runner's clock */
 /* CLOCK_REALTIME ms from now, for pthread_cond_timedwait(). */
 struct timespec vmm_deadline_ms(uint64_t ms);
