@@ -2,8 +2,10 @@
 /*
  * Pre-copy convergence, the way QEMU decides it: stop when the pages left
  * would take less than the downtime limit at the rate the link has been
- * carrying pages, plus the switchover's fixed costs (which QEMU leaves out); throttle the vCPUs when the guest dirtied more than half
- * of what a round could send, two rounds running; give up past the bounds.
+ * carrying pages, no faster than the cap, plus the switchover's fixed
+ * costs (which QEMU leaves out); throttle the vCPUs when the guest dirtied
+ * more than half of what a round could send, two rounds running; give up
+ * past the bounds.  The final round itself goes without the cap.
  */
 #include <stdio.h>
 #include <string.h>
@@ -58,16 +60,27 @@ static uint64_t busy_paused(const struct converge_round *r, uint64_t busy)
 }
 
 /*
- * The final round of n pages, as it will go: the cap's bucket lets its
- * tokens out at once and the rest at the cap, and nothing goes faster than
- * the senders went last round when they did not wait for the cap.  (Timed
- * at the last round's wall rate instead, a final round inside the bucket
- * was estimated at 2-6 times what it took.)
+ * The final round of n pages goes without the cap (switch_src.c), as fast
+ * as the senders went last round when they did not wait for the cap.
+ * (Timed at the last round's wall rate instead, a final round inside the
+ * cap's bucket was estimated at 2-6 times what it took.)
  */
-static uint64_t final_round_ns(const struct converge_state *s, const struct converge_round *r,
-			       uint64_t n)
+static uint64_t final_round_ns(const struct converge_state *s, uint64_t n)
 {
-	uint64_t work = div_round_up(n * s->page_ps, 1000), bytes = n * s->page_bytes, capped = 0;
+	return div_round_up(n * s->page_ps, 1000);
+}
+
+/*
+ * The same were the link no faster than the cap: the bucket lets its
+ * tokens out at once and the rest goes at the cap.  Pre-copy ends on this
+ * bound, as QEMU's does (its threshold is max-bandwidth times the limit),
+ * so that the pause stays inside the limit on a link that carries only
+ * what the operator allowed.
+ */
+static uint64_t final_round_bound_ns(const struct converge_state *s,
+				     const struct converge_round *r, uint64_t n)
+{
+	uint64_t work = final_round_ns(s, n), bytes = n * s->page_bytes, capped = 0;
 
 	if (r->cap_bps && bytes > r->cap_tokens)
 		capped = div_round_up((bytes - r->cap_tokens) * NSEC_PER_SEC, r->cap_bps);
@@ -91,21 +104,23 @@ enum converge_action converge_next(struct converge_state *s, const struct conver
 		s->page_bytes = div_round_up(r->wire_bytes, r->pages);
 	}
 	if (s->page_rate) {
-		s->expected_pages_ns = final_round_ns(s, r, r->dirty_pages);
+		s->expected_pages_ns = final_round_ns(s, r->dirty_pages);
 		s->expected_downtime_ns = r->fixed_ns + s->expected_pages_ns;
+		s->bound_downtime_ns = r->fixed_ns + final_round_bound_ns(s, r, r->dirty_pages);
 	} else {
 		s->expected_pages_ns = 0;
 		s->expected_downtime_ns = r->dirty_pages ? UINT64_MAX : r->fixed_ns;
+		s->bound_downtime_ns = s->expected_downtime_ns;
 	}
 
-	if (s->expected_downtime_ns <= p->downtime_ns)
+	if (s->bound_downtime_ns <= p->downtime_ns)
 		return CONVERGE_STOP_AND_COPY;
 	/*
 	 * The fixed costs alone exceed the limit: no number of rounds meets
 	 * it.  Stop once the pages add little to them, and say so.
 	 */
 	if (r->fixed_ns >= p->downtime_ns &&
-	    s->expected_downtime_ns - r->fixed_ns <= p->downtime_ns / 10) {
+	    s->bound_downtime_ns - r->fixed_ns <= p->downtime_ns / 10) {
 		s->fixed_over = true;
 		return CONVERGE_STOP_AND_COPY;
 	}
@@ -114,7 +129,7 @@ enum converge_action converge_next(struct converge_state *s, const struct conver
 		snprintf(s->why, sizeof(s->why),
 			 "did not converge after %u rounds in %.1f s: %llu pages left would take %llu ms at %llu pages/s, limit %llu ms",
 			 s->round, s->elapsed_ns / 1e9, (unsigned long long)r->dirty_pages,
-			 (unsigned long long)(s->expected_downtime_ns / 1000000),
+			 (unsigned long long)(s->bound_downtime_ns / 1000000),
 			 (unsigned long long)s->page_rate,
 			 (unsigned long long)(p->downtime_ns / 1000000));
 		return CONVERGE_CANCEL;

@@ -59,8 +59,9 @@ struct converge_state {
 	uint64_t page_rate;		/* pages/s the link carried last round */
 	uint64_t page_ps;		/* a page's cost without the cap's waits, ps */
 	uint64_t page_bytes;		/* a page's bytes on the wire */
-	uint64_t expected_pages_ns;	/* the final round, for dirty_pages */
+	uint64_t expected_pages_ns;	/* the final round, for dirty_pages (no cap in the pause) */
 	uint64_t expected_downtime_ns;	/* fixed_ns + expected_pages_ns */
+	uint64_t bound_downtime_ns;	/* the same were the link no faster than the cap: ends pre-copy */
 	bool fixed_over;		/* stopped although the fixed costs exceed the limit */
 	char why[160];			/* for CANCEL: a sentence for the user */
 };

@@ -108,6 +108,7 @@ struct migrate_round {
 	struct migrate_round_time time;	/* the senders' */
 	uint64_t dirty_after;		/* harvested after it: the next set */
 	uint64_t expected_downtime_ns;
+	uint64_t bound_downtime_ns;	/* the same were the link no faster than --bandwidth */
 	uint64_t expected_fixed_ns;	/* of it, the switchover's costs besides the pages */
 	unsigned int throttle;		/* percent, during the round */
 	uint64_t guest_cpu_ns;		/* CPU time the vCPU threads took meanwhile */

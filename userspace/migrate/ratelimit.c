@@ -42,41 +42,56 @@ static void refill(struct ratelimit *rl, uint64_t now)
 
 uint64_t ratelimit_tokens(struct ratelimit *rl)
 {
-	int64_t t;
+	int64_t t = 0;
 
-	if (!rl->rate)
-		return 0;
 	pthread_mutex_lock(&rl->lock);
-	refill(rl, vmm_now_ns());
-	t = rl->tokens;
+	if (rl->rate) {
+		refill(rl, vmm_now_ns());
+		t = rl->tokens;
+	}
 	pthread_mutex_unlock(&rl->lock);
 	return t > 0 ? (uint64_t)t : 0;
 }
 
+void ratelimit_lift(struct ratelimit *rl)
+{
+	pthread_mutex_lock(&rl->lock);
+	rl->rate = 0;
+	rl->tokens = 0;
+	pthread_mutex_unlock(&rl->lock);
+}
+
+/* The rate is read under the lock: ratelimit_lift() may clear it meanwhile. */
 int ratelimit_take(struct ratelimit *rl, uint64_t len, const volatile int *cancel)
 {
-	if (!rl->rate)
-		return 0;
+	uint64_t rate;
+
 	pthread_mutex_lock(&rl->lock);
-	refill(rl, vmm_now_ns());
-	rl->tokens -= (int64_t)len;
+	rate = rl->rate;
+	if (rate) {
+		refill(rl, vmm_now_ns());
+		rl->tokens -= (int64_t)len;
+	}
 	pthread_mutex_unlock(&rl->lock);
 
-	for (;;) {
-		int64_t debt;
+	while (rate) {
+		int64_t debt = 0;
 		uint64_t ns, t0;
 		struct timespec ts;
 
 		pthread_mutex_lock(&rl->lock);
-		refill(rl, vmm_now_ns());
-		debt = rl->tokens < 0 ? -rl->tokens : 0;
+		rate = rl->rate;
+		if (rate) {
+			refill(rl, vmm_now_ns());
+			debt = rl->tokens < 0 ? -rl->tokens : 0;
+		}
 		pthread_mutex_unlock(&rl->lock);
-		/* Our bytes are paid for once the bucket is out of debt. */
+		/* Our bytes are paid for once the bucket is out of debt, or the limit gone. */
 		if (!debt)
 			return 0;
 		if (cancel && *cancel)
 			return -ECANCELED;
-		ns = (uint64_t)debt * 1000000000ull / rl->rate;
+		ns = (uint64_t)debt * 1000000000ull / rate;
 		if (ns > SLICE_NS)
 			ns = SLICE_NS;
 		ts.tv_sec = 0;
@@ -85,4 +100,5 @@ int ratelimit_take(struct ratelimit *rl, uint64_t len, const volatile int *cance
 		nanosleep(&ts, NULL);
 		__atomic_add_fetch(&rl->waited_ns, vmm_now_ns() - t0, __ATOMIC_RELAXED);
 	}
+	return 0;
 }

@@ -25,5 +25,7 @@ void ratelimit_destroy(struct ratelimit *rl);
 int ratelimit_take(struct ratelimit *rl, uint64_t len, const volatile int *cancel);
 /* Bytes that could go out now without a wait (the bucket, refilled); 0 if unlimited. */
 uint64_t ratelimit_tokens(struct ratelimit *rl);
+/* No limit from now on, debts forgiven: senders waiting in ratelimit_take() go on. */
+void ratelimit_lift(struct ratelimit *rl);
 
 #endif

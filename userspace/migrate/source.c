@@ -625,6 +625,7 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 		r.expected_fixed_ns = fixed.total_ns;
 		act = converge_next(&cs, &o->conv, &cr);
 		r.expected_downtime_ns = cs.expected_downtime_ns;
+		r.bound_downtime_ns = cs.bound_downtime_ns;
 		ret = source_add_round(src->rep, &r);
 		if (ret)
 			break;

@@ -499,6 +499,14 @@ int source_switchover(struct source *src, const uint64_t *left, uint64_t nleft, 
 		return give_back(src, ret, "%s", src->abort_text);
 
 	migrate_failpoint("src-final-round");
+	/*
+	 * --bandwidth paces pre-copy beside a running guest; in the pause every
+	 * millisecond is downtime, so the final round goes as fast as the link
+	 * takes it, as QEMU's stop-and-copy does (migration_completion() lifts
+	 * max-bandwidth).  Pre-copy ended only once the pages left fit in the
+	 * limit even at the cap (converge.c).
+	 */
+	ratelimit_lift(&src->rl);
 	/* The vCPUs are paused: every batch is exactly what was hashed. */
 	for (unsigned int i = 0; i < src->n; i++)
 		wire_tx_set_stable(src->snd[i].tx, true);

@@ -171,18 +171,22 @@ TEST_F(conv, final_round_inside_the_bucket_goes_at_sender_speed)
 }
 
 /*
- * Past the bucket the cap rules: 2000 pages, 1024 of them in the bucket,
- * 976 at 1000 pages/s.  Catches ignoring the cap (200 ms, and a downtime
- * over the limit) or the bucket (2000 ms).
+ * Past the bucket: 2000 pages, 1024 of them in the bucket, 976 at 1000
+ * pages/s were the link no faster than the cap: 976 ms, over the limit, so
+ * pre-copy goes on, although the final round (without the cap) would take
+ * 200 ms.  Catches ending pre-copy on the uncapped figure (a pause past the
+ * limit on a link that carries only the cap) and ignoring the bucket
+ * (2000 ms).
  */
-TEST_F(conv, final_round_past_the_bucket_goes_at_the_cap)
+TEST_F(conv, precopy_ends_on_the_cap_though_the_final_round_goes_without)
 {
 	struct converge_round r = { .pages = 1000, .ns = SEC, .uncapped_ns = 100 * MS,
 				    .wire_bytes = 1000 * 4096, .cap_bps = 4096 * 1000,
 				    .cap_tokens = 1024 * 4096, .dirty_pages = 2000 };
 
 	EXPECT_EQ(CONVERGE_CONTINUE, converge_next(&self->s, &self->p, &r));
-	EXPECT_EQ(976 * MS, self->s.expected_pages_ns);
+	EXPECT_EQ(200 * MS, self->s.expected_pages_ns);
+	EXPECT_EQ(976 * MS, self->s.bound_downtime_ns);
 }
 
 /*
