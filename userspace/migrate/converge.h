@@ -34,6 +34,7 @@ struct converge_params {
 /* What one pre-copy round did, and what the harvest after it found. */
 struct converge_round {
 	uint64_t pages;			/* pages sent with content (not zero markers) */
+	uint64_t zero_pages;		/* pages sent as zero markers */
 	uint64_t ns;			/* time the round took */
 	uint64_t uncapped_ns;		/* of ns, all but --bandwidth's waits (0: all of ns) */
 	uint64_t wire_bytes;		/* the round's bytes on the wire */

@@ -609,6 +609,7 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 			break;
 		r.dirty_after = log.count;
 		cr.pages = r.pages - r.zero_pages;
+		cr.zero_pages = r.zero_pages;
 		cr.ns = r.ns;
 		/* The channels wait on one bucket at once: their waits overlap. */
 		cr.uncapped_ns = r.ns - (r.time.cap_ns / src->n < r.ns ? r.time.cap_ns / src->n : r.ns);

@@ -231,4 +231,21 @@ TEST_F(conv, final_round_counts_the_guest_only_while_senders_were_busy)
 	EXPECT_EQ(50 * MS, self->s.expected_pages_ns);
 }
 
+/*
+ * A quarter of the last round's pages were zero markers: of 1000 pages
+ * left, 750 are expected to carry content, at 100 us each.  Not after
+ * round 0 (its zero pages are never-written RAM).  Catches counting zero
+ * pages at a content page's cost (100 ms) and discounting after round 0.
+ */
+TEST_F(conv, final_round_counts_pages_with_content)
+{
+	struct converge_round r = { .pages = 750, .zero_pages = 250, .ns = 75 * MS,
+				    .dirty_pages = 1000 };
+
+	converge_next(&self->s, &self->p, &r);
+	EXPECT_EQ(100 * MS, self->s.expected_pages_ns);
+	converge_next(&self->s, &self->p, &r);
+	EXPECT_EQ(75 * MS, self->s.expected_pages_ns);
+}
+
 TEST_HARNESS_MAIN
