@@ -270,14 +270,14 @@ void report_json(FILE *f, const struct migrate_report *r)
 			",\"expected_downtime_ms\":%.3f,\"bound_downtime_ms\":%.3f,\"expected_fixed_ms\":%.3f"
 			",\"throttle\":%u,\"read_ms\":%.3f"
 			",\"comp_ms\":%.3f,\"send_ms\":%.3f,\"link_ms\":%.3f,\"cap_ms\":%.3f"
-			",\"cpu_wait_ms\":%.3f,\"guest_cpu_ms\":%.3f}",
+			",\"cpu_wait_ms\":%.3f,\"cpu_ms\":%.3f,\"guest_cpu_ms\":%.3f,\"host_cpu_ms\":%.3f}",
 			i ? "," : "", x->round, x->final ? "true" : "false", x->pages, x->zero_pages,
 			x->wire_bytes, ms(x->ns), ms(x->harvest_ns), x->dirty_after,
 			x->expected_downtime_ns == UINT64_MAX ? -1.0 : ms(x->expected_downtime_ns),
 			x->bound_downtime_ns == UINT64_MAX ? -1.0 : ms(x->bound_downtime_ns),
 			ms(x->expected_fixed_ns), x->throttle, ms(x->time.read_ns), ms(x->time.comp_ns), ms(x->time.send_ns),
 			ms(x->time.link_ns), ms(x->time.cap_ns), ms(x->time.cpu_wait_ns),
-			ms(x->guest_cpu_ns));
+			ms(x->time.cpu_ns), ms(x->guest_cpu_ns), ms(x->host_cpu_ns));
 	}
 	fprintf(f, "]}\n");
 	fflush(f);

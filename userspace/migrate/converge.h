@@ -42,6 +42,7 @@ struct converge_round {
 	uint64_t cap_tokens;		/* bytes the cap lets go at once now (its bucket) */
 	uint64_t cpu_wait_ns;		/* of ns, the senders runnable but waiting for a CPU */
 	uint64_t guest_cpu_ns;		/* CPU time the guest's vCPUs took during the round */
+	uint64_t others_cpu_ns;		/* CPU time the host gave anything but the senders (0: unknown) */
 	uint64_t dirty_pages;		/* harvested after it: next round's set */
 	uint64_t fixed_ns;		/* the switchover's costs besides the pages */
 };

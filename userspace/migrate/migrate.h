@@ -95,6 +95,7 @@ struct migrate_round_time {
 					 * --bandwidth, zero-copy completions */
 	uint64_t cap_ns;		/* of link_ns, --bandwidth's waits */
 	uint64_t cpu_wait_ns;		/* runnable, waiting for a CPU (schedstat) */
+	uint64_t cpu_ns;		/* on a CPU (schedstat) */
 };
 
 /* One pre-copy round as it happened, for the report. */
@@ -112,6 +113,7 @@ struct migrate_round {
 	uint64_t expected_fixed_ns;	/* of it, the switchover's costs besides the pages */
 	unsigned int throttle;		/* percent, during the round */
 	uint64_t guest_cpu_ns;		/* CPU time the vCPU threads took meanwhile */
+	uint64_t host_cpu_ns;		/* CPU time the host's CPUs were busy meanwhile (/proc/stat) */
 	bool final;			/* stop-and-copy */
 };
 

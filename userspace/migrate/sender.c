@@ -93,21 +93,23 @@ static int send_batch(struct sender *s, uint32_t round, const uint64_t *gfns, un
 static int send_pages(struct sender *s, uint32_t round);
 
 /*
- * How long this thread was runnable but waited for a CPU
- * (/proc/thread-self/schedstat, the scheduler's run_delay); 0 where the
- * kernel does not say.  What the guest took of it, the pause gives back.
+ * This thread's time on a CPU and runnable but waiting for one
+ * (/proc/thread-self/schedstat: sum_exec_runtime, run_delay); zeros where
+ * the kernel does not say.  What the guest took of the waits, the pause
+ * gives back (converge.c).
  */
-static uint64_t cpu_wait_ns(void)
+static void sched_times(uint64_t *run, uint64_t *wait)
 {
-	unsigned long long run, wait = 0;
+	unsigned long long r = 0, w = 0;
 	FILE *f = fopen("/proc/thread-self/schedstat", "re");
 
-	if (!f)
-		return 0;
-	if (fscanf(f, "%llu %llu", &run, &wait) != 2)
-		wait = 0;
-	fclose(f);
-	return wait;
+	if (f) {
+		if (fscanf(f, "%llu %llu", &r, &w) != 2)
+			r = w = 0;
+		fclose(f);
+	}
+	*run = r;
+	*wait = w;
 }
 
 static int send_round(struct sender *s, uint32_t round)
@@ -115,18 +117,20 @@ static int send_round(struct sender *s, uint32_t round)
 	struct source *src = s->src;
 
 	struct transport_stats t0, t1;
-	uint64_t wait0, wait1;
+	uint64_t run0, run1, wait0, wait1;
 	int ret = 0;
 
 	s->pages = s->zero_pages = s->wire_bytes = 0;
 	memset(&s->time, 0, sizeof(s->time));
 	transport_get_stats(s->ch, &t0);
-	wait0 = cpu_wait_ns();
+	sched_times(&run0, &wait0);
 	ret = send_pages(s, round);
-	wait1 = cpu_wait_ns();
+	sched_times(&run1, &wait1);
 	transport_get_stats(s->ch, &t1);
 	if (wait1 > wait0)
 		s->time.cpu_wait_ns = wait1 - wait0;
+	if (run1 > run0)
+		s->time.cpu_ns = run1 - run0;
 	/* sendmsg() copying, and blocked on a full socket buffer (the link). */
 	s->time.send_ns += (t1.send_ns - t0.send_ns) - (t1.full_ns - t0.full_ns);
 	s->time.link_ns += t1.full_ns - t0.full_ns;

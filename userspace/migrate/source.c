@@ -408,18 +408,42 @@ int source_add_round(struct migrate_report *rep, const struct migrate_round *r)
 	return 0;
 }
 
+/*
+ * Time all CPUs of the host were busy (/proc/stat: every field but idle
+ * and iowait, in USER_HZ ticks); 0 where it cannot be read.
+ */
+static uint64_t host_busy_ns(void)
+{
+	unsigned long long v[8] = { 0 };
+	long hz = sysconf(_SC_CLK_TCK);
+	FILE *f = fopen("/proc/stat", "re");
+	int n = 0;
+
+	if (f) {
+		n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu",
+			   &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+		fclose(f);
+	}
+	if (n < 8 || hz <= 0)
+		return 0;
+	/* user nice system [idle iowait] irq softirq steal */
+	return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) * (1000000000ull / hz);
+}
+
 int source_round(struct source *src, uint32_t round, const uint64_t *gfns, uint64_t n,
 		 struct migrate_round *r)
 {
 	uint64_t t0 = vmm_now_ns();
-	uint64_t g0 = vm_runner_cpu_ns(src->runner), g1;
+	uint64_t g0 = vm_runner_cpu_ns(src->runner), h0 = host_busy_ns(), g1, h1;
 	int ret;
 
 	ret = senders_run_round(src, round, gfns, n);
 	r->round = round;
 	r->ns = vmm_now_ns() - t0;
 	g1 = vm_runner_cpu_ns(src->runner);
+	h1 = host_busy_ns();
 	r->guest_cpu_ns = g1 > g0 ? g1 - g0 : 0;
+	r->host_cpu_ns = h0 && h1 > h0 ? h1 - h0 : 0;
 
 	r->pages = r->zero_pages = r->wire_bytes = 0;
 	memset(&r->time, 0, sizeof(r->time));
@@ -435,6 +459,7 @@ int source_round(struct source *src, uint32_t round, const uint64_t *gfns, uint6
 		r->time.link_ns += t->link_ns;
 		r->time.cap_ns += t->cap_ns;
 		r->time.cpu_wait_ns += t->cpu_wait_ns;
+		r->time.cpu_ns += t->cpu_ns;
 	}
 	return ret;
 }
@@ -616,6 +641,7 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 		/* Like the cap's waits, the channels' waits for a CPU overlap. */
 		cr.cpu_wait_ns = r.time.cpu_wait_ns / src->n;
 		cr.guest_cpu_ns = r.guest_cpu_ns;
+		cr.others_cpu_ns = r.host_cpu_ns > r.time.cpu_ns ? r.host_cpu_ns - r.time.cpu_ns : 0;
 		cr.wire_bytes = r.wire_bytes;
 		cr.cap_bps = o->bandwidth;
 		cr.cap_tokens = ratelimit_tokens(&src->rl);
