@@ -143,8 +143,8 @@ static uint64_t state_bytes(const struct vm *vm)
  *    destination's backlog for these pages: the last acknowledged round's
  *    ROUND_ACK came late by its round trip plus a backlog per page;
  *  - commit: COMPLETE, READY and COMMIT: one and a half round trips (the
- *    quickest round after round 0 to ROUND_ACK, at most TCP's least round
- *    trip) and the thread handovers (the probe's pause).  Not the
+ *    quickest round after round 0 to ROUND_ACK, at most TCP's smoothed
+ *    round trip) and the thread handovers (the probe's pause).  Not the
  *    median of the small rounds': those ran beside the guest, which
  *    competes with both agents for the CPU, and the pause has no guest (on
  *    the test host the median made this part 5-15 times what it took);
@@ -177,18 +177,16 @@ void source_estimate(struct source *src, uint64_t pages_ns, uint64_t pages,
 	ack_rtt = src->rtt_ns;
 	/*
 	 * A round's ack also waits for the destination's backlog, which with
-	 * few rounds is in every sample (81-113 ms for a 6-9 ms commit), and
-	 * TCP's smoothed round trip has the queues of a busy link in it (the
-	 * commit part came out at 69-133 ms for a 7-17 ms commit).  The
-	 * handover runs on a link with nothing queued: TCP's least round trip
-	 * is the one it will see.
+	 * few rounds is in every sample (81-113 ms for a 6-9 ms commit): a
+	 * round trip is never more than TCP's own smoothed measure of it.
+	 * (TCP's least round trip, the link with nothing queued, was tried:
+	 * 0.1-0.3 ms for commits of 5-18 ms, and the state part's wait for
+	 * the destination's backlog, which a round's ack does see, went
+	 * unestimated: `make demo` paused 405 ms against a 300 ms limit.)
 	 */
-	if (!transport_link(src->snd[0].ch, &lk)) {
-		uint32_t us = lk.min_rtt_us ? lk.min_rtt_us : lk.rtt_us;
-
-		if (us && (!ack_rtt || us * 1000ull < ack_rtt))
-			ack_rtt = us * 1000ull;
-	}
+	if (!transport_link(src->snd[0].ch, &lk) && lk.rtt_us &&
+	    (!ack_rtt || lk.rtt_us * 1000ull < ack_rtt))
+		ack_rtt = lk.rtt_us * 1000ull;
 	if (src->news.acked) {
 		unsigned int r = (src->news.acked - 1) & 1;
 

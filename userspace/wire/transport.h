@@ -301,8 +301,7 @@ int transport_tls_parse(const char *name, enum transport_tls *t);
 struct transport_link {
 	uint64_t delivery_bps;		/* 0: no sample yet */
 	bool app_limited;
-	uint32_t rtt_us;		/* smoothed, queueing included */
-	uint32_t min_rtt_us;		/* the least seen: the path's own (0: unknown) */
+	uint32_t rtt_us;
 };
 int transport_link(struct transport_chan *ch, struct transport_link *out);
 

@@ -32,8 +32,5 @@ int transport_link(struct transport_chan *ch, struct transport_link *out)
 	out->delivery_bps = ti.tcpi_delivery_rate;
 	out->app_limited = ti.tcpi_delivery_rate_app_limited;
 	out->rtt_us = ti.tcpi_rtt;
-	/* 4.10 and later; an older kernel's shorter answer leaves it 0. */
-	if (len >= offsetof(struct tcp_info, tcpi_min_rtt) + sizeof(ti.tcpi_min_rtt))
-		out->min_rtt_us = ti.tcpi_min_rtt;
 	return 0;
 }
