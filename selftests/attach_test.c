@@ -23,20 +23,8 @@ FIXTURE(session) {
 
 FIXTURE_SETUP(session)
 {
-	int ret;
-
-	self->fd = -1;
 	self->hdr = NULL;
-	self->vm.vm_fd = -1;
-	self->vm.kvm_fd = -1;
-	if (!bare_vm_supported())
-		SETUP_SKIP("no /dev/kvm with a dirty ring");
-	self->fd = vmdirty_open();
-	if (self->fd == -ENOENT)
-		SETUP_SKIP("vmdirty.ko is not loaded");
-	ASSERT_LE(0, self->fd);
-	ret = bare_vm_simple(&self->vm, 2);
-	ASSERT_EQ(0, ret) TH_LOG("bare VM: %s", strerror(-ret));
+	BARE_SESSION_SETUP(self, 2);
 }
 
 FIXTURE_TEARDOWN(session)

@@ -37,20 +37,11 @@ FIXTURE_SETUP(genl)
 {
 	int ret;
 
-	self->fd = -1;
 	self->hdr = NULL;
-	self->vm.vm_fd = -1;
-	self->vm.kvm_fd = -1;
 	self->nl.sk = NULL;
-	if (!bare_vm_supported())
-		SETUP_SKIP("no /dev/kvm with a dirty ring");
-	self->fd = vmdirty_open();
-	if (self->fd == -ENOENT)
-		SETUP_SKIP("vmdirty.ko is not loaded");
-	ASSERT_LE(0, self->fd);
+	BARE_SESSION_SETUP(self, 2);
 	ret = vmdirty_nl_open(&self->nl);
 	ASSERT_EQ(0, ret) TH_LOG("netlink: %s", strerror(-ret));
-	ASSERT_EQ(0, bare_vm_simple(&self->vm, 2));
 	ASSERT_EQ(0, vmdirty_attach(self->fd, self->vm.vm_fd, &self->attach));
 	self->hdr = vmdirty_map(self->fd, self->attach.region_size);
 	ASSERT_NE(NULL, self->hdr);
