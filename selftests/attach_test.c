@@ -480,18 +480,6 @@ TEST_F(session, drain_bad_retune_keeps_running)
 
 /* --- Who may attach ------------------------------------------------------ */
 
-static int drop_cap(int cap)
-{
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct data[2];
-
-	if (syscall(SYS_capget, &hdr, data))
-		return -errno;
-	data[cap / 32].effective &= ~(1U << (cap % 32));
-	data[cap / 32].permitted &= ~(1U << (cap % 32));
-	return syscall(SYS_capset, &hdr, data) ? -errno : 0;
-}
-
 /* ATTACH from a child (another mm) holding the VM fd; its result. */
 static int attach_from_child(FIXTURE_DATA(session) *self, bool drop)
 {

@@ -448,19 +448,6 @@ TEST_F(genl, event_command_request)
 
 /* --- Who may listen ------------------------------------------------------ */
 
-/* Drop @cap from this process's effective and permitted sets. */
-static int drop_cap(int cap)
-{
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct data[2];
-
-	if (syscall(SYS_capget, &hdr, data))
-		return -errno;
-	data[cap / 32].effective &= ~(1U << (cap % 32));
-	data[cap / 32].permitted &= ~(1U << (cap % 32));
-	return syscall(SYS_capset, &hdr, data) ? -errno : 0;
-}
-
 /*
  * The events carry what GET_SESSION hides behind CAP_NET_ADMIN (owner and
  * VM pids, counters): joining the group needs it too.  Before: anyone

@@ -189,6 +189,8 @@ bool vmdirty_module_loaded(void);
 
 /* The session's kthread worker ("vmdirty/<id>"): its pid, or -ESRCH. */
 int vmdirty_worker_pid(uint32_t session_id);
+/* Drop @cap from this process's effective and permitted sets; 0 or -errno. */
+int drop_cap(int cap);
 /* Pin task @tid (0: the calling thread) to @cpu; 0 or -errno. */
 int pin_task(int tid, int cpu);
 
