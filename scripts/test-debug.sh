@@ -35,13 +35,17 @@ mkdir -p "$results"
 echo "== selftests under $kver (DEBUG module: $ko)"
 start=$(date +%s)
 # The suite runs against the DEBUG module (lifetime_test reloads it from
-# VMDIRTY_KO); its self-tests run once more at the first load.
+# VMDIRTY_KO); its self-tests run once more at the first load.  The guest's
+# whole kernel log is kept (testhost.sh prints only the first 60 lines of
+# its reports, and KCSAN's alone can be many more).
+hostdir=$top/$results/debug-$flavour-host
 VMDIRTY_KERNEL_ARGS="kmemleak=on" selftests/vm/testhost.sh -K "$kdir" -k "$kver" \
-	-t "${VMDIRTY_TEST_TIMEOUT:-3000}" -- \
+	-t "${VMDIRTY_TEST_TIMEOUT:-3000}" -o "$hostdir" -- \
 	env VMDIRTY_KO="$ko" VMDIRTY_DEBUG_KO="$ko" selftests/vm/run-suite.sh "$@" 2>&1 |
 	tee "$results/debug-$flavour.ktap"
 hrc=${PIPESTATUS[0]}
-echo "# test host: $(( $(date +%s) - start )) s" | tee -a "$results/debug-$flavour.ktap"
+echo "# test host: $(( $(date +%s) - start )) s; its kernel log: $hostdir/dmesg" |
+	tee -a "$results/debug-$flavour.ktap"
 status=0
 if [ "$hrc" -ne 0 ]; then
 	status=1

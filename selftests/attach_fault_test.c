@@ -88,10 +88,11 @@ FIXTURE_SETUP(fault)
 	char debug[PATH_MAX];
 	int ret;
 
-	self->fd = -1;
 	self->swapped = false;
-	self->vm.vm_fd = -1;
-	self->vm.kvm_fd = -1;
+	/*
+	 * Skip before the swap: the teardown, which reloads the normal module,
+	 * runs only after a complete setup.
+	 */
 	if (!bare_vm_supported())
 		SETUP_SKIP("no /dev/kvm with a dirty ring");
 	if (!vmdirty_module_loaded())
@@ -106,10 +107,7 @@ FIXTURE_SETUP(fault)
 		ASSERT_EQ(0, ret) TH_LOG("loading %s: %s", debug, strerror(-ret));
 	}
 	ASSERT_EQ(0, access(FAIL_ATTACH, W_OK));
-	self->fd = vmdirty_open();
-	ASSERT_LE(0, self->fd);
-	ret = bare_vm_simple(&self->vm, 2);
-	ASSERT_EQ(0, ret) TH_LOG("bare VM: %s", strerror(-ret));
+	BARE_SESSION_SETUP(self, 2);
 }
 
 FIXTURE_TEARDOWN(fault)

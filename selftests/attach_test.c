@@ -23,20 +23,8 @@ FIXTURE(session) {
 
 FIXTURE_SETUP(session)
 {
-	int ret;
-
-	self->fd = -1;
 	self->hdr = NULL;
-	self->vm.vm_fd = -1;
-	self->vm.kvm_fd = -1;
-	if (!bare_vm_supported())
-		SETUP_SKIP("no /dev/kvm with a dirty ring");
-	self->fd = vmdirty_open();
-	if (self->fd == -ENOENT)
-		SETUP_SKIP("vmdirty.ko is not loaded");
-	ASSERT_LE(0, self->fd);
-	ret = bare_vm_simple(&self->vm, 2);
-	ASSERT_EQ(0, ret) TH_LOG("bare VM: %s", strerror(-ret));
+	BARE_SESSION_SETUP(self, 2);
 }
 
 FIXTURE_TEARDOWN(session)
@@ -491,18 +479,6 @@ TEST_F(session, drain_bad_retune_keeps_running)
 }
 
 /* --- Who may attach ------------------------------------------------------ */
-
-static int drop_cap(int cap)
-{
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct data[2];
-
-	if (syscall(SYS_capget, &hdr, data))
-		return -errno;
-	data[cap / 32].effective &= ~(1U << (cap % 32));
-	data[cap / 32].permitted &= ~(1U << (cap % 32));
-	return syscall(SYS_capset, &hdr, data) ? -errno : 0;
-}
 
 /* ATTACH from a child (another mm) holding the VM fd; its result. */
 static int attach_from_child(FIXTURE_DATA(session) *self, bool drop)

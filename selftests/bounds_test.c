@@ -63,19 +63,8 @@ FIXTURE(bounds) {
 
 FIXTURE_SETUP(bounds)
 {
-	self->fd = -1;
 	self->mem = NULL;
-	self->vm.vm_fd = -1;
-	self->vm.kvm_fd = -1;
-	if (!bare_vm_supported())
-		SETUP_SKIP("no /dev/kvm with a dirty ring");
-	self->fd = vmdirty_open();
-	if (self->fd == -ENOENT)
-		SETUP_SKIP("vmdirty.ko is not loaded");
-	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, bare_vm_create(&self->vm, 4096));
-	ASSERT_EQ(0, bare_vm_add_slot(&self->vm, 0, 1 << 20, 1 << 20));
-	ASSERT_EQ(0, bare_vm_add_vcpu(&self->vm));
+	BARE_SESSION_SETUP(self, 1);
 }
 
 FIXTURE_TEARDOWN(bounds)

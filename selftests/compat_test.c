@@ -24,19 +24,7 @@ FIXTURE(compat) {
 
 FIXTURE_SETUP(compat)
 {
-	int ret;
-
-	self->fd = -1;
-	self->vm.vm_fd = -1;
-	self->vm.kvm_fd = -1;
-	if (!bare_vm_supported())
-		SETUP_SKIP("no /dev/kvm with a dirty ring");
-	self->fd = vmdirty_open();
-	if (self->fd == -ENOENT)
-		SETUP_SKIP("vmdirty.ko is not loaded");
-	ASSERT_LE(0, self->fd);
-	ret = bare_vm_simple(&self->vm, 1);
-	ASSERT_EQ(0, ret) TH_LOG("bare VM: %s", strerror(-ret));
+	BARE_SESSION_SETUP(self, 1);
 }
 
 FIXTURE_TEARDOWN(compat)

@@ -33,17 +33,10 @@ FIXTURE(life) {
 	int fd;
 };
 
+/* The tests make their VMs themselves. */
 FIXTURE_SETUP(life)
 {
-	self->fd = -1;
-	self->vm.vm_fd = -1;
-	self->vm.kvm_fd = -1;
-	if (!bare_vm_supported())
-		SETUP_SKIP("no /dev/kvm with a dirty ring");
-	self->fd = vmdirty_open();
-	if (self->fd == -ENOENT)
-		SETUP_SKIP("vmdirty.ko is not loaded");
-	ASSERT_LE(0, self->fd);
+	BARE_SESSION_SETUP(self, -1);
 }
 
 FIXTURE_TEARDOWN(life)
@@ -297,18 +290,9 @@ FIXTURE_VARIANT_ADD(memslot, recreated_new_backing) { .change = slot_recreated_n
 
 FIXTURE_SETUP(memslot)
 {
-	self->fd = -1;
 	self->hdr = NULL;
 	self->mem = NULL;
-	self->vm.vm_fd = -1;
-	self->vm.kvm_fd = -1;
-	if (!bare_vm_supported())
-		SETUP_SKIP("no /dev/kvm with a dirty ring");
-	self->fd = vmdirty_open();
-	if (self->fd == -ENOENT)
-		SETUP_SKIP("vmdirty.ko is not loaded");
-	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, bare_vm_simple(&self->vm, 1));
+	BARE_SESSION_SETUP(self, 1);
 	self->hdr = attach_map(_metadata, self->fd, self->vm.vm_fd, &self->size);
 	ASSERT_NE(NULL, self->hdr);
 	ASSERT_EQ((uintptr_t)self->vm.slots[0].mem,

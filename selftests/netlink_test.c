@@ -37,20 +37,11 @@ FIXTURE_SETUP(genl)
 {
 	int ret;
 
-	self->fd = -1;
 	self->hdr = NULL;
-	self->vm.vm_fd = -1;
-	self->vm.kvm_fd = -1;
 	self->nl.sk = NULL;
-	if (!bare_vm_supported())
-		SETUP_SKIP("no /dev/kvm with a dirty ring");
-	self->fd = vmdirty_open();
-	if (self->fd == -ENOENT)
-		SETUP_SKIP("vmdirty.ko is not loaded");
-	ASSERT_LE(0, self->fd);
+	BARE_SESSION_SETUP(self, 2);
 	ret = vmdirty_nl_open(&self->nl);
 	ASSERT_EQ(0, ret) TH_LOG("netlink: %s", strerror(-ret));
-	ASSERT_EQ(0, bare_vm_simple(&self->vm, 2));
 	ASSERT_EQ(0, vmdirty_attach(self->fd, self->vm.vm_fd, &self->attach));
 	self->hdr = vmdirty_map(self->fd, self->attach.region_size);
 	ASSERT_NE(NULL, self->hdr);
@@ -456,19 +447,6 @@ TEST_F(genl, event_command_request)
 }
 
 /* --- Who may listen ------------------------------------------------------ */
-
-/* Drop @cap from this process's effective and permitted sets. */
-static int drop_cap(int cap)
-{
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct data[2];
-
-	if (syscall(SYS_capget, &hdr, data))
-		return -errno;
-	data[cap / 32].effective &= ~(1U << (cap % 32));
-	data[cap / 32].permitted &= ~(1U << (cap % 32));
-	return syscall(SYS_capset, &hdr, data) ? -errno : 0;
-}
 
 /*
  * The events carry what GET_SESSION hides behind CAP_NET_ADMIN (owner and

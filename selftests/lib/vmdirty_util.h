@@ -148,6 +148,33 @@ void bare_vm_destroy(struct bare_vm *vm);
 /* A VM with a 4096-entry ring, one 1 MiB slot at 1 MiB and @nr_vcpus. */
 int bare_vm_simple(struct bare_vm *vm, unsigned int nr_vcpus);
 
+/*
+ * The start of a FIXTURE_SETUP on a bare VM (the fixture has "int fd" and
+ * "struct bare_vm vm"; the test includes ksft_compat.h): skip without
+ * a ring-capable /dev/kvm, open /dev/vmdirty into self->fd or skip if the
+ * module is not loaded, and make self->vm a bare_vm_simple() of @nr_vcpus
+ * (nr_vcpus < 0: no VM, the tests make their own; self->vm's fds are -1
+ * then, for bare_vm_destroy()).  A macro, since it skips and asserts as
+ * the fixture.
+ */
+#define BARE_SESSION_SETUP(self, nr_vcpus) do {					\
+	int __nr = (nr_vcpus), __ret;						\
+										\
+	(self)->fd = -1;							\
+	(self)->vm.vm_fd = -1;							\
+	(self)->vm.kvm_fd = -1;							\
+	if (!bare_vm_supported())						\
+		SETUP_SKIP("no /dev/kvm with a dirty ring");			\
+	(self)->fd = vmdirty_open();						\
+	if ((self)->fd == -ENOENT)						\
+		SETUP_SKIP("vmdirty.ko is not loaded");				\
+	ASSERT_LE(0, (self)->fd) TH_LOG("/dev/vmdirty: %s", strerror(-(self)->fd)); \
+	if (__nr >= 0) {							\
+		__ret = bare_vm_simple(&(self)->vm, __nr);			\
+		ASSERT_EQ(0, __ret) TH_LOG("bare VM: %s", strerror(-__ret));	\
+	}									\
+} while (0)
+
 /* --- The module ------------------------------------------------------ */
 
 /* kmod/vmdirty.ko: $VMDIRTY_KO, or found from the current directory up. */
@@ -162,6 +189,8 @@ bool vmdirty_module_loaded(void);
 
 /* The session's kthread worker ("vmdirty/<id>"): its pid, or -ESRCH. */
 int vmdirty_worker_pid(uint32_t session_id);
+/* Drop @cap from this process's effective and permitted sets; 0 or -errno. */
+int drop_cap(int cap);
 /* Pin task @tid (0: the calling thread) to @cpu; 0 or -errno. */
 int pin_task(int tid, int cpu);
 
