@@ -358,7 +358,7 @@ static void join_all(struct vm_runner *r)
 	for (i = 0; i < r->vm->nr_vcpus; i++) {
 		bool started;
 
-		/* Cleared before the join: vm_runner_stats() reads a started thread's clock. */
+		/* Cleared before the join: vm_runner_cpu_ns() reads a started thread's clock. */
 		pthread_mutex_lock(&r->lock);
 		started = r->rv[i].started;
 		r->rv[i].started = false;
