@@ -34,6 +34,12 @@ for t in build/userspace/tests/*_test; do
 	"$t" 2>&1 | tee -a "$results/unit.ktap"
 	[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 done
+# The test host's own host-side helpers (selftests/vm/*_test.sh).
+for t in selftests/vm/*_test.sh; do
+	echo "# $(basename "$t")" | tee -a "$results/unit.ktap"
+	"$t" 2>&1 | tee -a "$results/unit.ktap"
+	[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+done
 
 echo "== selftests (test host: Debian $kver under qemu, nested KVM)"
 # The test host's result share: its agents record what real migrations
