@@ -8,8 +8,9 @@
 # DEBUG vmdirty.ko against it (in-kernel self-tests at load, compat checks),
 # boots it in the test host and runs the module's selftests against the
 # DEBUG module.  run-suite.sh scans kmemleak after the module is unloaded;
-# testhost.sh fails the run on any KASAN, KCSAN, lockdep, WARN or BUG
-# report in the kernel log.  The last line is "N passed, N failed".
+# testhost.sh fails the run on any KASAN, lockdep, WARN or BUG report in the
+# kernel log, and on KCSAN reports of races the module is part of
+# (selftests/vm/kcsan-owner.awk).  The last line is "N passed, N failed".
 #
 # usage: test-debug.sh [kasan|kcsan] [TEST...]
 set -u
@@ -27,8 +28,11 @@ start=$(date +%s)
 kdir=$(scripts/debug-kernel.sh "$flavour") || exit 2
 echo "== debug kernel ($flavour): $kdir, $(( $(date +%s) - start )) s (built in $(cat "$kdir/build-seconds") s)"
 kver=$(ls "$kdir/lib/modules")
-make --no-print-directory KDIR="$kdir/build" module-debug >/dev/null || exit 2
-ko=$top/build/kmod-debug/kmod/vmdirty.ko
+# A tree of its own: build/kmod-debug is the stock kernel's DEBUG module,
+# which any `make` rebuilds, even while this run's test host loads from here.
+src=build/kmod-debug-$flavour
+make --no-print-directory KDIR="$kdir/build" DEBUG_SRC="$top/$src" module-debug >/dev/null || exit 2
+ko=$top/$src/kmod/vmdirty.ko
 
 results=build/test-results
 mkdir -p "$results"

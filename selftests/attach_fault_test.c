@@ -83,43 +83,66 @@ FIXTURE_VARIANT_ADD(fault, region) { .step = "3" };
 FIXTURE_VARIANT_ADD(fault, private) { .step = "4" };
 FIXTURE_VARIANT_ADD(fault, worker) { .step = "5" };
 
+/* The normal module back in place of the DEBUG one; 0 or -errno. */
+static int swap_back(FIXTURE_DATA(fault) *self)
+{
+	int ret;
+
+	if (self->fd >= 0)
+		close(self->fd);
+	self->fd = -1;
+	ret = unload();
+	return ret ? ret : vmdirty_module_load(self->ko);
+}
+
 FIXTURE_SETUP(fault)
 {
 	char debug[PATH_MAX];
 	int ret;
 
 	self->swapped = false;
+	self->fd = -1;
 	/*
-	 * Skip before the swap: the teardown, which reloads the normal module,
-	 * runs only after a complete setup.
+	 * Skip before the swap, and after it put the normal module back before
+	 * failing: the teardown runs only after a complete setup, and the
+	 * tests after this one need the module they were started with.
 	 */
 	if (!bare_vm_supported())
 		SETUP_SKIP("no /dev/kvm with a dirty ring");
 	if (!vmdirty_module_loaded())
 		SETUP_SKIP("vmdirty.ko is not loaded");
-	if (access(FAIL_ATTACH, F_OK)) {
-		if (!vmdirty_module_path(self->ko, sizeof(self->ko)) ||
-		    !debug_module_path(self->ko, debug, sizeof(debug)))
-			SETUP_SKIP("no DEBUG vmdirty.ko to load (make module-debug)");
-		ASSERT_EQ(0, unload());
-		self->swapped = true;
-		ret = vmdirty_module_load(debug);
-		ASSERT_EQ(0, ret) TH_LOG("loading %s: %s", debug, strerror(-ret));
+	ret = bare_vm_simple(&self->vm, 2);
+	ASSERT_EQ(0, ret) TH_LOG("bare VM: %s", strerror(-ret));
+	if (!access(FAIL_ATTACH, F_OK)) {
+		self->fd = vmdirty_open();
+		ASSERT_LE(0, self->fd) TH_LOG("/dev/vmdirty: %s", strerror(-self->fd));
+		return;
 	}
-	ASSERT_EQ(0, access(FAIL_ATTACH, W_OK));
-	BARE_SESSION_SETUP(self, 2);
+	if (!vmdirty_module_path(self->ko, sizeof(self->ko)) ||
+	    !debug_module_path(self->ko, debug, sizeof(debug)))
+		SETUP_SKIP("no DEBUG vmdirty.ko to load (make module-debug)");
+	ASSERT_EQ(0, unload());
+	self->swapped = true;
+	ret = vmdirty_module_load(debug);
+	if (!ret && access(FAIL_ATTACH, W_OK))
+		ret = -errno;
+	if (!ret) {
+		self->fd = vmdirty_open();
+		ret = self->fd < 0 ? self->fd : 0;
+	}
+	if (ret)
+		TEST_ASSERT(!swap_back(self), "reloading %s", self->ko);
+	ASSERT_EQ(0, ret) TH_LOG("the DEBUG module %s: %s", debug, strerror(-ret));
 }
 
 FIXTURE_TEARDOWN(fault)
 {
 	write_param("0");
-	if (self->fd >= 0)
-		close(self->fd);
 	bare_vm_destroy(&self->vm);
-	if (self->swapped) {
-		TEST_ASSERT(!unload(), "unloading the DEBUG vmdirty.ko");
-		TEST_ASSERT(!vmdirty_module_load(self->ko), "reloading %s", self->ko);
-	}
+	if (self->swapped)
+		TEST_ASSERT(!swap_back(self), "reloading %s", self->ko);
+	else if (self->fd >= 0)
+		close(self->fd);
 }
 
 /* ATTACH fails at the variant's step; the file says it is not attached. */
