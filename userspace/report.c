@@ -227,7 +227,7 @@ void report_json(FILE *f, const struct migrate_report *r)
 		ms(r->total_ns), ms(r->precopy_ns), ms(r->downtime_ns));
 	json_downtime(f, "downtime_parts", &r->down);
 	json_downtime(f, "downtime_expected", &r->expected);
-	fprintf(f, ",\"probe_ms\":%.3f", ms(r->probe_ns));
+	fprintf(f, ",\"probe_ms\":%.3f,\"release_ms\":%.3f", ms(r->probe_ns), ms(r->release_ns));
 	fprintf(f, ",\"fixed_over\":%s,\"digest\":\"%016" PRIx64 "\",\"pages_changed\":%" PRIu64,
 		r->fixed_over ? "true" : "false", r->digest, r->pages_changed);
 	fprintf(f, ",\"ram_hash\":\"%016" PRIx64 "\",\"hash_checked\":%s", r->ram_hash,

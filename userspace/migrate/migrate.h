@@ -160,6 +160,7 @@ struct migrate_report {
 	struct migrate_downtime expected;	/* and as the estimate that ended pre-copy saw them */
 	bool fixed_over;		/* the estimate's fixed parts alone exceeded --downtime */
 	uint64_t probe_ns;		/* the guest's stall when the switchover's costs were timed */
+	uint64_t release_ns;		/* after STARTED: the kernel letting go of lent pages */
 	uint64_t digest;		/* page digest, both sides equal */
 	uint64_t ram_hash;		/* --verify-ram */
 	bool hash_checked;

@@ -12,9 +12,12 @@
  * and the destination keeps the newest round's content.  Whatever bytes the
  * kernel or the compressor saw in between only ever get overwritten.  The
  * final round runs with every vCPU paused, so its pages cannot change until
- * the switch; and the switch waits for every zero-copy completion
- * (transport_flush) and for the RAM hash to match, so what the destination
- * resumes from is exactly the source's memory at the pause.  Raw pages sent
+ * the commit (after it the source never resumes; before it, resuming
+ * means the destination discards), and the page digest (and --verify-ram's
+ * RAM hash) must match, so what the destination resumes from is exactly
+ * the source's memory at the pause.  The source waits for the kernel to
+ * let go of every lent page only after the destination resumed
+ * (switch_src.c, release_pages()), outside the downtime.  Raw pages sent
  * by reference are outside the message checksum (WIRE_FEAT_RAW_UNCHECKED);
  * the RAM hash covers them end to end.
  */
