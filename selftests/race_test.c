@@ -208,9 +208,12 @@ FIXTURE(race) {
 static int race_vm(struct vm **vm)
 {
 	/*
-	 * memfd RAM: with anonymous huge-page RAM, 2 of 5 runs under
-	 * multi-threaded TCG failed (a guest reset to 0xfff0 in two_harvesters,
-	 * a hang in detach_against_drain); cause not found yet (an open item).
+	 * memfd RAM: under multi-threaded TCG the emulated CPU now and then
+	 * page-faults on the guest's static page tables (a triple fault, or a
+	 * #PF KVM re-injects without end), in 2 of 5 runs with anonymous
+	 * huge-page RAM, less often with memfd.  Not vmdirty's: a control
+	 * without the module does it too (README, bench/ring_stress_bench.c),
+	 * and make test-mttcg runs such a run again.
 	 */
 	struct vm_config cfg = {
 		.nr_vcpus = NR_VCPUS, .mem_size = MEM_SIZE, .ring_entries = 4096,

@@ -56,6 +56,20 @@ else
 fi
 # Leaks from here on are ours to find: forget what booting left.
 [ -w "$kmemleak" ] && echo clear >"$kmemleak"
+# VMDIRTY_GUEST_FAULTS=1 (make test-mttcg): trace every page fault our
+# guests take.  They run on static identity page tables that map all of
+# their memory and take none; a #PF injected into one, or a triple fault
+# (SHUTDOWN), is the emulated CPU failing under multi-threaded TCG (it
+# happens with no vmdirty.ko at all: README, "make test-mttcg").
+tr=/sys/kernel/tracing
+if [ "${VMDIRTY_GUEST_FAULTS:-0}" = 1 ]; then
+	[ -d "$tr/events/kvm" ] || mount -t tracefs nodev "$tr"
+	echo 'exception == 14' >"$tr/events/kvm/kvm_inj_exception/filter" &&
+		echo 1 >"$tr/events/kvm/kvm_inj_exception/enable" &&
+		echo 'exit_reason == 127' >"$tr/events/kvm/kvm_exit/filter" &&
+		echo 1 >"$tr/events/kvm/kvm_exit/enable" ||
+		echo "# testhost: cannot trace guest faults"
+fi
 # KVM's static keys must not flip while the suite runs: see kvm-pin.py.
 python3 "$(dirname "$0")/kvm-pin.py" >/dev/null 2>&1 &
 pin=$!
@@ -97,6 +111,11 @@ fi
 
 kill "$pin" 2>/dev/null
 wait "$pin" 2>/dev/null
+if [ "${VMDIRTY_GUEST_FAULTS:-0}" = 1 ]; then
+	n=$(grep -vc '^#' "$tr/trace")
+	[ "$n" -eq 0 ] || grep -v '^#' "$tr/trace" | head -n 5 |
+		sed "s/^ */# guest CPU fault ($n events): /"
+fi
 
 # The suite has closed every session: the module must go away cleanly.
 echo "TAP version 13"
