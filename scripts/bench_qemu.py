@@ -87,6 +87,11 @@ VMDIRTY_ROWS = [
     # CPU it leaves is the guest's.
     Row('vmdirty', 'vmdirty kmod --drain x2 lz4',
         args=['--backend', 'kmod', '--drain', '--channels', '2', '--codec', 'lz4']),
+    # --nice 10: the senders leave the CPU to the guest's vCPU first.  In the test host
+    # the guest and both agents share two emulated CPUs; at near, by hand: guest at
+    # 0.95-0.99 of what it asked against 0.62 without, in 4.4-7.6 s against 2.9-3.4.
+    Row('vmdirty', 'vmdirty kmod --drain x2 lz4 nice',
+        args=['--backend', 'kmod', '--drain', '--channels', '2', '--codec', 'lz4', '--nice', '10']),
     # The agent's RAM before it became anonymous memory with huge pages (QEMU's kind):
     # a memfd, one host fault per first write of a 4 KiB page.  What that costs the guest.
     Row('vmdirty', 'vmdirty kmod --drain, memfd RAM', memfd=True,
@@ -508,6 +513,15 @@ def acceptance(rates, results):
                 print('#   %-6s guest progress: %.2f of undisturbed against QEMU\'s %.2f: %.2f x, >= 1 %s'
                       % ('', vb['progress_ratio'], qb['progress_ratio'], x,
                          'MET' if x >= 1 else 'NOT MET'))
+            # One configuration for both: the issue asks for total time and progress
+            # together, so say which row (if any) gives both at this rate.
+            both = [r for r in v if r['total_ms'] <= 0.8 * qb['total_ms'] and
+                    r.get('progress_ratio') and qb.get('progress_ratio') and
+                    r['progress_ratio'] >= qb['progress_ratio']]
+            print('#   %-6s one row with total <= 0.8 x and progress >= QEMU\'s best: %s' % (
+                '', ', '.join('%s (%.2f x, progress %.2f)' % (
+                    r['name'], r['total_ms'] / qb['total_ms'], r['progress_ratio'])
+                    for r in both) if both else 'none'))
         stuck = [r for r in plain_q if not r.get('converged') and not r.get('failed')]
         broken = [r for r in plain_q if r.get('failed')]
         if broken:

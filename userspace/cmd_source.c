@@ -26,7 +26,7 @@ enum {
 	OPT_TO = 0x2000, OPT_AFTER, OPT_CONTROL, OPT_CHANNELS, OPT_CODEC, OPT_NO_ADAPTIVE,
 	OPT_TRANSPORT, OPT_ZEROCOPY, OPT_ZC_ALWAYS, OPT_BANDWIDTH, OPT_DOWNTIME, OPT_MAX_ROUNDS, OPT_MAX_TIME,
 	OPT_NO_AUTOCONV, OPT_VERIFY_RAM, OPT_TIMEOUT, OPT_READY_TIMEOUT, OPT_COMMIT_TIMEOUT,
-	OPT_RESOLVE_EVERY, OPT_STAY, OPT_NO_GUEST_CHECK, OPT_JSON, OPT_QUIET, OPT_HELP,
+	OPT_RESOLVE_EVERY, OPT_STAY, OPT_NO_GUEST_CHECK, OPT_JSON, OPT_QUIET, OPT_HELP, OPT_NICE,
 };
 
 static const struct option source_options[] = {
@@ -34,6 +34,7 @@ static const struct option source_options[] = {
 	{ "after", required_argument, NULL, OPT_AFTER },
 	{ "control", required_argument, NULL, OPT_CONTROL },
 	{ "channels", required_argument, NULL, OPT_CHANNELS },
+	{ "nice", required_argument, NULL, OPT_NICE },
 	{ "codec", required_argument, NULL, OPT_CODEC },
 	{ "no-adaptive", no_argument, NULL, OPT_NO_ADAPTIVE },
 	{ "transport", required_argument, NULL, OPT_TRANSPORT },
@@ -68,6 +69,8 @@ static void usage(FILE *f)
 		"\nThe VM:\n" VMHOST_USAGE
 		"\nThe migration:\n"
 		"  --channels N         parallel TCP channels, round robin over the --to addresses (default 1)\n"
+		"  --nice N             the channel senders' nice value, 0-19: they compress and send\n"
+		"                       beside the running guest, and leave it the CPU first (default 0)\n"
 		"  --codec C[:LEVEL]    raw, lz4 or zstd, e.g. zstd:-1 (default raw)\n"
 		"  --no-adaptive        compress every batch, even where it does not pay (by\n"
 		"                       default a batch goes raw when the link, as --bandwidth\n"
@@ -346,6 +349,11 @@ int cmd_source(int argc, char **argv)
 			if (cli_num("channels", optarg, 1, MIGRATE_MAX_CHANNELS, &v))
 				return 2;
 			s.m.channels = v;
+			break;
+		case OPT_NICE:
+			if (cli_num("nice", optarg, 0, 19, &v))
+				return 2;
+			s.m.nice = v;
 			break;
 		case OPT_CODEC:
 			if (parse_codec(optarg, &s.m))

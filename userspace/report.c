@@ -250,7 +250,8 @@ void report_json(FILE *f, const struct migrate_report *r)
 	for (unsigned int i = 0; i < r->channels && i < MIGRATE_MAX_CHANNELS; i++) {
 		fprintf(f, "%s{\"peer\":", i ? "," : "");
 		report_json_str(f, r->peers[i]);
-		fprintf(f, ",\"mibps\":%.3f,\"stats\":", transport_stats_mibps(&r->net[i]));
+		fprintf(f, ",\"mibps\":%.3f,\"nice\":%d,\"nice_final\":%d,\"stats\":",
+			transport_stats_mibps(&r->net[i]), r->nice[i], r->nice_final[i]);
 		transport_stats_json(f, &r->net[i]);
 		fprintf(f, "}");
 	}

@@ -151,6 +151,8 @@ struct migrate_report {
 	enum transport_crypto crypto;
 	unsigned int channels;
 	char peers[MIGRATE_MAX_CHANNELS][64];
+	int nice[MIGRATE_MAX_CHANNELS];	/* source: each sender's in pre-copy */
+	int nice_final[MIGRATE_MAX_CHANNELS];	/* and in the final round */
 	uint64_t mem_bytes;
 	unsigned int nr_vcpus;
 	uint64_t total_ns;		/* first connect to confirmation */
@@ -201,6 +203,7 @@ struct migrate_source_opts {
 	const char *to[MIGRATE_MAX_DESTS];
 	unsigned int nr_to;
 	unsigned int channels;		/* round robin over to[] */
+	unsigned int nice;		/* the senders' nice value (0-19) */
 	enum wire_codec codec;
 	int level;
 	bool adaptive;			/* skip compression where it does not pay */

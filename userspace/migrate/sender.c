@@ -25,6 +25,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/resource.h>
 
 #include "migrate/source_int.h"
 
@@ -180,9 +182,20 @@ static void *sender_main(void *arg)
 	/* Named threads: perf and top tell who does what. */
 	snprintf(name, sizeof(name), "src-send%u", s->idx);
 	pthread_setname_np(pthread_self(), name);
+	/*
+	 * --nice: the guest's vCPU threads first.  Per thread (Linux's nice
+	 * is a thread's own); the final round runs with the vCPUs paused, so
+	 * it only yields to whatever else the host runs.
+	 */
+	if (src->o->nice && setpriority(PRIO_PROCESS, gettid(), src->o->nice))
+		source_log(src, "channel %u: --nice %u: %s", s->idx, src->o->nice, strerror(errno));
+	/* What this thread runs pre-copy at, for the report. */
+	errno = 0;
+	src->rep->nice[s->idx] = getpriority(PRIO_PROCESS, gettid());
 
 	for (;;) {
 		uint32_t round;
+		bool paused;
 		int ret;
 
 		pthread_mutex_lock(&src->lock);
@@ -194,7 +207,20 @@ static void *sender_main(void *arg)
 		}
 		s->gen = src->job_gen;
 		round = src->job_round;
+		paused = src->job_paused;
 		pthread_mutex_unlock(&src->lock);
+		/*
+		 * The final round: no guest runs to leave the CPU to, and every
+		 * millisecond is downtime.  Back to nice 0 where the process may
+		 * (RLIMIT_NICE, CAP_SYS_NICE); said once if not.
+		 */
+		if (paused && src->o->nice && setpriority(PRIO_PROCESS, gettid(), 0))
+			source_log(src, "channel %u: back to nice 0 for the final round: %s",
+				   s->idx, strerror(errno));
+		if (paused) {
+			errno = 0;
+			src->rep->nice_final[s->idx] = getpriority(PRIO_PROCESS, gettid());
+		}
 
 		ret = send_round(s, round);
 		if (ret && ret != -ECANCELED)

@@ -86,6 +86,7 @@ struct source {
 	pthread_cond_t cond_work, cond_done;
 	uint64_t job_gen;
 	uint32_t job_round;
+	bool job_paused;		/* the vCPUs are paused: --nice yields to no guest */
 	const uint64_t *gfns;
 	uint64_t nr_gfns;
 	atomic_uint_fast64_t cursor;

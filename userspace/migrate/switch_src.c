@@ -540,6 +540,9 @@ int source_switchover(struct source *src, const uint64_t *left, uint64_t nleft, 
 	 * limit even at the cap (converge.c).
 	 */
 	ratelimit_lift(&src->rl);
+	pthread_mutex_lock(&src->lock);
+	src->job_paused = true;
+	pthread_mutex_unlock(&src->lock);
 	/* The vCPUs are paused: every batch is exactly what was hashed. */
 	for (unsigned int i = 0; i < src->n; i++)
 		wire_tx_set_stable(src->snd[i].tx, true);

@@ -77,6 +77,8 @@ static const struct usage_case cases[] = {
 	{ "source --to a:1 --after 1 --codec raw:3", "raw, lz4[:ACCEL] or zstd[:LEVEL]" },
 	{ "source --to a:1 --after 1 --transport carrier-pigeon", "plain, zerocopy or uring" },
 	{ "source --to a:1 --after 1 --channels 17", "--channels: '17'" },
+	{ "source --to a:1 --after 1 --nice 20", "--nice: '20'" },
+	{ "source --to a:1 --after 1 --nice -1", "--nice: '-1'" },
 	{ "source --to a:1 --after 1 --downtime 0", "--downtime: '0'" },
 	{ "source --to a:1 --after -1", "--after: '-1'" },
 	{ "source --to a:1 --after 1 --no-verify", "unrecognized option '--no-verify'" },
