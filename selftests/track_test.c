@@ -483,11 +483,21 @@ TEST_F_TIMEOUT(track, live_copy, 300)
 		ASSERT_EQ(0, vcpu_post(self->vm->vcpus[i], GUEST_CMD_WORKLOAD, args));
 	}
 	ASSERT_EQ(0, vm_runner_start(self->vm, &h, &self->r));
-	for (int round = 0; round < 8; round++) {
+	/*
+	 * Eight rounds 150 ms apart, then, for a ring backend that has not
+	 * filled a ring yet (a slow or busy test host), rounds further apart
+	 * until one fills: the check below stays a check, not a coin toss
+	 * (CI once saw none in eight rounds).
+	 */
+	for (int round = 0; round < 40; round++) {
 		HARVEST(&log);
 		EXPECT_EQ(round == 0, log.everything);
 		copy_dirty(self->vm, &log, copy);
-		usleep(150000);
+		vm_runner_stats(self->r, &rs);
+		if (round >= 7 && (rs.ring_full || variant->backend == TRACK_BITMAP ||
+				   variant->drain))
+			break;
+		usleep(round < 7 ? 150000 : 600000);
 	}
 	ASSERT_EQ(0, vm_runner_pause(self->r));
 	HARVEST(&log);
