@@ -173,6 +173,18 @@ static int send_pages(struct sender *s, uint32_t round)
 	return 0;
 }
 
+/*
+ * With --nice, run this sender at nice @nice (where the process may:
+ * RLIMIT_NICE, CAP_SYS_NICE; said if not); without, as the process runs.
+ * Either way note what it runs at, for the report.
+ */
+static void sender_nice(struct sender *s, unsigned int nice, int *seen)
+{
+	if (s->src->o->nice && setpriority(PRIO_PROCESS, gettid(), nice))
+		source_log(s->src, "channel %u: nice %u: %s", s->idx, nice, strerror(errno));
+	*seen = getpriority(PRIO_PROCESS, gettid());
+}
+
 static void *sender_main(void *arg)
 {
 	struct sender *s = arg;
@@ -182,16 +194,8 @@ static void *sender_main(void *arg)
 	/* Named threads: perf and top tell who does what. */
 	snprintf(name, sizeof(name), "src-send%u", s->idx);
 	pthread_setname_np(pthread_self(), name);
-	/*
-	 * --nice: the guest's vCPU threads first.  Per thread (Linux's nice
-	 * is a thread's own); the final round runs with the vCPUs paused, so
-	 * it only yields to whatever else the host runs.
-	 */
-	if (src->o->nice && setpriority(PRIO_PROCESS, gettid(), src->o->nice))
-		source_log(src, "channel %u: --nice %u: %s", s->idx, src->o->nice, strerror(errno));
-	/* What this thread runs pre-copy at, for the report. */
-	errno = 0;
-	src->rep->nice[s->idx] = getpriority(PRIO_PROCESS, gettid());
+	/* --nice: the guest's vCPU threads first (Linux's nice is per thread). */
+	sender_nice(s, src->o->nice, &src->rep->nice[s->idx]);
 
 	for (;;) {
 		uint32_t round;
@@ -211,16 +215,10 @@ static void *sender_main(void *arg)
 		pthread_mutex_unlock(&src->lock);
 		/*
 		 * The final round: no guest runs to leave the CPU to, and every
-		 * millisecond is downtime.  Back to nice 0 where the process may
-		 * (RLIMIT_NICE, CAP_SYS_NICE); said once if not.
+		 * millisecond is downtime.
 		 */
-		if (paused && src->o->nice && setpriority(PRIO_PROCESS, gettid(), 0))
-			source_log(src, "channel %u: back to nice 0 for the final round: %s",
-				   s->idx, strerror(errno));
-		if (paused) {
-			errno = 0;
-			src->rep->nice_final[s->idx] = getpriority(PRIO_PROCESS, gettid());
-		}
+		if (paused)
+			sender_nice(s, 0, &src->rep->nice_final[s->idx]);
 
 		ret = send_round(s, round);
 		if (ret && ret != -ECANCELED)
