@@ -703,7 +703,8 @@ def main():
             r.update(name=row.name, vmm=row.vmm, rate=rate_name, rate_mb=rate, autoconv=autoconv,
                      wall_s=time.monotonic() - t0,
                      undisturbed_pages_s=und_m if row.kw.get('memfd') else und[row.vmm])
-            r.pop('report', None)
+            # The source's report stays in the JSON (its rounds and their
+            # timings), for a row whose downtime missed its estimate.
             rate_rows.append(r)
             log('%s %s%s: %s in %.0f s' % (rate_name, row.name, ' +ac' if autoconv else '',
                                            r.get('status'), r['wall_s']))

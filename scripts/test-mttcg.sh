@@ -25,7 +25,7 @@ cd "$top" || exit 2
 kver=""
 kroot=""
 runs=1
-timeout=900
+timeout=300
 while getopts "k:K:r:t:" opt; do
 	case $opt in
 	k) kver=$OPTARG ;;
@@ -75,6 +75,8 @@ for run in $(seq 1 "$runs"); do
 	[ "$hrc" -eq 0 ] || status=1
 done
 read -r p f s < <(awk -f scripts/ktap-summary.awk "$results/mttcg.ktap")
+# What failed, again at the end, where a CI log is read from.
+grep -E '^not ok|^testhost: (TIMEOUT|the guest kernel reported)' "$results/mttcg.ktap"
 [ "$f" -eq 0 ] || status=1
 echo "$s skipped"
 echo "$p passed, $f failed"

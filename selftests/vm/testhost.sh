@@ -148,14 +148,12 @@ kill "$tailpid" 2>/dev/null
 wait "$tailpid" 2>/dev/null
 
 if [ $qrc -eq 124 ] || [ $qrc -eq 137 ]; then
-	echo "testhost: TIMEOUT after ${timeout}s" >&2
 	# kselftest_harness prints "#  RUN  fixture.test ..." before each test
 	# and "#  OK/FAIL  fixture.test" after it; the last unmatched RUN hung.
 	# The kselftest runner nests a program's output under "# ".
 	hung=$(sed -E 's/^(# )+#/#/' "$outdir/output" |
 		awk '/^#  RUN /{t=$3} /^#  +(OK|FAIL|SKIP) /{if ($3==t) t=""} END{print t}')
 	prog=$(grep -o '^# selftests: [^ ]* [^ ]*' "$outdir/output" | tail -n1)
-	echo "testhost: hung in: ${hung:-?} (${prog:-no selftest started})" >&2
 	first=$(grep -Enm1 "$bad" "$console" | cut -d: -f1)
 	if [ -n "$first" ]; then
 		echo "testhost: the first kernel report:" >&2
@@ -163,6 +161,12 @@ if [ $qrc -eq 124 ] || [ $qrc -eq 137 ]; then
 	fi
 	echo "testhost: last console lines:" >&2
 	tail -n 20 "$console" >&2
+	# The whole console, for a hang no 80 lines explain; named last, with
+	# the test that hung, since a CI log is often read from its end.
+	mkdir -p "$here/../../build/test-results" &&
+		cp "$console" "$here/../../build/test-results/timeout-console.log"
+	echo "testhost: TIMEOUT after ${timeout}s, hung in: ${hung:-?} (${prog:-no selftest started});" \
+		"console in build/test-results/timeout-console.log" >&2
 	exit 124
 fi
 if [ ! -s "$outdir/rc" ]; then
