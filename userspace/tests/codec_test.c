@@ -469,6 +469,43 @@ TEST_F(chan, adaptive_skips_what_does_not_pay)
 }
 
 /* No link figure given: the channel measures it (TCP's delivery rate). */
+/*
+ * The final round keeps the choice the downtime estimate was made with: no
+ * probe flips it in the pause (catches want_compress() ignoring the hold).
+ */
+TEST_F(chan, held_choice_does_not_probe)
+{
+	struct wire_tx_config cfg = { .page_size = PS, .codec = WIRE_CODEC_LZ4, .adaptive = true };
+	struct wire_tx_stats st, before;
+	struct wire_tx *tx;
+
+	/* In a raw stretch (incompressible), then held: compressible content stays raw. */
+	fill_mem(self->smem, C_RANDOM, &self->seed);
+	ASSERT_EQ(0, wire_tx_create(&cfg, &tx));
+	run_batches(self, tx, 3);
+	wire_tx_hold_choice(tx, true);
+	fill_mem(self->smem, C_TEXT, &self->seed);
+	wire_tx_stats(tx, &before);
+	run_batches(self, tx, 100);
+	wire_tx_stats(tx, &st);
+	ASSERT_EQ(before.by_codec[WIRE_CODEC_RAW] + 100, st.by_codec[WIRE_CODEC_RAW]);
+	ASSERT_EQ(before.fallbacks, st.fallbacks);
+	/* Released: the next probe takes compression up again. */
+	wire_tx_hold_choice(tx, false);
+	run_batches(self, tx, 100);
+	wire_tx_stats(tx, &st);
+	ASSERT_LT(60, st.by_codec[WIRE_CODEC_LZ4]);
+	/* Compressing, then held: every batch is tried, however it turns out. */
+	wire_tx_hold_choice(tx, true);
+	fill_mem(self->smem, C_RANDOM, &self->seed);
+	wire_tx_stats(tx, &before);
+	run_batches(self, tx, 50);
+	wire_tx_stats(tx, &st);
+	ASSERT_EQ(before.fallbacks + 50, st.fallbacks);
+	ASSERT_EQ(before.skipped, st.skipped);
+	wire_tx_destroy(tx);
+}
+
 TEST_F(chan, adaptive_measures_the_link)
 {
 	struct wire_tx_config cfg = { .page_size = PS, .codec = WIRE_CODEC_LZ4, .adaptive = true };

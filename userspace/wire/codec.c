@@ -60,6 +60,7 @@ struct wire_tx {
 	const uint64_t *populated;	/* wire_tx_set_populated() */
 	struct wire_digest *digest;	/* wire_tx_set_digest() */
 	bool stable;			/* wire_tx_set_stable() */
+	bool held, held_compress;	/* wire_tx_hold_choice() */
 	const uint8_t *src[WIRE_MAX_BATCH];
 	uint64_t hash[WIRE_MAX_BATCH];
 };
@@ -218,6 +219,13 @@ void wire_tx_set_stable(struct wire_tx *tx, bool stable)
 	tx->stable = stable;
 }
 
+void wire_tx_hold_choice(struct wire_tx *tx, bool hold)
+{
+	tx->held = hold;
+	/* Compressing unless in a raw stretch or at the probe that ends one. */
+	tx->held_compress = !tx->skip && !tx->probing;
+}
+
 static bool unbacked(const struct wire_tx *tx, uint64_t gfn)
 {
 	return tx->populated && !(tx->populated[gfn / 64] & (1ull << (gfn % 64)));
@@ -241,6 +249,11 @@ static bool want_compress(struct wire_tx *tx)
 		return false;
 	if (!tx->cfg.adaptive)
 		return true;
+	if (tx->held) {
+		if (!tx->held_compress)
+			tx->st.skipped++;
+		return tx->held_compress;
+	}
 	if (tx->link_probe) {
 		tx->link_probe--;
 		tx->st.link_probes++;

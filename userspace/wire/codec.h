@@ -94,6 +94,13 @@ struct wire_digest;
 void wire_tx_set_digest(struct wire_tx *tx, struct wire_digest *d);
 /* The pages cannot change until the switch (vCPUs paused): every batch is exact. */
 void wire_tx_set_stable(struct wire_tx *tx, bool stable);
+/*
+ * Keep the adaptive choice as it stands (compress or not), with no probes,
+ * until released: for the final round, whose time the choice of the last
+ * round predicted (a probe there is downtime nobody expected, and a link
+ * freed of the cap is only faster: what did not pay below it pays less).
+ */
+void wire_tx_hold_choice(struct wire_tx *tx, bool hold);
 /* Most pages one PAGES message can carry (WIRE_MAX_BATCH, or less for big pages). */
 unsigned int wire_tx_max_pages(const struct wire_tx *tx);
 /*
