@@ -94,6 +94,12 @@ void report_text(FILE *f, const struct migrate_report *r)
 	if (r->probe_ns)
 		fprintf(f, "  switch probe     the guest paused %.1f ms before round 0 to time the pause and the state save\n",
 			ms(r->probe_ns));
+	if (r->setup_ns)
+		fprintf(f, "  setup            %.1f ms before round 0 (connect, handshake, switch probe, dirty tracking on)\n",
+			ms(r->setup_ns));
+	if (r->teardown_ns)
+		fprintf(f, "  teardown         %.1f ms after the switchover (threads, sockets, dirty tracking off)\n",
+			ms(r->teardown_ns));
 	if (r->fixed_over)
 		fprintf(f, "  downtime limit   the switchover's fixed costs alone were expected to exceed it\n");
 	if (r->guest_ops_end > r->guest_ops_start)
@@ -228,6 +234,7 @@ void report_json(FILE *f, const struct migrate_report *r)
 	json_downtime(f, "downtime_parts", &r->down);
 	json_downtime(f, "downtime_expected", &r->expected);
 	fprintf(f, ",\"probe_ms\":%.3f,\"release_ms\":%.3f", ms(r->probe_ns), ms(r->release_ns));
+	fprintf(f, ",\"setup_ms\":%.3f,\"teardown_ms\":%.3f", ms(r->setup_ns), ms(r->teardown_ns));
 	fprintf(f, ",\"fixed_over\":%s,\"digest\":\"%016" PRIx64 "\",\"pages_changed\":%" PRIu64,
 		r->fixed_over ? "true" : "false", r->digest, r->pages_changed);
 	fprintf(f, ",\"ram_hash\":\"%016" PRIx64 "\",\"hash_checked\":%s", r->ram_hash,

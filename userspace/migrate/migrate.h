@@ -163,6 +163,8 @@ struct migrate_report {
 	bool fixed_over;		/* the estimate's fixed parts alone exceeded --downtime */
 	uint64_t probe_ns;		/* the guest's stall when the switchover's costs were timed */
 	uint64_t release_ns;		/* after STARTED: the kernel letting go of lent pages */
+	uint64_t setup_ns;		/* first connect to dirty tracking started (source) */
+	uint64_t teardown_ns;		/* the switchover's end to the report (source) */
 	uint64_t digest;		/* page digest, both sides equal */
 	uint64_t ram_hash;		/* --verify-ram */
 	bool hash_checked;

@@ -803,7 +803,7 @@ int migrate_source(struct vm *vm, struct vm_runner *runner, struct tracker *trk,
 		.n = o->channels,
 	};
 	struct vm_runner_stats rs;
-	uint64_t *gfns = NULL, cap = 0, n = 0, t0 = vmm_now_ns();
+	uint64_t *gfns = NULL, cap = 0, n = 0, t0 = vmm_now_ns(), t_switched = 0;
 	uint32_t round = 0;
 	bool started = false;
 	int ret;
@@ -877,10 +877,12 @@ int migrate_source(struct vm *vm, struct vm_runner *runner, struct tracker *trk,
 		goto out;
 	}
 	started = true;
+	rep->setup_ns = vmm_now_ns() - t0;
 	ret = precopy(&src, &gfns, &cap, &n, &round);
 	if (ret)
 		goto out;
 	ret = source_switchover(&src, gfns, n, round);
+	t_switched = vmm_now_ns();
 out:
 	free(gfns);
 	if (ret && src.abort)
@@ -904,6 +906,8 @@ out:
 	rep->guest_errors = rs.guest_errors;
 	rep->guest_max_gap_ns = rs.max_gap_ns;
 	rep->total_ns = vmm_now_ns() - t0;
+	if (t_switched)
+		rep->teardown_ns = t0 + rep->total_ns - t_switched;
 	rep->ok = rep->outcome == MIGRATE_MIGRATED;
 	if (src.ctl == &src.own_ctl)
 		migrate_ctl_destroy(&src.own_ctl);
