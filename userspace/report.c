@@ -92,13 +92,19 @@ void report_text(FILE *f, const struct migrate_report *r)
 		fprintf(f, "    %-30s %9.1f %9.1f\n", "resume (there)", ms(d->resume_ns), ms(e->resume_ns));
 	}
 	if (r->probe_ns)
-		fprintf(f, "  switch probe     the guest paused %.1f ms before round 0 to time the pause and the state save\n",
-			ms(r->probe_ns));
-	if (r->setup_ns)
-		fprintf(f, "  setup            %.1f ms before round 0 (connect, handshake, switch probe, dirty tracking on)\n",
-			ms(r->setup_ns));
+		fprintf(f, "  switch probe     the guest paused %.1f ms (of %.1f) during round 0 to time the pause and the state save\n",
+			ms(r->probe_ns), ms(r->probe_wall_ns));
+	if (r->setup_ns) {
+		char hash_speed[64] = "";
+
+		if (r->hash_speed_ns)
+			snprintf(hash_speed, sizeof(hash_speed), " timing the RAM hash %.1f,",
+				 ms(r->hash_speed_ns));
+		fprintf(f, "  setup            %.1f ms before round 0: connect and handshake %.1f,%s dirty tracking on %.1f\n",
+			ms(r->setup_ns), ms(r->connect_ns), hash_speed, ms(r->track_start_ns));
+	}
 	if (r->teardown_ns)
-		fprintf(f, "  teardown         %.1f ms after the switchover (threads, sockets, dirty tracking off)\n",
+		fprintf(f, "  teardown         %.1f ms after the total (threads, sockets, dirty tracking off)\n",
 			ms(r->teardown_ns));
 	if (r->fixed_over)
 		fprintf(f, "  downtime limit   the switchover's fixed costs alone were expected to exceed it\n");
@@ -235,6 +241,9 @@ void report_json(FILE *f, const struct migrate_report *r)
 	json_downtime(f, "downtime_expected", &r->expected);
 	fprintf(f, ",\"probe_ms\":%.3f,\"release_ms\":%.3f", ms(r->probe_ns), ms(r->release_ns));
 	fprintf(f, ",\"setup_ms\":%.3f,\"teardown_ms\":%.3f", ms(r->setup_ns), ms(r->teardown_ns));
+	fprintf(f, ",\"setup_parts\":{\"connect_ms\":%.3f,\"hash_speed_ms\":%.3f,\"track_start_ms\":%.3f}",
+		ms(r->connect_ns), ms(r->hash_speed_ns), ms(r->track_start_ns));
+	fprintf(f, ",\"probe_wall_ms\":%.3f", ms(r->probe_wall_ns));
 	fprintf(f, ",\"fixed_over\":%s,\"digest\":\"%016" PRIx64 "\",\"pages_changed\":%" PRIu64,
 		r->fixed_over ? "true" : "false", r->digest, r->pages_changed);
 	fprintf(f, ",\"ram_hash\":\"%016" PRIx64 "\",\"hash_checked\":%s", r->ram_hash,
@@ -276,14 +285,14 @@ void report_json(FILE *f, const struct migrate_report *r)
 		fprintf(f, "%s{\"round\":%u,\"final\":%s,\"pages\":%" PRIu64 ",\"zero_pages\":%" PRIu64
 			",\"wire_bytes\":%" PRIu64 ",\"ms\":%.3f,\"harvest_ms\":%.3f,\"dirty_after\":%" PRIu64
 			",\"expected_downtime_ms\":%.3f,\"bound_downtime_ms\":%.3f,\"expected_fixed_ms\":%.3f"
-			",\"throttle\":%u,\"read_ms\":%.3f"
+			",\"throttle\":%u,\"read_ms\":%.3f,\"scan_ms\":%.3f"
 			",\"comp_ms\":%.3f,\"send_ms\":%.3f,\"link_ms\":%.3f,\"cap_ms\":%.3f"
 			",\"cpu_wait_ms\":%.3f,\"cpu_ms\":%.3f,\"guest_cpu_ms\":%.3f,\"host_cpu_ms\":%.3f}",
 			i ? "," : "", x->round, x->final ? "true" : "false", x->pages, x->zero_pages,
 			x->wire_bytes, ms(x->ns), ms(x->harvest_ns), x->dirty_after,
 			x->expected_downtime_ns == UINT64_MAX ? -1.0 : ms(x->expected_downtime_ns),
 			x->bound_downtime_ns == UINT64_MAX ? -1.0 : ms(x->bound_downtime_ns),
-			ms(x->expected_fixed_ns), x->throttle, ms(x->time.read_ns), ms(x->time.comp_ns), ms(x->time.send_ns),
+			ms(x->expected_fixed_ns), x->throttle, ms(x->time.read_ns), ms(x->time.scan_ns), ms(x->time.comp_ns), ms(x->time.send_ns),
 			ms(x->time.link_ns), ms(x->time.cap_ns), ms(x->time.cpu_wait_ns),
 			ms(x->time.cpu_ns), ms(x->guest_cpu_ns), ms(x->host_cpu_ns));
 	}

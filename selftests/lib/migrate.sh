@@ -148,7 +148,7 @@ run_source() {
 # Prints nothing and returns 0, or says why not.
 judge_migrated() {
 	local name=$1 s=$tmp/$1.src d=$tmp/$1.dst
-	local sh dh start end
+	local sh dh start end why
 
 	[ "$src_rc" -eq 0 ] || { echo "source exit $src_rc: $(json "$s" '["error"]')"; return 1; }
 	[ "$dest_rc" -eq 0 ] || { echo "destination exit $dest_rc: $(json "$d" '["error"]')"; return 1; }
@@ -164,6 +164,26 @@ judge_migrated() {
 		{ echo "guest did not progress on the destination ($start -> $end)"; return 1; }
 	[ "$(json "$d" '["guest"]["errors"]')" = 0 ] || { echo "guest self-check errors"; return 1; }
 	[ "$(json "$d" '["guest"]["bad_pages"]')" = 0 ] || { echo "guest memory check failed"; return 1; }
+	# The source's time accounts for itself: its setup is its parts, and its
+	# total (to STARTED) holds setup, pre-copy and the pause (catches a part
+	# timed outside its window, a total that stops before the resume).
+	why=$(python3 - "$s" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+p = r['setup_parts']
+parts = p['connect_ms'] + p['hash_speed_ms'] + p['track_start_ms']
+if abs(parts - r['setup_ms']) > 1:
+    print('setup %.1f ms, its parts %.1f' % (r['setup_ms'], parts))
+elif r['total_ms'] + 1 < r['setup_ms'] + r['precopy_ms'] + r['downtime_ms']:
+    print('total %.1f ms < setup %.1f + pre-copy %.1f + downtime %.1f' % (
+        r['total_ms'], r['setup_ms'], r['precopy_ms'], r['downtime_ms']))
+elif r['teardown_ms'] <= 0:
+    print('no teardown time after STARTED')
+elif not 0 < r['probe_ms'] <= r['probe_wall_ms'] <= r['rounds'][0]['ms'] + 1:
+    print('switch probe: stall %.1f ms, %.1f ms in all, round 0 %.1f ms' % (
+        r['probe_ms'], r['probe_wall_ms'], r['rounds'][0]['ms']))
+PY
+) && [ -z "$why" ] || { echo "report times: ${why:-unreadable}"; return 1; }
 	# Encrypted unless the case asked for --insecure (and was warned).
 	if [ "$(json "$s" '["encryption"]')" = none ] || [ "$(json "$d" '["encryption"]')" = none ]; then
 		grep -q "WARNING: --insecure" "$tmp/$1.srclog" ||

@@ -37,6 +37,7 @@ struct converge_round {
 	uint64_t zero_pages;		/* pages sent as zero markers */
 	uint64_t ns;			/* time the round took */
 	uint64_t uncapped_ns;		/* of ns, all but --bandwidth's waits (0: all of ns) */
+	uint64_t scan_ns;		/* of uncapped_ns, finding the zero pages */
 	uint64_t wire_bytes;		/* the round's bytes on the wire */
 	uint64_t cap_bps;		/* --bandwidth, bytes/s (0: none) */
 	uint64_t cap_tokens;		/* bytes the cap lets go at once now (its bucket) */

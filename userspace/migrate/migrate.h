@@ -89,6 +89,7 @@ const char *migrate_phase_name(enum migrate_phase p);
  */
 struct migrate_round_time {
 	uint64_t read_ns;		/* reading pages: zero check, hashes, copies */
+	uint64_t scan_ns;		/* of read_ns, finding the zero pages */
 	uint64_t comp_ns;		/* compressing */
 	uint64_t send_ns;		/* the kernel taking the bytes (sendmsg copying) */
 	uint64_t link_ns;		/* waiting for the link: full socket buffer,
@@ -155,7 +156,7 @@ struct migrate_report {
 	int nice_final[MIGRATE_MAX_CHANNELS];	/* and in the final round */
 	uint64_t mem_bytes;
 	unsigned int nr_vcpus;
-	uint64_t total_ns;		/* first connect to confirmation */
+	uint64_t total_ns;		/* first connect to confirmation (source: STARTED) */
 	uint64_t precopy_ns;		/* rounds before the pause */
 	uint64_t downtime_ns;		/* the source's pause to the destination's resume */
 	struct migrate_downtime down;	/* its parts, as measured */
@@ -164,7 +165,11 @@ struct migrate_report {
 	uint64_t probe_ns;		/* the guest's stall when the switchover's costs were timed */
 	uint64_t release_ns;		/* after STARTED: the kernel letting go of lent pages */
 	uint64_t setup_ns;		/* first connect to dirty tracking started (source) */
-	uint64_t teardown_ns;		/* the switchover's end to the report (source) */
+	uint64_t connect_ns;		/* its parts: channels, handshakes, sender threads */
+	uint64_t hash_speed_ns;		/* --verify-ram: timing the hash */
+	uint64_t track_start_ns;	/* and dirty tracking on */
+	uint64_t probe_wall_ns;		/* the switch probe during round 0, its gap included */
+	uint64_t teardown_ns;		/* STARTED (or the failure) to the report (source) */
 	uint64_t digest;		/* page digest, both sides equal */
 	uint64_t ram_hash;		/* --verify-ram */
 	bool hash_checked;

@@ -74,6 +74,7 @@ static int send_batch(struct sender *s, uint32_t round, const uint64_t *gfns, un
 	t0 = vmm_now_ns();
 	s->time.comp_ns += after.comp_ns - before.comp_ns;
 	s->time.read_ns += t0 - t1 - (after.comp_ns - before.comp_ns);
+	s->time.scan_ns += after.scan_ns - before.scan_ns;
 	ret = ratelimit_take(&src->rl, len, &src->abort);
 	t1 = vmm_now_ns();
 	s->time.link_ns += t1 - t0;
@@ -256,7 +257,7 @@ int senders_start(struct source *src)
 	return 0;
 }
 
-int senders_run_round(struct source *src, uint32_t round, const uint64_t *gfns, uint64_t n)
+void senders_start_round(struct source *src, uint32_t round, const uint64_t *gfns, uint64_t n)
 {
 	pthread_mutex_lock(&src->lock);
 	src->gfns = gfns;
@@ -267,6 +268,12 @@ int senders_run_round(struct source *src, uint32_t round, const uint64_t *gfns, 
 	src->job_gen++;
 	src->busy = src->n;
 	pthread_cond_broadcast(&src->cond_work);
+	pthread_mutex_unlock(&src->lock);
+}
+
+int senders_wait_round(struct source *src)
+{
+	pthread_mutex_lock(&src->lock);
 	while (src->busy)
 		pthread_cond_wait(&src->cond_done, &src->lock);
 	pthread_mutex_unlock(&src->lock);

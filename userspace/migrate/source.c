@@ -200,6 +200,8 @@ static int connect_channels(struct source *src)
 		ret = handshake(src, s, session, &mb);
 		if (ret)
 			goto out;
+		if (!i)
+			src->probe_st = s->st;
 		/* The codec and zero copy as negotiated, not as asked. */
 		if (!(s->st.codecs & WIRE_CODEC_BIT(cfg.codec)))
 			cfg.codec = WIRE_CODEC_RAW;
@@ -431,13 +433,18 @@ static uint64_t host_busy_ns(void)
 }
 
 int source_round(struct source *src, uint32_t round, const uint64_t *gfns, uint64_t n,
-		 struct migrate_round *r)
+		 int (*meanwhile)(struct source *), struct migrate_round *r)
 {
 	uint64_t t0 = vmm_now_ns();
 	uint64_t g0 = vm_runner_cpu_ns(src->runner), h0 = host_busy_ns(), g1, h1;
-	int ret;
+	int ret, ret2 = 0;
 
-	ret = senders_run_round(src, round, gfns, n);
+	senders_start_round(src, round, gfns, n);
+	if (meanwhile)
+		ret2 = meanwhile(src);
+	ret = senders_wait_round(src);
+	if (!ret)
+		ret = ret2;
 	r->round = round;
 	r->ns = vmm_now_ns() - t0;
 	g1 = vm_runner_cpu_ns(src->runner);
@@ -454,6 +461,7 @@ int source_round(struct source *src, uint32_t round, const uint64_t *gfns, uint6
 		r->zero_pages += src->snd[i].zero_pages;
 		r->wire_bytes += src->snd[i].wire_bytes;
 		r->time.read_ns += t->read_ns;
+		r->time.scan_ns += t->scan_ns;
 		r->time.comp_ns += t->comp_ns;
 		r->time.send_ns += t->send_ns;
 		r->time.link_ns += t->link_ns;
@@ -582,6 +590,17 @@ static int settle(struct source *src, uint32_t round, uint64_t t_round, uint64_t
 	return 0;
 }
 
+static int probe_during_round0(struct source *src)
+{
+	uint64_t t = vmm_now_ns();
+	int ret = source_probe(src);
+
+	src->rep->probe_wall_ns = vmm_now_ns() - t;
+	if (ret)
+		source_fail(src, "timing the pause and the state save: %s", strerror(-ret));
+	return ret;
+}
+
 /*
  * Pre-copy rounds until the rest fits in the downtime.  On success the pages
  * harvested after the last round (still to be sent) are in gfns[0..*n) and
@@ -615,7 +634,8 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 		if (ret)
 			break;
 		t_round = vmm_now_ns();
-		ret = source_round(src, round, *gfns, *n, &r);
+		/* Round 0 is long and the probe short: it times the switchover meanwhile. */
+		ret = source_round(src, round, *gfns, *n, round ? NULL : probe_during_round0, &r);
 		if (!round)
 			set_populated(src, NULL);
 		if (ret && operator_cancelled(src)) {
@@ -638,6 +658,7 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 		cr.ns = r.ns;
 		/* The channels wait on one bucket at once: their waits overlap. */
 		cr.uncapped_ns = r.ns - (r.time.cap_ns / src->n < r.ns ? r.time.cap_ns / src->n : r.ns);
+		cr.scan_ns = r.time.scan_ns / src->n;
 		/* Like the cap's waits, the channels' waits for a CPU overlap. */
 		cr.cpu_wait_ns = r.time.cpu_wait_ns / src->n;
 		cr.guest_cpu_ns = r.guest_cpu_ns;
@@ -803,7 +824,7 @@ int migrate_source(struct vm *vm, struct vm_runner *runner, struct tracker *trk,
 		.n = o->channels,
 	};
 	struct vm_runner_stats rs;
-	uint64_t *gfns = NULL, cap = 0, n = 0, t0 = vmm_now_ns(), t_switched = 0;
+	uint64_t *gfns = NULL, cap = 0, n = 0, t0 = vmm_now_ns(), t_end = 0, t;
 	uint32_t round = 0;
 	bool started = false;
 	int ret;
@@ -862,14 +883,14 @@ int migrate_source(struct vm *vm, struct vm_runner *runner, struct tracker *trk,
 		goto out;
 	}
 	src.ctl_started = true;
+	t = vmm_now_ns();
+	rep->connect_ns = t - t0;
 
-	if (o->verify_ram)
+	if (o->verify_ram) {
 		measure_hash(&src);
-	ret = source_probe(&src);
-	if (ret) {
-		source_fail(&src, "timing the pause and the state save: %s", strerror(-ret));
-		goto out;
+		rep->hash_speed_ns = vmm_now_ns() - t;
 	}
+	t = vmm_now_ns();
 	ret = tracker_start(trk);
 	if (ret) {
 		source_fail(&src, "starting dirty tracking (%s): %s", tracker_name(trk),
@@ -878,11 +899,13 @@ int migrate_source(struct vm *vm, struct vm_runner *runner, struct tracker *trk,
 	}
 	started = true;
 	rep->setup_ns = vmm_now_ns() - t0;
+	rep->track_start_ns = t0 + rep->setup_ns - t;
 	ret = precopy(&src, &gfns, &cap, &n, &round);
 	if (ret)
 		goto out;
 	ret = source_switchover(&src, gfns, n, round);
-	t_switched = vmm_now_ns();
+	/* Done when the guest runs there (QEMU's total ends sooner: at its last byte sent). */
+	t_end = rep->outcome == MIGRATE_MIGRATED ? src.news.started_at : 0;
 out:
 	free(gfns);
 	if (ret && src.abort)
@@ -905,9 +928,11 @@ out:
 	vm_runner_stats(runner, &rs);
 	rep->guest_errors = rs.guest_errors;
 	rep->guest_max_gap_ns = rs.max_gap_ns;
-	rep->total_ns = vmm_now_ns() - t0;
-	if (t_switched)
-		rep->teardown_ns = t0 + rep->total_ns - t_switched;
+	t = vmm_now_ns();
+	if (!t_end)
+		t_end = t;
+	rep->total_ns = t_end - t0;
+	rep->teardown_ns = t - t_end;
 	rep->ok = rep->outcome == MIGRATE_MIGRATED;
 	if (src.ctl == &src.own_ctl)
 		migrate_ctl_destroy(&src.own_ctl);

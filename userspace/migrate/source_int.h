@@ -79,6 +79,7 @@ struct source {
 	struct wire_digest digest;	/* every page as last sent */
 	uint64_t rtt_ns;		/* the quickest round trip seen: round sent to ROUND_ACK */
 	uint64_t hash_bps;		/* --verify-ram: measured RAM hash speed */
+	struct wire_stream probe_st;	/* channel 0's stream after HELLO: the probe encodes on a copy */
 	uint64_t probe_pause_ns;	/* source_probe(): pausing the vCPUs */
 	uint64_t probe_state_ns;	/* ... and saving their and the VM's state */
 
@@ -116,13 +117,18 @@ bool source_cancelled(struct source *src);
 void source_log(struct source *src, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void source_set_phase(struct source *src, enum migrate_phase p);
 int source_harvest(struct source *src, struct dirty_log *log);
+/*
+ * One round over every channel.  meanwhile (or NULL) runs on this thread
+ * while the senders send; its error is returned once they are done.
+ */
 int source_round(struct source *src, uint32_t round, const uint64_t *gfns, uint64_t n,
-		 struct migrate_round *r);
+		 int (*meanwhile)(struct source *), struct migrate_round *r);
 int source_add_round(struct migrate_report *rep, const struct migrate_round *r);
 
 int senders_start(struct source *src);
-/* Send round's pages gfns[0..n) over every channel; 0 or the first error. */
-int senders_run_round(struct source *src, uint32_t round, const uint64_t *gfns, uint64_t n);
+/* Hand round's pages gfns[0..n) to every channel; then wait: 0 or -ECANCELED. */
+void senders_start_round(struct source *src, uint32_t round, const uint64_t *gfns, uint64_t n);
+int senders_wait_round(struct source *src);
 void senders_stop(struct source *src);
 
 /*
@@ -136,7 +142,7 @@ int source_switchover(struct source *src, const uint64_t *left, uint64_t nleft, 
  * 0, -ETIMEDOUT, -ENOTCONN or -ECANCELED.
  */
 int source_wait_acked(struct source *src, uint32_t round, uint64_t ms);
-/* Time the pause and the state save once (a short stall of the guest). */
+/* Time the pause and the state save (a short stall of the guest), during round 0. */
 int source_probe(struct source *src);
 /* The estimate of every downtime part for n pages left, into *e. */
 void source_estimate(struct source *src, uint64_t pages_ns, uint64_t pages,

@@ -257,4 +257,25 @@ TEST_F(conv, final_round_counts_pages_with_content)
 	EXPECT_EQ(75 * MS, self->s.expected_pages_ns);
 }
 
+/*
+ * 60 of a round's 100 ms went finding its zero pages: the 1000 pages with
+ * content took 40 us each, and so will the 1000 left.  With 50 ms of it
+ * given back for the guest's CPU waits, the same 0.4 of what is left.
+ * Catches the scan left in (100 ms; 50 with the waits) and the scan taken
+ * off whole after the give-back (0 ms: nothing left to time).
+ */
+TEST_F(conv, final_round_leaves_out_finding_zero_pages)
+{
+	struct converge_round r = { .pages = 1000, .zero_pages = 9000, .ns = 100 * MS,
+				    .scan_ns = 60 * MS, .dirty_pages = 1000 };
+
+	converge_next(&self->s, &self->p, &r);
+	EXPECT_EQ(40 * MS, self->s.expected_pages_ns);
+	r.cpu_wait_ns = 50 * MS;
+	r.guest_cpu_ns = r.others_cpu_ns = 50 * MS;
+	converge_init(&self->s);
+	converge_next(&self->s, &self->p, &r);
+	EXPECT_EQ(20 * MS, self->s.expected_pages_ns);
+}
+
 TEST_HARNESS_MAIN

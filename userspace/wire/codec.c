@@ -441,13 +441,14 @@ ssize_t wire_tx_pages(struct wire_tx *tx, struct wire_stream *s, struct wire_txm
 	bool compress, borrow, exact;
 	enum hashed how;
 	unsigned int ndata = 0;
-	uint64_t zero_hash = wire_zero_page_hash(ps);
+	uint64_t zero_hash = wire_zero_page_hash(ps), t_scan;
 	ssize_t len;
 
 	/* Everything wire_seal_pages() checks, before the codec stream moves. */
 	if (!n || n > tx->max_pages || s->page_size != ps || s->role != WIRE_ROLE_SOURCE ||
 	    !s->version || wire_stream_failed(s) || round != s->tx_round)
 		return -EINVAL;
+	t_scan = now_ns();
 	for (unsigned int i = 0; i < n; i++) {
 		const uint8_t *p;
 		bool zero;
@@ -461,6 +462,8 @@ ssize_t wire_tx_pages(struct wire_tx *tx, struct wire_stream *s, struct wire_txm
 		if (!zero)
 			tx->src[ndata++] = p;
 	}
+	/* A page with content fails the zero test in its first words: this is the zero pages'. */
+	tx->st.scan_ns += now_ns() - t_scan;
 	hashes = desc + (size_t)n * WIRE_DESC_SIZE;
 	data = hashes + (size_t)ndata * WIRE_HASH_SIZE;
 	pg.nr_data = ndata;

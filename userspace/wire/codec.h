@@ -46,6 +46,7 @@ struct wire_tx_stats {
 	uint64_t link_probes;		/* sent raw to measure the link */
 	uint64_t exact_batches;		/* sent with WIRE_PF_EXACT */
 	uint64_t comp_ns;		/* time spent compressing */
+	uint64_t scan_ns;		/* time spent finding the zero pages (reading them) */
 	uint64_t comp_bytes;		/* data page bytes given to the compressor */
 	double ratio;			/* running compressed/raw estimate of the codec */
 	double speed;			/* running compressor speed, raw bytes/s */
