@@ -92,7 +92,7 @@ void report_text(FILE *f, const struct migrate_report *r)
 		fprintf(f, "    %-30s %9.1f %9.1f\n", "resume (there)", ms(d->resume_ns), ms(e->resume_ns));
 	}
 	if (r->probe_ns)
-		fprintf(f, "  switch probe     the guest paused %.1f ms (of %.1f) during round 0 to time the pause and the state save\n",
+		fprintf(f, "  switch probe     the guest paused %.1f ms (of %.1f) after round 0 to time the pause and the state save\n",
 			ms(r->probe_ns), ms(r->probe_wall_ns));
 	if (r->setup_ns) {
 		char hash_speed[64] = "";

@@ -84,9 +84,12 @@ pin_kvm_keys() {
 		grep -q 'holding' "$ready" 2>/dev/null && break
 		sleep 0.1
 	done
-	grep -q 'holding' "$ready" || echo "# testhost: kvm-pin.py: $(cat "$ready")"
 	for c in $cpus; do echo 1 >"$c"; done
-	echo "# testhost: KVM's static keys pinned with $(echo "$cpus" | grep -c online) other CPUs offline"
+	if grep -q 'holding' "$ready"; then
+		echo "# testhost: KVM's static keys pinned with $(echo "$cpus" | grep -c online) other CPUs offline"
+	else
+		echo "# testhost: KVM's static keys NOT pinned: kvm-pin.py: $(cat "$ready")"
+	fi
 }
 cpus_before=$(nproc)
 pin_kvm_keys

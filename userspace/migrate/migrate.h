@@ -168,7 +168,7 @@ struct migrate_report {
 	uint64_t connect_ns;		/* its parts: channels, handshakes, sender threads */
 	uint64_t hash_speed_ns;		/* --verify-ram: timing the hash */
 	uint64_t track_start_ns;	/* and dirty tracking on */
-	uint64_t probe_wall_ns;		/* the switch probe during round 0, its gap included */
+	uint64_t probe_wall_ns;		/* the switch probe after round 0, its gap included */
 	uint64_t teardown_ns;		/* STARTED (or the failure) to the report (source) */
 	uint64_t digest;		/* page digest, both sides equal */
 	uint64_t ram_hash;		/* --verify-ram */

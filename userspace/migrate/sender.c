@@ -257,7 +257,7 @@ int senders_start(struct source *src)
 	return 0;
 }
 
-void senders_start_round(struct source *src, uint32_t round, const uint64_t *gfns, uint64_t n)
+int senders_run_round(struct source *src, uint32_t round, const uint64_t *gfns, uint64_t n)
 {
 	pthread_mutex_lock(&src->lock);
 	src->gfns = gfns;
@@ -268,12 +268,6 @@ void senders_start_round(struct source *src, uint32_t round, const uint64_t *gfn
 	src->job_gen++;
 	src->busy = src->n;
 	pthread_cond_broadcast(&src->cond_work);
-	pthread_mutex_unlock(&src->lock);
-}
-
-int senders_wait_round(struct source *src)
-{
-	pthread_mutex_lock(&src->lock);
 	while (src->busy)
 		pthread_cond_wait(&src->cond_done, &src->lock);
 	pthread_mutex_unlock(&src->lock);

@@ -117,18 +117,13 @@ bool source_cancelled(struct source *src);
 void source_log(struct source *src, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void source_set_phase(struct source *src, enum migrate_phase p);
 int source_harvest(struct source *src, struct dirty_log *log);
-/*
- * One round over every channel.  meanwhile (or NULL) runs on this thread
- * while the senders send; its error is returned once they are done.
- */
 int source_round(struct source *src, uint32_t round, const uint64_t *gfns, uint64_t n,
-		 int (*meanwhile)(struct source *), struct migrate_round *r);
+		 struct migrate_round *r);
 int source_add_round(struct migrate_report *rep, const struct migrate_round *r);
 
 int senders_start(struct source *src);
-/* Hand round's pages gfns[0..n) to every channel; then wait: 0 or -ECANCELED. */
-void senders_start_round(struct source *src, uint32_t round, const uint64_t *gfns, uint64_t n);
-int senders_wait_round(struct source *src);
+/* Send round's pages gfns[0..n) over every channel; 0 or the first error. */
+int senders_run_round(struct source *src, uint32_t round, const uint64_t *gfns, uint64_t n);
 void senders_stop(struct source *src);
 
 /*
@@ -142,7 +137,7 @@ int source_switchover(struct source *src, const uint64_t *left, uint64_t nleft, 
  * 0, -ETIMEDOUT, -ENOTCONN or -ECANCELED.
  */
 int source_wait_acked(struct source *src, uint32_t round, uint64_t ms);
-/* Time the pause and the state save (a short stall of the guest), during round 0. */
+/* Time the pause and the state save (a short stall of the guest), after round 0. */
 int source_probe(struct source *src);
 /* The estimate of every downtime part for n pages left, into *e. */
 void source_estimate(struct source *src, uint64_t pages_ns, uint64_t pages,

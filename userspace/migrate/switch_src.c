@@ -133,7 +133,7 @@ static uint64_t state_bytes(const struct vm *vm)
  * round takes pages_ns (converge.c; both 0: only the fixed parts, for the
  * convergence test).  What the
  * switchover does that pre-copy never does (pause the vCPUs, save their
- * state) was timed during round 0 (source_probe()); the rest comes
+ * state) was timed after round 0 (source_probe()); the rest comes
  * from the rounds and their ROUND_ACKs:
  *  - pause and final harvest: the probe's pause and the last harvest;
  *  - pages: as converge.c expects the final round to go (the cap's
@@ -553,7 +553,7 @@ int source_switchover(struct source *src, const uint64_t *left, uint64_t nleft, 
 		wire_tx_hold_choice(src->snd[i].tx, true);
 	}
 	t = vmm_now_ns();
-	ret = source_round(src, round, final, nfinal, NULL, &r);
+	ret = source_round(src, round, final, nfinal, &r);
 	free(final);
 	d->pages_ns = vmm_now_ns() - t;
 	if (!ret)
