@@ -891,10 +891,13 @@ int migrate_source(struct vm *vm, struct vm_runner *runner, struct tracker *trk,
 	rep->connect_ns = t - t0;
 
 	if (o->verify_ram) {
+		uint64_t t_hash = t;
+
 		measure_hash(&src);
-		rep->hash_speed_ns = vmm_now_ns() - t;
+		t = vmm_now_ns();
+		rep->hash_speed_ns = t - t_hash;
 	}
-	t = vmm_now_ns();
+	/* The parts share their ends: they add up to setup exactly. */
 	ret = tracker_start(trk);
 	if (ret) {
 		source_fail(&src, "starting dirty tracking (%s): %s", tracker_name(trk),
