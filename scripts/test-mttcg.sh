@@ -49,7 +49,10 @@ for run in $(seq 1 "$runs"); do
 	# the emulator's, seen with no vmdirty.ko loaded (README).  Seen as a
 	# #PF KVM re-injects or a triple fault (the trace of run-suite.sh's
 	# VMDIRTY_GUEST_FAULTS), or one the guest's handler reports.  The
-	# failed run's output is kept, not counted.
+	# test host's own CPU once reset silently in CI (2026-12-06, during
+	# detach_against_drain, no kernel message): qemu's log now says when
+	# that is a triple fault, the same emulator's kind.  The failed
+	# run's output is kept, not counted; a kernel report is never retried.
 	for try in 1 2; do
 		echo "== concurrency selftests, multi-threaded TCG, run $run of $runs ($*)"
 		start=$(date +%s)
@@ -64,7 +67,8 @@ for run in $(seq 1 "$runs"); do
 				tee -a "$out"
 		fi
 		if [ "$try" -eq 1 ] && grep -q '^not ok' "$out" &&
-		   grep -Eq '^# guest CPU fault|vcpu [0-9]+: guest exception 14 ' "$out"; then
+		   grep -Eq "^# guest CPU fault|vcpu [0-9]+: guest exception 14 |^testhost: the test host's CPU triple-faulted" "$out" &&
+		   ! grep -q '^testhost: the guest kernel reported' "$out"; then
 			mv "$out" "$results/mttcg-run$run-guest-fault.ktap"
 			echo "# run $run: the guest's CPU faulted (kept in mttcg-run$run-guest-fault.ktap, not counted); once more"
 			continue

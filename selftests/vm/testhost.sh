@@ -137,6 +137,7 @@ timeout --foreground -k 10 "$timeout" qemu-system-x86_64 \
 	-kernel "$kernel" -initrd "$initrd" \
 	-append "console=ttyS0 panic=-1 oops=panic loglevel=4 quiet vmdirty_stage2=$here/guest-init.sh${kroot:+ vmdirty_modules=$moddir}${VMDIRTY_KERNEL_ARGS:+ $VMDIRTY_KERNEL_ARGS}" \
 	-serial "file:$console" \
+	-d cpu_reset,guest_errors -D "$outdir/qemu.log" \
 	-virtfs "local,path=/,mount_tag=vmdirty_root,security_model=none,readonly=on,multidevs=remap" \
 	-virtfs "local,path=$outdir,mount_tag=vmdirty_out,security_model=none,multidevs=remap" \
 	</dev/null
@@ -172,6 +173,16 @@ fi
 if [ ! -s "$outdir/rc" ]; then
 	echo "testhost: the guest stopped without a result (qemu exit $qrc)" >&2
 	tail -n 40 "$console" >&2
+	# A reset no kernel message explains: qemu logs a triple fault of
+	# the test host's own CPU (the guest's is a VM exit to its KVM) and
+	# each CPU's state at the reset (-d cpu_reset).
+	if grep -q '^Triple fault' "$outdir/qemu.log"; then
+		echo "testhost: the test host's CPU triple-faulted (qemu's log)" >&2
+	fi
+	echo "testhost: qemu's log (CPU resets, guest errors), its end:" >&2
+	tail -n 60 "$outdir/qemu.log" >&2
+	mkdir -p "$here/../../build/test-results" &&
+		cp "$outdir/qemu.log" "$here/../../build/test-results/noresult-qemu.log"
 	exit 1
 fi
 rc=$(cat "$outdir/rc")
