@@ -333,6 +333,7 @@ def qemu_migrate(row, tmp, mem, rate, bw_mib, port, autoconv):
                 st['status'] = 'cancel unfinished after 30 s (%s)' % st.get('status')
                 break
             time.sleep(0.1)
+        st = src.migration_done(st)
         ram = st.get('ram') or last_ram
         r['converged'] = st['status'] == 'completed'
         r['status'] = st['status'] + ('' if not st.get('error-desc') else ': ' + st['error-desc'])

@@ -216,6 +216,7 @@ def qemu_migration(tmp):
             check(time.monotonic() < deadline, 'migration still %s after 180 s' % st.get('status'))
             time.sleep(0.2)
         check(st['status'] == 'completed', 'migration %s: %s' % (st['status'], st.get('error-desc')))
+        st = src.migration_done(st)
         check(st.get('total-time', 0) > 0 and st.get('ram', {}).get('transferred', 0) > 0,
               'completed, but query-migrate says %s' % st)
         paused = src.ops(2, tmp)

@@ -270,6 +270,21 @@ class Qemu:
         os.unlink(path)
         return out
 
+    def migration_done(self, st, timeout=5.0):
+        """query-migrate once it says 'completed' with its times filled in.
+
+        QEMU sets the status in migration_completion() and the total and
+        down times after it returns (migration_calculate_complete()), so a
+        query in between reads 'completed' with both at 0 (seen in CI on
+        2026-12-06).  Ask again until total-time is there.
+        """
+        deadline = time.monotonic() + timeout
+        while (st.get('status') == 'completed' and not st.get('total-time') and
+               time.monotonic() < deadline):
+            time.sleep(0.05)
+            st = self.qmp.cmd('query-migrate')
+        return st
+
     def dump_elf(self, path):
         self.qmp.cmd('dump-guest-memory', paging=False, protocol='file:' + path)
 
