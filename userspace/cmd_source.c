@@ -25,6 +25,7 @@
 enum {
 	OPT_TO = 0x2000, OPT_AFTER, OPT_CONTROL, OPT_CHANNELS, OPT_CODEC, OPT_NO_ADAPTIVE,
 	OPT_TRANSPORT, OPT_ZEROCOPY, OPT_ZC_ALWAYS, OPT_BANDWIDTH, OPT_DOWNTIME, OPT_MAX_ROUNDS, OPT_MAX_TIME,
+	OPT_SHRINK_ROUNDS,
 	OPT_NO_AUTOCONV, OPT_VERIFY_RAM, OPT_TIMEOUT, OPT_READY_TIMEOUT, OPT_COMMIT_TIMEOUT,
 	OPT_RESOLVE_EVERY, OPT_STAY, OPT_NO_GUEST_CHECK, OPT_JSON, OPT_QUIET, OPT_HELP, OPT_NICE,
 };
@@ -44,6 +45,7 @@ static const struct option source_options[] = {
 	{ "downtime", required_argument, NULL, OPT_DOWNTIME },
 	{ "max-rounds", required_argument, NULL, OPT_MAX_ROUNDS },
 	{ "max-time", required_argument, NULL, OPT_MAX_TIME },
+	{ "shrink-rounds", required_argument, NULL, OPT_SHRINK_ROUNDS },
 	{ "no-auto-converge", no_argument, NULL, OPT_NO_AUTOCONV },
 	{ "verify-ram", no_argument, NULL, OPT_VERIFY_RAM },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
@@ -84,6 +86,8 @@ static void usage(FILE *f)
 		"  --downtime MS        expected downtime that ends pre-copy (default %d, as QEMU)\n"
 		"  --max-rounds N       cancel after N rounds without converging (default %d)\n"
 		"  --max-time SECONDS   cancel after this long without converging (default %d)\n"
+		"  --shrink-rounds N    once the rest fits, up to N more rounds while each halves\n"
+		"                       the pages left for the pause (default %d; 0: stop at once, as QEMU)\n"
 		"  --no-auto-converge   never throttle the vCPUs\n"
 		"  --verify-ram         also compare a hash of all guest RAM at the switch (a pass\n"
 		"                       over RAM on both sides, inside the downtime; the page\n"
@@ -105,7 +109,7 @@ static void usage(FILE *f)
 		"to decide: in doubt, the agent keeps the VM paused and asks it again.\n"
 		"\nExit status: 0 migrated, 1 not migrated (the VM kept running here), 2 usage,\n"
 		"3 in doubt (committed, no answer; the VM was paused here).\n",
-		CONVERGE_DOWNTIME_MS, CONVERGE_MAX_ROUNDS, CONVERGE_MAX_SECONDS,
+		CONVERGE_DOWNTIME_MS, CONVERGE_MAX_ROUNDS, CONVERGE_MAX_SECONDS, CONVERGE_SHRINK_ROUNDS,
 		TRANSPORT_DEFAULT_TIMEOUT_MS, MIGRATE_RESOLVE_EVERY_MS);
 }
 
@@ -389,6 +393,11 @@ int cmd_source(int argc, char **argv)
 			if (cli_num("max-rounds", optarg, 1, 100000, &v))
 				return 2;
 			s.m.conv.max_rounds = v;
+			break;
+		case OPT_SHRINK_ROUNDS:
+			if (cli_num("shrink-rounds", optarg, 0, 10, &v))
+				return 2;
+			s.m.conv.shrink_rounds = v;
 			break;
 		case OPT_MAX_TIME:
 			if (cli_num("max-time", optarg, 0.001, 86400, &v))

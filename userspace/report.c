@@ -108,6 +108,9 @@ void report_text(FILE *f, const struct migrate_report *r)
 			ms(r->teardown_ns));
 	if (r->fixed_over)
 		fprintf(f, "  downtime limit   the switchover's fixed costs alone were expected to exceed it\n");
+	if (r->shrink_rounds)
+		fprintf(f, "  pre-copy         %u round%s more after the rest fitted, to shrink the pause\n",
+			r->shrink_rounds, r->shrink_rounds == 1 ? "" : "s");
 	if (r->guest_ops_end > r->guest_ops_start)
 		fprintf(f, "  guest progress   %" PRIu64 " -> %" PRIu64 " operations %s\n",
 			r->guest_ops_start, r->guest_ops_end,
@@ -244,8 +247,8 @@ void report_json(FILE *f, const struct migrate_report *r)
 	fprintf(f, ",\"setup_parts\":{\"connect_ms\":%.3f,\"hash_speed_ms\":%.3f,\"track_start_ms\":%.3f}",
 		ms(r->connect_ns), ms(r->hash_speed_ns), ms(r->track_start_ns));
 	fprintf(f, ",\"probe_wall_ms\":%.3f", ms(r->probe_wall_ns));
-	fprintf(f, ",\"fixed_over\":%s,\"digest\":\"%016" PRIx64 "\",\"pages_changed\":%" PRIu64,
-		r->fixed_over ? "true" : "false", r->digest, r->pages_changed);
+	fprintf(f, ",\"fixed_over\":%s,\"shrink_rounds\":%u,\"digest\":\"%016" PRIx64 "\",\"pages_changed\":%" PRIu64,
+		r->fixed_over ? "true" : "false", r->shrink_rounds, r->digest, r->pages_changed);
 	fprintf(f, ",\"ram_hash\":\"%016" PRIx64 "\",\"hash_checked\":%s", r->ram_hash,
 		r->hash_checked ? "true" : "false");
 	fprintf(f, ",\"pages\":%" PRIu64 ",\"zero_pages\":%" PRIu64 ",\"wire_bytes\":%" PRIu64,

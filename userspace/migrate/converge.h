@@ -19,6 +19,14 @@
 #define CONVERGE_TRIGGER_PCT		50
 #define CONVERGE_MAX_ROUNDS		30
 #define CONVERGE_MAX_SECONDS		300
+/*
+ * Not QEMU's: once the rest fits, up to this many more rounds while each
+ * leaves at most CONVERGE_SHRINK_PCT of what it sent dirty and the pages
+ * are at least 1/CONVERGE_PAGES_SHARE of the pause (converge.c).
+ */
+#define CONVERGE_SHRINK_ROUNDS		2
+#define CONVERGE_SHRINK_PCT		50
+#define CONVERGE_PAGES_SHARE		3
 
 struct converge_params {
 	uint64_t downtime_ns;		/* expected downtime allowed */
@@ -29,6 +37,7 @@ struct converge_params {
 	unsigned int throttle_increment;
 	unsigned int throttle_max;
 	unsigned int trigger_pct;	/* throttle when dirtied > this % of sent */
+	unsigned int shrink_rounds;	/* rounds after the rest fits (0: stop, QEMU's way) */
 };
 
 /* What one pre-copy round did, and what the harvest after it found. */
@@ -66,6 +75,7 @@ struct converge_state {
 	uint64_t expected_downtime_ns;	/* fixed_ns + expected_pages_ns */
 	uint64_t bound_downtime_ns;	/* the same were the link no faster than the cap: ends pre-copy */
 	bool fixed_over;		/* stopped although the fixed costs exceed the limit */
+	unsigned int shrink_rounds;	/* rounds run although the rest fitted */
 	char why[160];			/* for CANCEL: a sentence for the user */
 };
 

@@ -162,6 +162,7 @@ struct migrate_report {
 	struct migrate_downtime down;	/* its parts, as measured */
 	struct migrate_downtime expected;	/* and as the estimate that ended pre-copy saw them */
 	bool fixed_over;		/* the estimate's fixed parts alone exceeded --downtime */
+	unsigned int shrink_rounds;	/* rounds run after the rest fitted (--shrink-rounds) */
 	uint64_t probe_ns;		/* the guest's stall when the switchover's costs were timed */
 	uint64_t release_ns;		/* after STARTED: the kernel letting go of lent pages */
 	uint64_t setup_ns;		/* first connect to dirty tracking started (source) */

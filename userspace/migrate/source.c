@@ -694,6 +694,7 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 		if (act == CONVERGE_STOP_AND_COPY) {
 			src->rep->precopy_ns = vmm_now_ns() - t0;
 			src->rep->fixed_over = cs.fixed_over;
+			src->rep->shrink_rounds = cs.shrink_rounds;
 			if (cs.fixed_over)
 				source_log(src, "the switchover's fixed costs alone (%.0f ms expected) exceed --downtime (%.0f ms): switching now, with the pages adding little",
 					   fixed.total_ns / 1e6, o->conv.downtime_ns / 1e6);

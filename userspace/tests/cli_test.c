@@ -80,6 +80,8 @@ static const struct usage_case cases[] = {
 	{ "source --to a:1 --after 1 --nice 20", "--nice: '20'" },
 	{ "source --to a:1 --after 1 --nice -1", "--nice: '-1'" },
 	{ "source --to a:1 --after 1 --downtime 0", "--downtime: '0'" },
+	{ "source --to a:1 --after 1 --shrink-rounds 11", "--shrink-rounds: '11'" },
+	{ "source --to a:1 --after 1 --shrink-rounds -1", "--shrink-rounds: '-1'" },
 	{ "source --to a:1 --after -1", "--after: '-1'" },
 	{ "source --to a:1 --after 1 --no-verify", "unrecognized option '--no-verify'" },
 	{ "source --to a:1 --after 1 --stay -1", "--stay: '-1'" },

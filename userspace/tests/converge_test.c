@@ -39,9 +39,78 @@ TEST_F(conv, stops_when_rest_fits)
 	/* 10000 pages/s; 2000 pages left = 200 ms < 300 ms. */
 	struct converge_round r = { .pages = 10000, .ns = SEC, .dirty_pages = 2000 };
 
+	/* QEMU's rule: no round once the rest fits. */
+	self->p.shrink_rounds = 0;
 	EXPECT_EQ(CONVERGE_STOP_AND_COPY, converge_next(&self->s, &self->p, &r));
 	EXPECT_EQ(10000, self->s.page_rate);
 	EXPECT_EQ(200 * MS, self->s.expected_downtime_ns);
+	EXPECT_EQ(0, self->s.shrink_rounds);
+}
+
+/*
+ * The rest fits, and each round leaves a fifth of what it sent: two more
+ * rounds (the default), then stop, at 8 ms of pages instead of 200.
+ * Catches the count of shrink rounds unchecked or off by one.
+ */
+TEST_F(conv, fits_and_shrinking_goes_on_twice)
+{
+	struct converge_round r[] = {
+		{ .pages = 10000, .ns = SEC, .dirty_pages = 2000 },
+		{ .pages = 2000, .ns = 200 * MS, .dirty_pages = 400 },
+		{ .pages = 400, .ns = 40 * MS, .dirty_pages = 80 },
+	};
+
+	EXPECT_EQ(CONVERGE_CONTINUE, converge_next(&self->s, &self->p, &r[0]));
+	EXPECT_EQ(1, self->s.shrink_rounds);
+	EXPECT_EQ(CONVERGE_CONTINUE, converge_next(&self->s, &self->p, &r[1]));
+	EXPECT_EQ(CONVERGE_STOP_AND_COPY, converge_next(&self->s, &self->p, &r[2]));
+	EXPECT_EQ(2, self->s.shrink_rounds);
+	EXPECT_EQ(8 * MS, self->s.expected_downtime_ns);
+	EXPECT_EQ(0, self->s.throttle);
+}
+
+/*
+ * Fits, but the guest dirtied more than half of what the round sent: one
+ * more round would not shrink the pause by half.  Catches the comparison
+ * turned around.
+ */
+TEST_F(conv, fits_but_not_halving_stops)
+{
+	struct converge_round r = { .pages = 4000, .ns = 400 * MS, .dirty_pages = 2500 };
+
+	EXPECT_EQ(CONVERGE_STOP_AND_COPY, converge_next(&self->s, &self->p, &r));
+	EXPECT_EQ(250 * MS, self->s.expected_downtime_ns);
+	EXPECT_EQ(0, self->s.shrink_rounds);
+}
+
+/*
+ * Fits and halves, but the pages are 20 of a 120 ms pause: another round
+ * would take little off it.  Catches the pages' share left unchecked.
+ */
+TEST_F(conv, fits_with_fixed_costs_most_of_the_pause_stops)
+{
+	struct converge_round r = {
+		.pages = 10000, .ns = SEC, .dirty_pages = 200, .fixed_ns = 100 * MS,
+	};
+
+	EXPECT_EQ(CONVERGE_STOP_AND_COPY, converge_next(&self->s, &self->p, &r));
+	EXPECT_EQ(120 * MS, self->s.expected_downtime_ns);
+}
+
+/*
+ * The zero markers count as sent: round 0 sent all of RAM, and 3000 dirty
+ * pages (240 ms, fits) are 2% of it, though 60% of its pages with content.
+ * Catches shrinking judged on the pages with content alone.
+ */
+TEST_F(conv, fits_after_round0_counts_its_zero_pages)
+{
+	struct converge_round r = {
+		.pages = 5000, .zero_pages = 126072, .ns = 400 * MS, .dirty_pages = 3000,
+	};
+
+	EXPECT_EQ(CONVERGE_CONTINUE, converge_next(&self->s, &self->p, &r));
+	EXPECT_EQ(240 * MS, self->s.expected_downtime_ns);
+	EXPECT_EQ(1, self->s.shrink_rounds);
 }
 
 TEST_F(conv, continues_when_rest_does_not_fit)
