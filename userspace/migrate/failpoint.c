@@ -2,6 +2,7 @@
 /*
  * VMDIRTY_FAILPOINT (failpoint.h).
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +34,7 @@ static const char *find(const char *spec, const char *name, size_t *alen)
 	return NULL;
 }
 
-void migrate_failpoint(const char *name)
+int migrate_failpoint(const char *name)
 {
 	static const char *spec;
 	static int loaded;
@@ -45,16 +46,19 @@ void migrate_failpoint(const char *name)
 		__atomic_store_n(&loaded, 1, __ATOMIC_RELEASE);
 	}
 	if (!spec || !(action = find(spec, name, &alen)))
-		return;
+		return 0;
 	fprintf(stderr, "vmdirty: failpoint %s: %.*s\n", name, alen ? (int)alen : 4,
 		alen ? action : "stop");
 	fflush(NULL);
 	if (alen == 4 && !strncmp(action, "exit", 4))
 		_exit(99);
+	if (alen == 4 && !strncmp(action, "fail", 4))
+		return -EIO;
 	if (alen > 6 && !strncmp(action, "sleep=", 6)) {
 		/* This thread only: the control socket and the others go on. */
 		usleep(strtoul(action + 6, NULL, 10) * 1000);
-		return;
+		return 0;
 	}
 	raise(SIGSTOP);
+	return 0;
 }

@@ -6,14 +6,17 @@
  * VMDIRTY_FAILPOINT="NAME[:ACTION],..." in the environment; ACTION is
  * "stop" (the default: the agent stops itself with SIGSTOP, so that the
  * test can kill it, take the link down or delay it, then continue it),
- * "exit" (dies on the spot, like SIGKILL) or "sleep=MS" (the thread that
+ * "exit" (dies on the spot, like SIGKILL), "sleep=MS" (the thread that
  * got there waits; the rest of the agent, its control socket included,
- * goes on).  Unset, a failpoint costs one
+ * goes on) or "fail" (the step returns -EIO: only where a step can fail
+ * and its caller looks, src-probe).  Unset, a failpoint costs one
  * load.  The names are in Documentation/migration.rst.
+ *
+ * Returns 0, or -EIO for "fail".
  */
 #ifndef VMDIRTY_FAILPOINT_H
 #define VMDIRTY_FAILPOINT_H
 
-void migrate_failpoint(const char *name);
+int migrate_failpoint(const char *name);
 
 #endif

@@ -260,6 +260,9 @@ static int probe_once(struct source *src)
 		return -ENOMEM;
 	ret = vm_runner_pause(src->runner);
 	t1 = vmm_now_ns();
+	/* A save that fails with the vCPUs paused: they must run again. */
+	if (!ret)
+		ret = migrate_failpoint("src-probe");
 	for (unsigned int i = 0; !ret && i < src->vm->nr_vcpus; i++) {
 		struct vcpu_state st;
 
