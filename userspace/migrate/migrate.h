@@ -161,6 +161,10 @@ struct migrate_report {
 	uint64_t downtime_ns;		/* the source's pause to the destination's resume */
 	struct migrate_downtime down;	/* its parts, as measured */
 	struct migrate_downtime expected;	/* and as the estimate that ended pre-copy saw them */
+	/* Two parts split: saving against sending; waiting, checking, loading. */
+	uint64_t state_save_ns;
+	uint64_t probe_pause_ns, probe_save_ns, probe_load_ns;	/* what the switch probe timed */
+	uint64_t apply_wait_ns, apply_check_ns, apply_restore_ns;
 	bool fixed_over;		/* the estimate's fixed parts alone exceeded --downtime */
 	unsigned int shrink_rounds;	/* rounds run after the rest fitted (--shrink-rounds) */
 	uint64_t probe_ns;		/* the guest's stall when the switchover's costs were timed */

@@ -242,6 +242,9 @@ int dest_switchover(struct dest *d, struct vm_runner **runner)
 	}
 	rd.digest = d->rep->digest;
 	d->rep->down.apply_ns = rd.wait_ns + rd.check_ns + rd.restore_ns;
+	d->rep->apply_wait_ns = rd.wait_ns;
+	d->rep->apply_check_ns = rd.check_ns;
+	d->rep->apply_restore_ns = rd.restore_ns;
 
 	/* Phase one done: everything here, checked and loaded, nothing running. */
 	answer_set(d->ans, ANSWER_READY);

@@ -144,6 +144,11 @@ static int complete_pending_io(struct vcpu *v)
 	return errno == EINTR ? 0 : -errno;
 }
 
+int vcpu_complete_io(struct vcpu *v)
+{
+	return complete_pending_io(v);
+}
+
 static int get(struct vcpu *v, unsigned long req, void *arg)
 {
 	return ioctl_retry(v->fd, req, arg) < 0 ? -errno : 0;

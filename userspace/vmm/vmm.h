@@ -316,6 +316,8 @@ struct vm_state {
 
 /* Completes a pending IO exit first, so RIP is where the guest continues. */
 int vcpu_save_state(struct vcpu *v, struct vcpu_state *s);
+/* That first step alone (a KVM_RUN that returns at once): for timing the rest. */
+int vcpu_complete_io(struct vcpu *v);
 /* -EINVAL/-EOPNOTSUPP, with v untouched, for state this vCPU cannot take. */
 int vcpu_restore_state(struct vcpu *v, const struct vcpu_state *s);
 void vcpu_state_release(struct vcpu_state *s);
