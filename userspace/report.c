@@ -82,15 +82,17 @@ void report_text(FILE *f, const struct migrate_report *r)
 			ms(r->downtime_ns), ms(e->total_ns));
 		fprintf(f, "    %-30s %9s %9s\n", "part", "ms", "estimate");
 		fprintf(f, "    %-30s %9.1f %9.1f\n", "pause and final harvest", ms(d->harvest_ns), ms(e->harvest_ns));
+		fprintf(f, "      of which pausing %.1f ms, collecting the dirty log %.1f ms\n",
+			ms(r->pause_ns), ms(r->collect_ns));
 		fprintf(f, "    %-30s %9.1f %9.1f\n", "final pages", ms(d->pages_ns), ms(e->pages_ns));
 		fprintf(f, "    %-30s %9.1f %9.1f\n", "vCPU and VM state", ms(d->state_ns), ms(e->state_ns));
-		fprintf(f, "      %-28s %9.1f\n", "of which saving it", ms(r->state_save_ns));
+		fprintf(f, "      of which saving it %.1f ms\n", ms(r->state_save_ns));
 		if (d->ram_hash_ns || e->ram_hash_ns)
 			fprintf(f, "    %-30s %9.1f %9.1f\n", "RAM hash (--verify-ram)", ms(d->ram_hash_ns),
 				ms(e->ram_hash_ns));
 		fprintf(f, "    %-30s %9.1f %9.1f\n", "apply, check, load (there)", ms(d->apply_ns), ms(e->apply_ns));
-		fprintf(f, "      %-28s %9.1f %9.1f %9.1f\n", "of which wait, check, load", ms(r->apply_wait_ns),
-			ms(r->apply_check_ns), ms(r->apply_restore_ns));
+		fprintf(f, "      of which waiting for the last pages %.1f ms, checking %.1f ms, loading %.1f ms\n",
+			ms(r->apply_wait_ns), ms(r->apply_check_ns), ms(r->apply_restore_ns));
 		fprintf(f, "    %-30s %9.1f %9.1f\n", "READY, COMMIT on the wire", ms(d->commit_ns), ms(e->commit_ns));
 		fprintf(f, "    %-30s %9.1f %9.1f\n", "resume (there)", ms(d->resume_ns), ms(e->resume_ns));
 	}
@@ -245,6 +247,8 @@ void report_json(FILE *f, const struct migrate_report *r)
 		ms(r->total_ns), ms(r->precopy_ns), ms(r->downtime_ns));
 	json_downtime(f, "downtime_parts", &r->down);
 	json_downtime(f, "downtime_expected", &r->expected);
+	fprintf(f, ",\"harvest_parts\":{\"pause_ms\":%.3f,\"collect_ms\":%.3f}", ms(r->pause_ns),
+		ms(r->collect_ns));
 	fprintf(f, ",\"state_parts\":{\"save_ms\":%.3f,\"send_ms\":%.3f}", ms(r->state_save_ns),
 		ms(r->down.state_ns > r->state_save_ns ? r->down.state_ns - r->state_save_ns : 0));
 	fprintf(f, ",\"probe_parts\":{\"pause_ms\":%.3f,\"save_ms\":%.3f,\"reads_ms\":%.3f}",

@@ -165,8 +165,8 @@ judge_migrated() {
 	[ "$(json "$d" '["guest"]["errors"]')" = 0 ] || { echo "guest self-check errors"; return 1; }
 	[ "$(json "$d" '["guest"]["bad_pages"]')" = 0 ] || { echo "guest memory check failed"; return 1; }
 	# The source's time accounts for itself: its setup is its parts, and its
-	# total (to STARTED) holds setup, pre-copy and the pause; the state and
-	# apply parts hold their splits, and the probe's reads its save (catches
+	# total (to STARTED) holds setup, pre-copy and the pause; the harvest,
+	# state and apply parts hold their splits, the probe's reads its save (catches
 	# a part timed outside its window, a total that stops before the resume,
 	# a split the destination measured but the source did not keep).
 	why=$(python3 - "$s" "$d" <<'PY'
@@ -180,6 +180,10 @@ pp = r['probe_parts']
 if abs(ap['wait_ms'] + ap['check_ms'] + ap['restore_ms'] - r['downtime_parts']['apply_ms']) > 0.01 \
         or ap['restore_ms'] <= 0 or ap != dp:
     print('apply %.3f ms, its parts %s here, %s there' % (r['downtime_parts']['apply_ms'], ap, dp))
+elif not 0 < r['harvest_parts']['pause_ms'] + r['harvest_parts']['collect_ms'] <= \
+        r['downtime_parts']['harvest_ms'] + 0.002:
+    print('pause and final harvest %.3f ms, its parts %s' % (r['downtime_parts']['harvest_ms'],
+                                                          r['harvest_parts']))
 elif not 0 < sv <= r['downtime_parts']['state_ms']:
     print('state %.3f ms, of it saving %.3f' % (r['downtime_parts']['state_ms'], sv))
 elif not 0 < pp['reads_ms'] <= pp['save_ms']:

@@ -161,7 +161,8 @@ struct migrate_report {
 	uint64_t downtime_ns;		/* the source's pause to the destination's resume */
 	struct migrate_downtime down;	/* its parts, as measured */
 	struct migrate_downtime expected;	/* and as the estimate that ended pre-copy saw them */
-	/* Two parts split: saving against sending; waiting, checking, loading. */
+	/* Parts split: pausing, collecting; saving, sending; waiting, checking, loading. */
+	uint64_t pause_ns, collect_ns;
 	uint64_t state_save_ns;
 	uint64_t probe_pause_ns, probe_save_ns, probe_load_ns;	/* what the switch probe timed */
 	uint64_t apply_wait_ns, apply_check_ns, apply_restore_ns;

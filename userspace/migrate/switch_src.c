@@ -549,6 +549,7 @@ int source_switchover(struct source *src, const uint64_t *left, uint64_t nleft, 
 	ret = vm_runner_pause(src->runner);
 	if (ret)
 		return give_back(src, ret, "pausing the vCPUs: %s", strerror(-ret));
+	rep->pause_ns = vmm_now_ns() - t_pause;
 
 	vm_runner_stats(src->runner, &rs);
 	rep->guest_ops_end = rs.ops;
@@ -557,6 +558,7 @@ int source_switchover(struct source *src, const uint64_t *left, uint64_t nleft, 
 	if (ret)
 		return give_back(src, ret, "%s", src->abort_text);
 	r.harvest_ns = log.total_ns;
+	rep->collect_ns = log.total_ns;
 	d->harvest_ns = vmm_now_ns() - t_pause;
 	ret = merge_final(src, left, nleft, &log, &final, &nfinal);
 	if (ret)
