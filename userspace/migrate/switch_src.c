@@ -146,9 +146,9 @@ static uint64_t state_bytes(const struct vm *vm)
  *  - state: the probe's save, and its size at the link's rate;
  *  - RAM hash (--verify-ram): guest RAM at the hash speed, twice (both sides);
  *  - apply: loading the state there (as long as reading it here, without
- *    the first ioctl after the pause: loads measured 1.2-1.7 ms in the
- *    test host, saves 9-17, and timed as a save, apply was expected 10-15
- *    ms too long in every row), and the
+ *    the first ioctl after the pause: loads measured 1.1-5.9 ms in the
+ *    test host, saves 9-23, and timed as a save, apply was expected 10-15
+ *    ms too long in most rows), and the
  *    destination's backlog for these pages: the last acknowledged round's
  *    ROUND_ACK came late by its round trip plus a backlog per page;
  *  - commit: COMPLETE, READY and COMMIT: one and a half round trips (the
@@ -282,7 +282,7 @@ static int probe_once(struct source *src)
 
 		/*
 		 * The first ioctl on a paused vCPU from this thread costs what
-		 * the reads after it do not (8-16 ms against 1-2 in the test
+		 * the reads after it do not (8-16 ms against 0.3-1.3 in the test
 		 * host): the reads alone are the measure of the loads there.
 		 */
 		ret = vcpu_complete_io(src->vm->vcpus[i]);
