@@ -164,7 +164,9 @@ struct migrate_report {
 	/* Parts split: pausing, collecting; saving, sending; waiting, checking, loading. */
 	uint64_t pause_ns, collect_ns;
 	uint64_t state_save_ns;
-	uint64_t probe_pause_ns, probe_save_ns, probe_load_ns;	/* what the switch probe timed */
+	/* The switch probe, the quicker of two: pausing the vCPUs, saving their
+	 * and the VM's state, and of the save the reads (what loading takes). */
+	uint64_t probe_pause_ns, probe_save_ns, probe_load_ns;
 	uint64_t apply_wait_ns, apply_check_ns, apply_restore_ns;
 	bool fixed_over;		/* the estimate's fixed parts alone exceeded --downtime */
 	unsigned int shrink_rounds;	/* rounds run after the rest fitted (--shrink-rounds) */
@@ -200,6 +202,9 @@ struct migrate_report {
 };
 
 void migrate_report_free(struct migrate_report *r);
+/* The apply part and its split, as the destination measured it (READY). */
+void migrate_report_apply(struct migrate_report *r, uint64_t wait_ns, uint64_t check_ns,
+			  uint64_t restore_ns);
 
 /* Progress, once per round, for a terminal line. */
 struct migrate_progress {

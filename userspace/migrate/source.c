@@ -40,6 +40,15 @@ void migrate_report_free(struct migrate_report *r)
 	r->nr_rounds = 0;
 }
 
+void migrate_report_apply(struct migrate_report *r, uint64_t wait_ns, uint64_t check_ns,
+			  uint64_t restore_ns)
+{
+	r->apply_wait_ns = wait_ns;
+	r->apply_check_ns = check_ns;
+	r->apply_restore_ns = restore_ns;
+	r->down.apply_ns = wait_ns + check_ns + restore_ns;
+}
+
 /* The first failure's text wins; later ones only find abort set. */
 void source_abort(struct source *src, const char *text)
 {

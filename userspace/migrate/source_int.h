@@ -80,9 +80,6 @@ struct source {
 	uint64_t rtt_ns;		/* the quickest round trip seen: round sent to ROUND_ACK */
 	uint64_t hash_bps;		/* --verify-ram: measured RAM hash speed */
 	struct wire_stream probe_st;	/* channel 0's stream after HELLO: the probe encodes on a copy */
-	uint64_t probe_pause_ns;	/* source_probe(): pausing the vCPUs */
-	uint64_t probe_state_ns;	/* ... and saving their and the VM's state */
-	uint64_t probe_load_ns;		/* ... of which the reads: what loading takes */
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond_work, cond_done;

@@ -241,10 +241,7 @@ int dest_switchover(struct dest *d, struct vm_runner **runner)
 		return ret;
 	}
 	rd.digest = d->rep->digest;
-	d->rep->down.apply_ns = rd.wait_ns + rd.check_ns + rd.restore_ns;
-	d->rep->apply_wait_ns = rd.wait_ns;
-	d->rep->apply_check_ns = rd.check_ns;
-	d->rep->apply_restore_ns = rd.restore_ns;
+	migrate_report_apply(d->rep, rd.wait_ns, rd.check_ns, rd.restore_ns);
 
 	/* Phase one done: everything here, checked and loaded, nothing running. */
 	answer_set(d->ans, ANSWER_READY);

@@ -173,11 +173,11 @@ void source_estimate(struct source *src, uint64_t pages_ns, uint64_t pages,
 		if (last->ns && last->wire_bytes > (1u << 20))
 			bps = last->wire_bytes * 1000000000ull / last->ns;
 	}
-	e->harvest_ns += src->probe_pause_ns;
+	e->harvest_ns += rep->probe_pause_ns;
 	if (src->o->bandwidth && (!bps || src->o->bandwidth < bps))
 		bps = src->o->bandwidth;
 	e->pages_ns = pages_ns;
-	e->state_ns = src->probe_state_ns;
+	e->state_ns = rep->probe_save_ns;
 	if (bps)
 		e->state_ns += state_bytes(src->vm) * 1000000000ull / bps;
 	if (src->o->verify_ram && src->hash_bps)
@@ -205,17 +205,22 @@ void source_estimate(struct source *src, uint64_t pages_ns, uint64_t pages,
 			acked_pages = rep->rounds[src->news.acked - 1].pages;
 	}
 	pthread_mutex_unlock(&src->lock);
-	e->apply_ns = src->probe_load_ns;
+	e->apply_ns = rep->probe_load_ns;
 	if (drain > ack_rtt && acked_pages)
 		e->apply_ns += (drain - ack_rtt) * pages / acked_pages;
 	/* And a thread handing over to another at each end, as a pause does. */
-	e->commit_ns = 3 * ack_rtt / 2 + src->probe_pause_ns;
-	e->resume_ns = src->probe_pause_ns / 2;
+	e->commit_ns = 3 * ack_rtt / 2 + rep->probe_pause_ns;
+	e->resume_ns = rep->probe_pause_ns / 2;
 	e->total_ns = e->harvest_ns + e->pages_ns + e->state_ns + e->ram_hash_ns + e->apply_ns +
 		      e->commit_ns + e->resume_ns;
 }
 
-static int probe_once(struct source *src);
+/* One probe's timings: pausing, saving, and of the save the reads. */
+struct probe_times {
+	uint64_t pause_ns, save_ns, reads_ns;
+};
+
+static int probe_once(struct source *src, struct probe_times *pt);
 
 /* Long enough for the vCPU threads to be back in KVM_RUN. */
 #define PROBE_GAP_US	20000
@@ -227,7 +232,9 @@ static int probe_once(struct source *src);
  */
 int source_probe(struct source *src)
 {
-	uint64_t pause = UINT64_MAX, state = UINT64_MAX, load = UINT64_MAX, stall = 0;
+	struct migrate_report *rep = src->rep;
+	struct probe_times best = { UINT64_MAX, UINT64_MAX, UINT64_MAX }, pt;
+	uint64_t stall = 0;
 	int ret = 0;
 
 	/*
@@ -242,26 +249,23 @@ int source_probe(struct source *src)
 	for (int i = 0; i < 2 && !ret; i++) {
 		if (i)
 			usleep(PROBE_GAP_US);
-		ret = probe_once(src);
-		if (src->probe_pause_ns < pause)
-			pause = src->probe_pause_ns;
-		if (src->probe_state_ns < state)
-			state = src->probe_state_ns;
-		if (src->probe_load_ns < load)
-			load = src->probe_load_ns;
-		stall += src->rep->probe_ns;
+		ret = probe_once(src, &pt);
+		if (pt.pause_ns < best.pause_ns)
+			best.pause_ns = pt.pause_ns;
+		if (pt.save_ns < best.save_ns)
+			best.save_ns = pt.save_ns;
+		if (pt.reads_ns < best.reads_ns)
+			best.reads_ns = pt.reads_ns;
+		stall += rep->probe_ns;
 	}
-	src->probe_pause_ns = pause;
-	src->probe_state_ns = state;
-	src->probe_load_ns = load;
-	src->rep->probe_pause_ns = pause;
-	src->rep->probe_save_ns = state;
-	src->rep->probe_load_ns = load;
-	src->rep->probe_ns = stall;
+	rep->probe_pause_ns = best.pause_ns;
+	rep->probe_save_ns = best.save_ns;
+	rep->probe_load_ns = best.reads_ns;
+	rep->probe_ns = stall;
 	return ret;
 }
 
-static int probe_once(struct source *src)
+static int probe_once(struct source *src, struct probe_times *pt)
 {
 	uint64_t t0 = vmm_now_ns(), t1, t2, t, reads = 0;
 	struct wire_stream scratch = src->probe_st;
@@ -269,6 +273,7 @@ static int probe_once(struct source *src)
 	uint8_t *buf;
 	int ret;
 
+	memset(pt, 0, sizeof(*pt));
 	buf = malloc(WIRE_MAX_MSG);
 	if (!buf)
 		return -ENOMEM;
@@ -305,9 +310,9 @@ static int probe_once(struct source *src)
 	reads += t2 - t;
 	vm_runner_resume(src->runner);
 	free(buf);
-	src->probe_pause_ns = t1 - t0;
-	src->probe_state_ns = t2 - t1;
-	src->probe_load_ns = reads;
+	pt->pause_ns = t1 - t0;
+	pt->save_ns = t2 - t1;
+	pt->reads_ns = reads;
 	src->rep->probe_ns = vmm_now_ns() - t0;
 	return ret;
 }
@@ -422,10 +427,7 @@ static void account_started(struct source *src, uint64_t t_pause, uint64_t t_com
 	const struct dest_news *n = &src->news;
 	uint64_t rt, owd = 0, flights;
 
-	d->apply_ns = n->rd.wait_ns + n->rd.check_ns + n->rd.restore_ns;
-	src->rep->apply_wait_ns = n->rd.wait_ns;
-	src->rep->apply_check_ns = n->rd.check_ns;
-	src->rep->apply_restore_ns = n->rd.restore_ns;
+	migrate_report_apply(src->rep, n->rd.wait_ns, n->rd.check_ns, n->rd.restore_ns);
 	d->resume_ns = n->sd.resume_ns;
 	/* COMMIT's one-way delay: half of what its round trip did not spend resuming. */
 	rt = n->started_at - t_commit;

@@ -131,7 +131,7 @@ int state_init_vm(struct vm *vm)
  * the next KVM_RUN; immediate_exit lets it do that and return at once, so
  * the registers we read are the ones the guest would continue from.
  */
-static int complete_pending_io(struct vcpu *v)
+int vcpu_complete_io(struct vcpu *v)
 {
 	uint8_t old = v->run->immediate_exit;
 	int r;
@@ -142,11 +142,6 @@ static int complete_pending_io(struct vcpu *v)
 	if (r == 0)
 		return -EIO;	/* an exit: something was still pending */
 	return errno == EINTR ? 0 : -errno;
-}
-
-int vcpu_complete_io(struct vcpu *v)
-{
-	return complete_pending_io(v);
 }
 
 static int get(struct vcpu *v, unsigned long req, void *arg)
@@ -163,7 +158,7 @@ int vcpu_save_state(struct vcpu *v, struct vcpu_state *s)
 
 	memset(s, 0, sizeof(*s));
 	s->idx = v->idx;
-	r = complete_pending_io(v);
+	r = vcpu_complete_io(v);
 	if (r)
 		return r;
 	/* MP state first: reading it lets KVM process pending INIT/SIPI. */
