@@ -7,12 +7,15 @@
  * - throttling cuts the guest's progress rate (generous ratio: TCG);
  * - ring-full exits go to the hook, and the guest keeps running;
  * - stop ends workloads with DONE; a paused runner stops without running
- *   the guest again.
+ *   the guest again;
+ * - a pause finishes a half-done I/O exit on the vCPU's own thread, and
+ *   vcpu_complete_io() finishes one (RIP moves past the OUT) or does nothing.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,6 +54,8 @@ struct hook_log {
 	pthread_mutex_t lock;
 	uint64_t calls, last_ops[VM_MAX_VCPUS], last_ns[VM_MAX_VCPUS];
 	uint64_t backwards;
+	uint64_t hold_us;	/* the next report stays in its exit this long */
+	unsigned int holding;	/* 1 + the vCPU held there, 0 when none */
 };
 
 static void on_progress(void *ctx, struct vcpu *v, uint64_t ops, uint64_t now_ns)
@@ -63,6 +68,15 @@ static void on_progress(void *ctx, struct vcpu *v, uint64_t ops, uint64_t now_ns
 		h->backwards++;
 	h->last_ops[v->idx] = ops;
 	h->last_ns[v->idx] = now_ns;
+	if (h->hold_us) {
+		uint64_t us = h->hold_us;
+
+		h->hold_us = 0;
+		__atomic_store_n(&h->holding, v->idx + 1, __ATOMIC_RELEASE);
+		pthread_mutex_unlock(&h->lock);
+		usleep(us);	/* still inside the I/O exit: KVM_RUN not re-entered */
+		return;
+	}
 	pthread_mutex_unlock(&h->lock);
 }
 
@@ -157,6 +171,42 @@ TEST_F_TIMEOUT(run, pause_is_prompt_and_holds, TIMEOUT_S)
 	EXPECT_EQ(0, st.guest_errors);
 }
 
+/*
+ * A pause that lands while a vCPU's thread handles an I/O exit: the
+ * thread finishes the exit itself (one KVM_RUN with immediate_exit) before
+ * it parks, so the saver never runs the vCPU from its own thread (which
+ * costs an RCU grace period in KVM).  Catches park() going back to
+ * waiting without that KVM_RUN (exit_pending stays set).
+ */
+TEST_F_TIMEOUT(run, pause_finishes_the_exit_on_the_vcpu_thread, TIMEOUT_S)
+{
+	time_t end = time(NULL) + WAIT_S;
+	struct vm_runner_stats rs;
+	struct vcpu_state st;
+	unsigned int held, i;
+
+	pthread_mutex_lock(&self->log.lock);
+	self->log.hold_us = 200000;
+	pthread_mutex_unlock(&self->log.lock);
+	while (!(held = __atomic_load_n(&self->log.holding, __ATOMIC_ACQUIRE)) &&
+	       time(NULL) < end)
+		usleep(1000);
+	ASSERT_NE(0, held);
+	EXPECT_TRUE(self->vm->vcpus[held - 1]->exit_pending);
+	ASSERT_EQ(0, vm_runner_pause(self->r));
+	for (i = 0; i < self->vm->nr_vcpus; i++) {
+		EXPECT_FALSE(self->vm->vcpus[i]->exit_pending) TH_LOG("vCPU %u", i);
+		ASSERT_EQ(0, vcpu_save_state(self->vm->vcpus[i], &st));
+		vcpu_state_release(&st);
+	}
+	vm_runner_stats(self->r, &rs);
+	ASSERT_EQ(0, vm_runner_resume(self->r));
+	ASSERT_TRUE(wait_reports(self->r, rs.reports + 4));
+	ASSERT_EQ(0, vm_runner_stop(self->r));
+	vm_runner_stats(self->r, &rs);
+	EXPECT_EQ(0, rs.guest_errors);
+}
+
 /* Progress rate over about a second of wall time. */
 static double rate(struct vm *vm)
 {
@@ -228,6 +278,53 @@ static int on_ring_full(void *p, struct vcpu *v)
 		c->err = n <= 0 ? -ENODATA : -EPROTO;
 	pthread_mutex_unlock(&c->lock);
 	return c->err;
+}
+
+/*
+ * The I/O of an exit is finished by the next KVM_RUN, and only then does
+ * RIP pass the instruction: vcpu_complete_io() must run it when the last
+ * KVM_RUN ended in an exit.  Catches vcpu_run() not setting exit_pending
+ * (the save would read RIP at the OUT, and the destination repeat it).
+ */
+TEST(complete_io_moves_rip_past_the_out)
+{
+	struct vm_config cfg = { .nr_vcpus = 1, .mem_size = 32ULL << 20 };
+	uint64_t args[GUEST_CMD_ARGS] = { GUEST_WL_RANDOM, 0, 0, 3 };
+	struct kvm_regs before, after;
+	struct vcpu *v;
+	struct vm *vm;
+	int i, r;
+
+	if (access("/dev/kvm", R_OK | W_OK))
+		SKIP(return, "no /dev/kvm");
+	ASSERT_EQ(0, vm_create(&cfg, &vm));
+	ASSERT_EQ(0, vm_load_guest(vm));
+	v = vm->vcpus[0];
+	EXPECT_FALSE(v->exit_pending);
+	ASSERT_EQ(0, vcpu_post(v, GUEST_CMD_WORKLOAD, args));
+	for (i = 0; i < 100000; i++) {
+		r = vcpu_run(v);
+		if (r == -EINTR || r == -EAGAIN)
+			continue;
+		ASSERT_EQ(0, r);
+		if (v->run->exit_reason == KVM_EXIT_IO &&
+		    v->run->io.direction == KVM_EXIT_IO_OUT)
+			break;
+	}
+	ASSERT_EQ(KVM_EXIT_IO, v->run->exit_reason);
+	EXPECT_TRUE(v->exit_pending);
+	ASSERT_EQ(0, ioctl(v->fd, KVM_GET_REGS, &before));
+	ASSERT_EQ(0, vcpu_complete_io(v));
+	EXPECT_FALSE(v->exit_pending);
+	ASSERT_EQ(0, ioctl(v->fd, KVM_GET_REGS, &after));
+	/* OUT imm8 is 2 bytes, OUT dx 1; with operand-size prefix one more. */
+	EXPECT_LE(before.rip + 1, after.rip);
+	EXPECT_GE(before.rip + 3, after.rip);
+	/* Nothing pending now: no KVM_RUN, RIP stays. */
+	ASSERT_EQ(0, vcpu_complete_io(v));
+	ASSERT_EQ(0, ioctl(v->fd, KVM_GET_REGS, &before));
+	EXPECT_EQ(after.rip, before.rip);
+	vm_destroy(vm);
 }
 
 FIXTURE(ring) {};

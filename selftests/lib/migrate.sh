@@ -166,7 +166,7 @@ judge_migrated() {
 	[ "$(json "$d" '["guest"]["bad_pages"]')" = 0 ] || { echo "guest memory check failed"; return 1; }
 	# The source's time accounts for itself: its setup is its parts, and its
 	# total (to STARTED) holds setup, pre-copy and the pause; the harvest,
-	# state and apply parts hold their splits, the probe's reads its save (catches
+	# state, apply and commit parts hold their splits, the probe's reads its save (catches
 	# a part timed outside its window, a total that stops before the resume,
 	# a split the destination measured but the source did not keep).
 	why=$(python3 - "$s" "$d" <<'PY'
@@ -184,6 +184,9 @@ elif not 0 < r['harvest_parts']['pause_ms'] + r['harvest_parts']['collect_ms'] <
         r['downtime_parts']['harvest_ms'] + 0.002:
     print('pause and final harvest %.3f ms, its parts %s' % (r['downtime_parts']['harvest_ms'],
                                                           r['harvest_parts']))
+elif abs(sum(r['commit_parts'].values()) - r['downtime_parts']['commit_ms']) > 0.01 \
+        or r['commit_parts']['decide_ms'] <= 0:
+    print('commit %.3f ms, its parts %s' % (r['downtime_parts']['commit_ms'], r['commit_parts']))
 elif not 0 < sv <= r['downtime_parts']['state_ms']:
     print('state %.3f ms, of it saving %.3f' % (r['downtime_parts']['state_ms'], sv))
 elif not 0 < pp['reads_ms'] <= pp['save_ms']:

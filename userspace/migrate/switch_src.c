@@ -145,10 +145,7 @@ static uint64_t state_bytes(const struct vm *vm)
  *    bucket, the senders' speed without the cap's waits);
  *  - state: the probe's save, and its size at the link's rate;
  *  - RAM hash (--verify-ram): guest RAM at the hash speed, twice (both sides);
- *  - apply: loading the state there (as long as reading it here, without
- *    the first ioctl after the pause: loads measured 1.1-5.9 ms in the
- *    test host, saves 9-23, and timed as a save, apply was expected 10-15
- *    ms too long in most rows), and the
+ *  - apply: loading the state there (as long as reading it here), and the
  *    destination's backlog for these pages: the last acknowledged round's
  *    ROUND_ACK came late by its round trip plus a backlog per page;
  *  - commit: COMPLETE, READY and COMMIT: one and a half round trips (the
@@ -240,11 +237,10 @@ int source_probe(struct source *src)
 	/*
 	 * Twice, keeping the quicker of each: the first pause of a VM pays
 	 * once-only costs that the switchover's will not.  The guest runs in
-	 * between, as it does before the switchover: the first KVM_RUN on a
-	 * vCPU from another thread after the vCPU's own (complete_pending_io()
-	 * in vcpu_save_state()) took 8.8-14.3 ms in the test host, the same
-	 * right after a save 0.06 ms, and the quicker probe then left the
-	 * state part at 1 ms for a switchover that took 17-26.
+	 * between, as it does before the switchover.  (The save once ran the
+	 * vCPU from this thread to finish its I/O, an RCU grace period in
+	 * KVM, 8-16 ms in the test host; the vCPU's thread does it now, as
+	 * it parks: runner.c.)
 	 */
 	for (int i = 0; i < 2 && !ret; i++) {
 		if (i)
@@ -285,15 +281,9 @@ static int probe_once(struct source *src, struct probe_times *pt)
 	for (unsigned int i = 0; !ret && i < src->vm->nr_vcpus; i++) {
 		struct vcpu_state st;
 
-		/*
-		 * The first ioctl on a paused vCPU from this thread costs what
-		 * the reads after it do not (8-16 ms against 0.3-1.3 in the test
-		 * host): the reads alone are the measure of the loads there.
-		 */
-		ret = vcpu_complete_io(src->vm->vcpus[i]);
+		/* The reads (not the encoding) stand for the loads there. */
 		t = vmm_now_ns();
-		if (!ret)
-			ret = vcpu_save_state(src->vm->vcpus[i], &st);
+		ret = vcpu_save_state(src->vm->vcpus[i], &st);
 		reads += vmm_now_ns() - t;
 		if (!ret) {
 			/* Encoded on a copy of the stream: nothing is sent. */
@@ -437,6 +427,9 @@ static void account_started(struct source *src, uint64_t t_pause, uint64_t t_com
 	flights = n->ready_at - t_complete;
 	flights = flights > d->apply_ns ? flights - d->apply_ns : 0;
 	d->commit_ns = flights + (t_commit - n->ready_at) + owd;
+	src->rep->commit_flights_ns = flights;
+	src->rep->commit_decide_ns = t_commit - n->ready_at;
+	src->rep->commit_owd_ns = owd;
 	d->total_ns = (t_commit - t_pause) + owd + d->resume_ns;
 	src->rep->downtime_ns = d->total_ns;
 	src->rep->digest = n->rd.digest;

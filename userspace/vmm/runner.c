@@ -35,6 +35,7 @@ struct runner_vcpu {
 	bool started;
 	bool parked;		/* waiting in park(): not in KVM_RUN */
 	bool finished;		/* its command is done (status) or failed */
+	bool completing;	/* its next KVM_RUN only finishes an exit (park()) */
 	int status;
 	uint64_t run_ns;	/* run time since the last throttle sleep */
 	struct vm_runner_vcpu_stats st;
@@ -133,6 +134,19 @@ static bool park(struct runner_vcpu *rv)
 	uint64_t sleep_ns = 0;
 	struct timespec until;
 
+	/*
+	 * Never wait with an exit's I/O half done: one more KVM_RUN, here,
+	 * with immediate_exit finishes it (vcpu_complete_io()), so that a
+	 * saver on another thread need not run the vCPU (a grace period).
+	 * Not once its command finished: an exit then would have no command
+	 * to go to (the saver completes it, slowly but correctly).
+	 */
+	if (rv->v->exit_pending && !r->exit_req && !rv->finished &&
+	    (r->pause_req || (r->throttle_pct && rv->run_ns >= THROTTLE_SLICE_NS))) {
+		__atomic_store_n(&rv->v->run->immediate_exit, 1, __ATOMIC_RELAXED);
+		rv->completing = true;
+		return true;
+	}
 	if (!r->throttle_pct) {
 		rv->run_ns = 0;
 	} else if (rv->run_ns >= THROTTLE_SLICE_NS) {
@@ -213,26 +227,26 @@ static void *vcpu_thread(void *arg)
 	pthread_mutex_lock(&r->lock);
 	while (park(rv)) {
 		uint64_t t0, now;
-		int ret, e;
+		int ret;
 
 		pthread_mutex_unlock(&r->lock);
 		t0 = vmm_now_ns();
-		ret = ioctl(v->fd, KVM_RUN, 0);
-		e = errno;
+		ret = vcpu_run(v);
 		now = vmm_now_ns();
 		if (ret == 0)
 			ret = vcpu_handle_exit(v, ring_full_hook, r);
-		else
-			ret = -e;
 		if (ret == VCPU_EXIT_PROGRESS && r->hooks.progress)
 			r->hooks.progress(r->hooks.ctx, v, v->mb->ops, now);
 
 		pthread_mutex_lock(&r->lock);
 		rv->run_ns += now - t0;
 		if (ret == -EINTR) {
-			rv->st.kicks++;
+			if (!rv->completing)
+				rv->st.kicks++;
+			rv->completing = false;
 			continue;
 		}
+		rv->completing = false;
 		/*
 		 * An AP waiting for INIT/SIPI (multiboot boot) blocks in
 		 * KVM_RUN and returns -EAGAIN when its state changed: again.

@@ -118,9 +118,19 @@ void *vcpu_scratch(struct vcpu *v, uint64_t *gpa)
 
 int vcpu_run(struct vcpu *v)
 {
-	if (ioctl(v->fd, KVM_RUN, 0) < 0)
-		return -errno;
-	return 0;
+	int r = ioctl(v->fd, KVM_RUN, 0) < 0 ? -errno : 0;
+
+	/*
+	 * -EINTR comes after KVM finished a pending exit's I/O (6.1
+	 * kvm_arch_vcpu_ioctl_run(): complete_userspace_io before the
+	 * immediate_exit and signal checks), or from a vCPU waiting for SIPI,
+	 * which has none.
+	 */
+	if (!r)
+		v->exit_pending = true;
+	else if (r == -EINTR)
+		v->exit_pending = false;
+	return r;
 }
 
 const char *vcpu_exit_name(uint32_t reason)

@@ -80,6 +80,12 @@ struct vcpu {
 	uint64_t posted_seq;	/* cmd_seq of the last vcpu_post */
 	uint64_t last_exit_rip;	/* RIP at the last unexpected exit, for reports */
 	bool debugcon_line;	/* inside a line on the debug console (not ticks) */
+	/*
+	 * KVM_RUN's last return was an exit: KVM finishes its I/O (advances
+	 * RIP) only on the next KVM_RUN (vcpu_complete_io()).  Written by the
+	 * thread that runs the vCPU, read by a saver once it is paused.
+	 */
+	bool exit_pending;
 	size_t run_size;
 };
 
