@@ -245,6 +245,7 @@ void report_json(FILE *f, const struct migrate_report *r)
 		r->outcome == MIGRATE_UNCERTAIN ? "in-doubt" : "not-migrated");
 	report_json_str(f, r->outcome_why);
 	fprintf(f, ",\"session\":\"%016" PRIx64 "\"", r->session_id);
+	fprintf(f, ",\"clock_start_ns\":%" PRIu64, r->clock_start_ns);
 	fprintf(f, ",\"total_ms\":%.3f,\"precopy_ms\":%.3f,\"downtime_ms\":%.3f",
 		ms(r->total_ns), ms(r->precopy_ns), ms(r->downtime_ns));
 	json_downtime(f, "downtime_parts", &r->down);

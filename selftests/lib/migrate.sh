@@ -170,7 +170,7 @@ judge_migrated() {
 	# a part timed outside its window, a total that stops before the resume,
 	# a split the destination measured but the source did not keep).
 	why=$(python3 - "$s" "$d" <<'PY'
-import json, sys
+import json, os, sys, time
 r = json.load(open(sys.argv[1]))
 dr = json.load(open(sys.argv[2]))
 ap = r['apply_parts']
@@ -193,7 +193,16 @@ elif not 0 < pp['reads_ms'] <= pp['save_ms']:
     print('switch probe: save %.3f ms, of it reads %.3f' % (pp['save_ms'], pp['reads_ms']))
 p = r['setup_parts']
 parts = p['connect_ms'] + p['hash_speed_ms'] + p['track_start_ms']
-if abs(parts - r['setup_ms']) > 1:
+# Time zero on CLOCK_MONOTONIC, this test's clock: its total (and the
+# source's teardown) ends just before the report was written, when the file
+# changed last (the destination's runs the guest --run-for seconds more).
+mono = time.monotonic() - time.time()
+ends = [(x['clock_start_ns'] / 1e9 + (x['total_ms'] + x.get('teardown_ms', 0)) / 1e3,
+         os.path.getmtime(f) + mono, slack) for x, f, slack in ((r, sys.argv[1], 10), (dr, sys.argv[2], 120))]
+if not all(w - slack < e <= w + 0.05 for e, w, slack in ends):
+    print('time zero: the totals end at %s s, the reports were written at %s s (CLOCK_MONOTONIC)' % (
+        ['%.3f' % e for e, _, _ in ends], ['%.3f' % w for _, w, _ in ends]))
+elif abs(parts - r['setup_ms']) > 1:
     print('setup %.1f ms, its parts %.1f' % (r['setup_ms'], parts))
 elif r['total_ms'] + 1 < r['setup_ms'] + r['precopy_ms'] + r['downtime_ms']:
     print('total %.1f ms < setup %.1f + pre-copy %.1f + downtime %.1f' % (

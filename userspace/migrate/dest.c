@@ -790,6 +790,7 @@ int migrate_dest(const struct migrate_dest_opts *o, struct vm **vmp, struct vm_r
 			 d->abort_text[0] ? d->abort_text : strerror(-ret));
 	}
 	rep->total_ns = t0 ? vmm_now_ns() - t0 : 0;
+	rep->clock_start_ns = t0;
 	rep->ok = !ret;
 	*vmp = ret ? NULL : d->vm;
 	if (ans)

@@ -156,6 +156,12 @@ struct migrate_report {
 	int nice_final[MIGRATE_MAX_CHANNELS];	/* and in the final round */
 	uint64_t mem_bytes;
 	unsigned int nr_vcpus;
+	/*
+	 * CLOCK_MONOTONIC at the report's time zero (the first connect), so
+	 * that a reader on the same host can place the report on its own
+	 * clock (a console's timestamps, say); process start-up is not in it.
+	 */
+	uint64_t clock_start_ns;
 	uint64_t total_ns;		/* first connect to confirmation (source: STARTED) */
 	uint64_t precopy_ns;		/* rounds before the pause */
 	uint64_t downtime_ns;		/* the source's pause to the destination's resume */

@@ -856,6 +856,7 @@ int migrate_source(struct vm *vm, struct vm_runner *runner, struct tracker *trk,
 	vm_runner_stats(runner, &rs);
 	rep->guest_ops_start = rs.ops;
 	rep->guest_bad_pages = -1;
+	rep->clock_start_ns = t0;
 
 	if (!o->nr_to || !src.n || src.n > MIGRATE_MAX_CHANNELS) {
 		snprintf(rep->error, sizeof(rep->error), "need 1..%d channels and a destination",
