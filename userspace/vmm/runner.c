@@ -131,6 +131,7 @@ static void add_ns(struct timespec *ts, uint64_t ns)
 static bool park(struct runner_vcpu *rv)
 {
 	struct vm_runner *r = rv->r;
+	bool sleep_due = r->throttle_pct && rv->run_ns >= THROTTLE_SLICE_NS;
 	uint64_t sleep_ns = 0;
 	struct timespec until;
 
@@ -142,14 +143,14 @@ static bool park(struct runner_vcpu *rv)
 	 * to go to (the saver completes it, slowly but correctly).
 	 */
 	if (rv->v->exit_pending && !r->exit_req && !rv->finished &&
-	    (r->pause_req || (r->throttle_pct && rv->run_ns >= THROTTLE_SLICE_NS))) {
+	    (r->pause_req || sleep_due)) {
 		__atomic_store_n(&rv->v->run->immediate_exit, 1, __ATOMIC_RELAXED);
 		rv->completing = true;
 		return true;
 	}
 	if (!r->throttle_pct) {
 		rv->run_ns = 0;
-	} else if (rv->run_ns >= THROTTLE_SLICE_NS) {
+	} else if (sleep_due) {
 		/* Sleep pct% of wall time: sleep/(run+sleep) == pct/100. */
 		sleep_ns = rv->run_ns * r->throttle_pct / (100 - r->throttle_pct);
 		rv->run_ns = 0;
