@@ -34,7 +34,9 @@
  * Tell the codec what the link delivers, when its choice needs it (no
  * --bandwidth, a codec to choose): TCP's rate sample of the batches sent so
  * far.  A kernel without one (before 4.9) leaves the codec to its rule
- * without a link figure.
+ * without a link figure.  A sample TCP has not renewed since the last batch
+ * (nothing acknowledged in between) is not counted twice: the small
+ * app-limited bursts of late rounds would otherwise weigh several times.
  */
 static void link_sample(struct sender *s)
 {
@@ -42,6 +44,9 @@ static void link_sample(struct sender *s)
 
 	if (!wire_tx_wants_link(s->tx) || transport_link(s->ch, &lk))
 		return;
+	if (lk.delivered && lk.delivered == s->link_delivered)
+		return;
+	s->link_delivered = lk.delivered;
 	wire_tx_link_sample(s->tx, lk.delivery_bps, lk.app_limited);
 }
 

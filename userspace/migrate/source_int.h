@@ -46,6 +46,7 @@ struct sender {
 	unsigned int next;
 	uint8_t ctl[256];		/* ROUND_END */
 	uint64_t gen;			/* last job taken */
+	uint32_t link_delivered;	/* TCP's delivered at the last link sample */
 	/* This round, read by the main thread after the round. */
 	uint64_t pages, zero_pages, wire_bytes;
 	struct migrate_round_time time;

@@ -545,6 +545,11 @@ TEST_F(chan, adaptive_measures_the_link)
 	/* ... re-measuring every 128 compressed batches. */
 	EXPECT_LE(4 + 4, st.link_probes);
 	EXPECT_GE(4 + 4 * 3, st.link_probes);
+	/* One app-limited burst that measured fast moves it a quarter of the way. */
+	wire_tx_link_sample(tx, 1 << 30, true);
+	wire_tx_stats(tx, &st);
+	EXPECT_LT(256 << 20, st.link_bps);
+	EXPECT_GT(258 << 20, st.link_bps);
 	wire_tx_destroy(tx);
 
 	/* A given figure wins over samples, and nothing probes. */

@@ -503,6 +503,7 @@ TEST_F(stream, messages_arrive_intact)
 		ASSERT_EQ(0, transport_link(self->c[i].snd, &lk)) TH_LOG("%s", transport_error());
 		EXPECT_LT(0, lk.delivery_bps);
 		EXPECT_LT(0, lk.rtt_us);
+		EXPECT_LT(0, lk.delivered);
 		if (variant->adaptive && st.zc_copied) {
 			/*
 			 * Every completion came back copied (loopback): the

@@ -296,12 +296,15 @@ int transport_tls_parse(const char *name, enum transport_tls *t);
 /*
  * TCP's latest delivery rate sample for the channel (TCP_INFO): bytes/s
  * the peer acknowledged over about a round trip.  app_limited: we did not
- * keep the connection busy, so the link can do at least that.
+ * keep the connection busy, so the link can do at least that.  TCP keeps
+ * only its latest sample: a reader that asks again before new data was
+ * acknowledged reads the same one, which delivered tells apart.
  */
 struct transport_link {
 	uint64_t delivery_bps;		/* 0: no sample yet */
 	bool app_limited;
 	uint32_t rtt_us;
+	uint32_t delivered;		/* segments acknowledged so far; 0: unknown (< 4.18) */
 };
 int transport_link(struct transport_chan *ch, struct transport_link *out);
 

@@ -32,5 +32,7 @@ int transport_link(struct transport_chan *ch, struct transport_link *out)
 	out->delivery_bps = ti.tcpi_delivery_rate;
 	out->app_limited = ti.tcpi_delivery_rate_app_limited;
 	out->rtt_us = ti.tcpi_rtt;
+	if (len >= offsetof(struct tcp_info, tcpi_delivered) + sizeof(ti.tcpi_delivered))
+		out->delivered = ti.tcpi_delivered;
 	return 0;
 }
