@@ -622,7 +622,17 @@ def main():
     ap.add_argument('--json', help='also write the results here')
     ap.add_argument('--cap-max', type=float, default=CAP_MAX_MIB,
                     help='the highest bandwidth cap, MiB/s (default %(default)s)')
+    ap.add_argument('--rates', default='below,near,above',
+                    help='the rates to run, of below,near,above (default: all)')
+    ap.add_argument('--rows', help='only the rows whose name contains one of these '
+                    '(comma-separated), for a look at a few; the ratios need a QEMU row')
     a = ap.parse_args()
+    want_rates = a.rates.split(',')
+    if not want_rates or any(r not in ('below', 'near', 'above') for r in want_rates):
+        print('bench_qemu: --rates: below, near or above, comma-separated', file=sys.stderr)
+        return 2
+    picked = (lambda row: any(w in row.name for w in a.rows.split(','))) if a.rows else \
+        (lambda row: True)
     if not (vg.AGENT and vg.IMAGE):
         print('bench_qemu: no agent or guest image (make first)', file=sys.stderr)
         return 2
@@ -631,6 +641,7 @@ def main():
     rows = QEMU_ROWS + VMDIRTY_ROWS
     if a.quick:
         rows = [r for r in rows if r.name in QUICK]
+    rows = [r for r in rows if picked(r)]
     if not kmod:
         rows = [r for r in rows if '--backend' not in r.kw.get('args', []) or 'kmod' not in r.kw['args']]
     tmp = tempfile.mkdtemp(prefix='bench-qemu-')
@@ -666,6 +677,8 @@ def main():
     results = []
     port = 5300
     for rate_name, rate in list(rates):
+        if rate_name not in want_rates:
+            continue
         target = {'below': 0.25, 'near': 0.85, 'above': 2.0}[rate_name] * cap * 2**20 / 4096
         nominal = rate
         rate, und_q, und_v, first = calibrate(tmp, a.mem, rate, target)
@@ -680,7 +693,7 @@ def main():
                 und_q, und_v, ', vmdirty memfd RAM %.0f' % und_m if memfd else ''))
         und = {'qemu': und_q, 'vmdirty': und_v}
         todo = [(row, rate_name == 'above') for row in rows]
-        if rate_name == 'above':
+        if rate_name == 'above' and picked(QEMU_ROWS[0]):
             todo.insert(0, (QEMU_ROWS[0], False))
         rate_rows = []
         for row, autoconv in todo:
@@ -733,6 +746,7 @@ def main():
     print('# stall: longest gap between progress ticks before the pause; thrtl: most vCPU throttle; '
           'x*: ratio to the fastest converged QEMU row at that rate (xtime < 1: faster; xr0: r0 data)')
     print(HEADER)
+    rates = [r for r in rates if r[0] in want_rates]
     for rate_name, rate in rates:
         rr = [r for r in results if r['rate'] == rate_name]
         qs = [r for r in rr if r['vmm'] == 'qemu' and r.get('converged') and r.get('total_ms')
