@@ -34,8 +34,9 @@ for t in build/userspace/tests/*_test; do
 	"$t" 2>&1 | tee -a "$results/unit.ktap"
 	[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 done
-# The test host's own host-side helpers (selftests/vm/*_test.sh).
-for t in selftests/vm/*_test.sh; do
+# The test host's own host-side helpers (selftests/vm/*_test.sh), and the
+# benchmark scripts' logic (scripts/*_test.py).
+for t in selftests/vm/*_test.sh scripts/*_test.py; do
 	echo "# $(basename "$t")" | tee -a "$results/unit.ktap"
 	"$t" 2>&1 | tee -a "$results/unit.ktap"
 	[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
