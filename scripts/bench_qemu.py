@@ -504,13 +504,12 @@ def calibrate(tmp, mem, asked, target, qfn=None, vfn=None):
     if near(got):
         return asked, q, v, None
     first = (asked, q, v)
-    nominal = asked
     asked = round(min(asked * target / got, asked * 4), 3)
     q, v = measure(asked)
     got2 = min(q, v)
     if not near(got2) and got2 > target and got2 > got:
         asked = round(first[0] + (target - got) * (asked - first[0]) / (got2 - got), 3)
-        asked = max(nominal, asked)
+        asked = max(first[0], asked)
         q, v = measure(asked)
     return asked, q, v, first
 
@@ -657,7 +656,7 @@ def main():
                     '(comma-separated), for a look at a few; the ratios need a QEMU row')
     a = ap.parse_args()
     want_rates = a.rates.split(',')
-    if not want_rates or any(r not in ('below', 'near', 'above') for r in want_rates):
+    if any(r not in ('below', 'near', 'above') for r in want_rates):
         print('bench_qemu: --rates: below, near or above, comma-separated', file=sys.stderr)
         return 2
     picked = (lambda row: any(w in row.name for w in a.rows.split(','))) if a.rows else \
@@ -694,6 +693,7 @@ def main():
     cap_mb = cap * 2**20 / 1e6
     rates = [('below', round(0.25 * cap_mb, 3)), ('near', round(0.85 * cap_mb, 3)),
              ('above', round(2.0 * cap_mb, 3))]
+    rates = [r for r in rates if r[0] in want_rates]
     log('undisturbed top rate (rate=0, its counter read in its memory): QEMU %.0f pages/s, '
         'vmdirty %.0f pages/s%s' % (top_q, top_v, ', vmdirty with memfd RAM %.0f' % top_m
                                    if top_m else ''))
@@ -706,8 +706,6 @@ def main():
     results = []
     port = 5300
     for rate_name, rate in list(rates):
-        if rate_name not in want_rates:
-            continue
         target = {'below': 0.25, 'near': 0.85, 'above': 2.0}[rate_name] * cap * 2**20 / 4096
         nominal = rate
         rate, und_q, und_v, first = calibrate(tmp, a.mem, rate, target)
@@ -775,7 +773,6 @@ def main():
     print('# stall: longest gap between progress ticks before the pause; thrtl: most vCPU throttle; '
           'x*: ratio to the fastest converged QEMU row at that rate (xtime < 1: faster; xr0: r0 data)')
     print(HEADER)
-    rates = [r for r in rates if r[0] in want_rates]
     for rate_name, rate in rates:
         rr = [r for r in results if r['rate'] == rate_name]
         qs = [r for r in rr if r['vmm'] == 'qemu' and r.get('converged') and r.get('total_ms')
