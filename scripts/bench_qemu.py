@@ -444,6 +444,9 @@ def vmdirty_migrate(row, tmp, mem, rate, bw_mib, port):
         if r['converged']:
             try:
                 dj = json.loads(dout)
+                # Kept whole: what the destination timed (its apply and resume, its
+                # channels) explains a downtime part the source only sees in flight.
+                r['dest_report'] = dj
                 if not dj.get('ok'):
                     r['status'] = 'destination: ' + dj.get('error', '?')
             except ValueError:

@@ -9,7 +9,10 @@
  * - stop ends workloads with DONE; a paused runner stops without running
  *   the guest again;
  * - a pause finishes a half-done I/O exit on the vCPU's own thread, and
- *   vcpu_complete_io() finishes one (RIP moves past the OUT) or does nothing.
+ *   vcpu_complete_io() finishes one (RIP moves past the OUT) or does nothing;
+ * - a kick-and-wait returns only once every vCPU came out of KVM_RUN, and
+ *   the guest goes on;
+ * - a runner started paused runs nothing until resumed.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -56,6 +59,7 @@ struct hook_log {
 	uint64_t backwards;
 	uint64_t hold_us;	/* the next report stays in its exit this long */
 	unsigned int holding;	/* 1 + the vCPU held there, 0 when none */
+	bool released;		/* and the hold is over */
 };
 
 static void on_progress(void *ctx, struct vcpu *v, uint64_t ops, uint64_t now_ns)
@@ -74,7 +78,10 @@ static void on_progress(void *ctx, struct vcpu *v, uint64_t ops, uint64_t now_ns
 		h->hold_us = 0;
 		__atomic_store_n(&h->holding, v->idx + 1, __ATOMIC_RELEASE);
 		pthread_mutex_unlock(&h->lock);
-		usleep(us);	/* still inside the I/O exit: KVM_RUN not re-entered */
+		/* Still inside the I/O exit: KVM_RUN not re-entered.  A kick cuts one sleep short. */
+		for (uint64_t until = vmm_now_ns() + us * 1000; vmm_now_ns() < until;)
+			usleep(1000);
+		__atomic_store_n(&h->released, true, __ATOMIC_RELEASE);
 		return;
 	}
 	pthread_mutex_unlock(&h->lock);
@@ -207,6 +214,35 @@ TEST_F_TIMEOUT(run, pause_finishes_the_exit_on_the_vcpu_thread, TIMEOUT_S)
 	EXPECT_EQ(0, rs.guest_errors);
 }
 
+/*
+ * A vCPU's thread held in its progress hook: the wait lasts until it is
+ * back where a pause would park it, as a pause does.  Catches a wait that
+ * returns on the kick alone (or on a vCPU merely out of KVM_RUN).
+ */
+TEST_F_TIMEOUT(run, kick_wait_waits_for_every_vcpu, TIMEOUT_S)
+{
+	time_t end = time(NULL) + WAIT_S;
+	struct vm_runner_stats after;
+	unsigned int held;
+	uint64_t ns;
+
+	pthread_mutex_lock(&self->log.lock);
+	self->log.hold_us = 200000;
+	pthread_mutex_unlock(&self->log.lock);
+	while (!(held = __atomic_load_n(&self->log.holding, __ATOMIC_ACQUIRE)) &&
+	       time(NULL) < end)
+		usleep(1000);
+	ASSERT_NE(0, held);
+	ASSERT_EQ(0, vm_runner_kick_wait(self->r, 10000, &ns));
+	EXPECT_TRUE(__atomic_load_n(&self->log.released, __ATOMIC_ACQUIRE));
+	vm_runner_stats(self->r, &after);
+	TH_LOG("kick and wait: %.3f ms", ns / 1e6);
+	ASSERT_TRUE(wait_reports(self->r, after.reports + 4));
+	ASSERT_EQ(0, vm_runner_stop(self->r));
+	vm_runner_stats(self->r, &after);
+	EXPECT_EQ(0, after.guest_errors);
+}
+
 /* Progress rate over about a second of wall time. */
 static double rate(struct vm *vm)
 {
@@ -253,6 +289,58 @@ TEST_F_TIMEOUT(run, stop_while_paused_does_not_run_the_guest, TIMEOUT_S)
 	vm_runner_stats(self->r, &st);
 	EXPECT_EQ(0, st.finished);	/* the workloads were never told to stop */
 	EXPECT_EQ(0, self->vm->vcpus[0]->mb->stop);
+}
+
+/*
+ * Started paused (a migration destination before the commit): the threads
+ * exist and never enter KVM_RUN; resuming runs the guest.  Catches the
+ * pause request set only after the threads started.
+ */
+FIXTURE(bare) {
+	int unused;
+};
+
+FIXTURE_SETUP(bare)
+{
+	if (access("/dev/kvm", R_OK | W_OK))
+		SETUP_SKIP("no /dev/kvm");
+}
+
+FIXTURE_TEARDOWN(bare)
+{
+}
+
+TEST_F_TIMEOUT(bare, start_paused_runs_nothing_until_resumed, TIMEOUT_S)
+{
+	struct vm_config cfg = { .nr_vcpus = 2, .mem_size = 32ULL << 20 };
+	struct vm_runner_stats st;
+	struct vm_runner *r;
+	struct vm *vm;
+	uint64_t ns;
+	unsigned int i;
+
+	ASSERT_EQ(0, vm_create(&cfg, &vm));
+	ASSERT_EQ(0, vm_load_guest(vm));
+	for (i = 0; i < cfg.nr_vcpus; i++) {
+		uint64_t args[GUEST_CMD_ARGS] = { GUEST_WL_RANDOM, 0, 0, i };
+
+		ASSERT_EQ(0, vcpu_post(vm->vcpus[i], GUEST_CMD_WORKLOAD, args));
+	}
+	ASSERT_EQ(0, vm_runner_start_paused(vm, NULL, &r));
+	usleep(300000);
+	vm_runner_stats(r, &st);
+	EXPECT_EQ(0, ops_of(vm));
+	EXPECT_EQ(0, st.kicks);
+	EXPECT_EQ(0, st.exits[KVM_EXIT_IO]);
+	ASSERT_EQ(0, vm_runner_resume_wait(r, 10000, &ns));
+	TH_LOG("resume until every thread left its park: %.3f ms", ns / 1e6);
+	ASSERT_TRUE(wait_reports(r, 4));
+	EXPECT_LT(0, ops_of(vm));
+	ASSERT_EQ(0, vm_runner_stop(r));
+	vm_runner_stats(r, &st);
+	EXPECT_EQ(0, st.guest_errors);
+	vm_runner_free(r);
+	vm_destroy(vm);
 }
 
 /* Ring-full exits in the runner: the hook harvests and resets. */

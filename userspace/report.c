@@ -99,7 +99,7 @@ void report_text(FILE *f, const struct migrate_report *r)
 		fprintf(f, "    %-30s %9.1f %9.1f\n", "resume (there)", ms(d->resume_ns), ms(e->resume_ns));
 	}
 	if (r->probe_ns)
-		fprintf(f, "  switch probe     the guest paused %.1f ms (of %.1f) after round 0 to time the pause and the state save\n",
+		fprintf(f, "  switch probe     the guest paused %.1f ms (of %.1f) after round 0 to time the pause, the state save and the resume\n",
 			ms(r->probe_ns), ms(r->probe_wall_ns));
 	if (r->setup_ns) {
 		char hash_speed[64] = "";
@@ -212,6 +212,15 @@ void report_json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+static const char *const step_names[MIGRATE_NR_STEPS] = {
+	[MIGRATE_AT_PAUSE] = "pause",
+	[MIGRATE_AT_COMPLETE] = "complete",
+	[MIGRATE_AT_APPLIED] = "applied",
+	[MIGRATE_AT_READY] = "ready",
+	[MIGRATE_AT_COMMIT] = "commit",
+	[MIGRATE_AT_STARTED] = "started",
+};
+
 static void json_downtime(FILE *f, const char *name, const struct migrate_downtime *d)
 {
 	fprintf(f, ",\"%s\":{\"harvest_ms\":%.3f,\"pages_ms\":%.3f,\"state_ms\":%.3f,"
@@ -246,6 +255,12 @@ void report_json(FILE *f, const struct migrate_report *r)
 	report_json_str(f, r->outcome_why);
 	fprintf(f, ",\"session\":\"%016" PRIx64 "\"", r->session_id);
 	fprintf(f, ",\"clock_start_ns\":%" PRIu64, r->clock_start_ns);
+	fprintf(f, ",\"timeline_ms\":{");
+	for (unsigned int i = 0; i < MIGRATE_NR_STEPS; i++)
+		fprintf(f, "%s\"%s\":%.3f", i ? "," : "", step_names[i],
+			r->at_ns[i] && r->at_ns[i] >= r->clock_start_ns ?
+			ms(r->at_ns[i] - r->clock_start_ns) : -1.0);
+	fprintf(f, "}");
 	fprintf(f, ",\"total_ms\":%.3f,\"precopy_ms\":%.3f,\"downtime_ms\":%.3f",
 		ms(r->total_ns), ms(r->precopy_ns), ms(r->downtime_ns));
 	json_downtime(f, "downtime_parts", &r->down);
@@ -256,8 +271,9 @@ void report_json(FILE *f, const struct migrate_report *r)
 		ms(r->commit_flights_ns), ms(r->commit_decide_ns), ms(r->commit_owd_ns));
 	fprintf(f, ",\"state_parts\":{\"save_ms\":%.3f,\"send_ms\":%.3f}", ms(r->state_save_ns),
 		ms(r->down.state_ns > r->state_save_ns ? r->down.state_ns - r->state_save_ns : 0));
-	fprintf(f, ",\"probe_parts\":{\"pause_ms\":%.3f,\"save_ms\":%.3f,\"reads_ms\":%.3f}",
-		ms(r->probe_pause_ns), ms(r->probe_save_ns), ms(r->probe_load_ns));
+	fprintf(f, ",\"probe_parts\":{\"pause_ms\":%.3f,\"save_ms\":%.3f,\"reads_ms\":%.3f,"
+		"\"resume_ms\":%.3f}", ms(r->probe_pause_ns), ms(r->probe_save_ns),
+		ms(r->probe_load_ns), ms(r->probe_resume_ns));
 	fprintf(f, ",\"apply_parts\":{\"wait_ms\":%.3f,\"check_ms\":%.3f,\"restore_ms\":%.3f}",
 		ms(r->apply_wait_ns), ms(r->apply_check_ns), ms(r->apply_restore_ns));
 	fprintf(f, ",\"probe_ms\":%.3f,\"release_ms\":%.3f", ms(r->probe_ns), ms(r->release_ns));
@@ -304,13 +320,14 @@ void report_json(FILE *f, const struct migrate_report *r)
 		const struct migrate_round *x = &r->rounds[i];
 
 		fprintf(f, "%s{\"round\":%u,\"final\":%s,\"pages\":%" PRIu64 ",\"zero_pages\":%" PRIu64
-			",\"wire_bytes\":%" PRIu64 ",\"ms\":%.3f,\"harvest_ms\":%.3f,\"dirty_after\":%" PRIu64
+			",\"wire_bytes\":%" PRIu64 ",\"ms\":%.3f,\"harvest_ms\":%.3f,\"kick_ms\":%.3f"
+			",\"dirty_after\":%" PRIu64
 			",\"expected_downtime_ms\":%.3f,\"bound_downtime_ms\":%.3f,\"expected_fixed_ms\":%.3f"
 			",\"throttle\":%u,\"read_ms\":%.3f,\"scan_ms\":%.3f"
 			",\"comp_ms\":%.3f,\"send_ms\":%.3f,\"link_ms\":%.3f,\"cap_ms\":%.3f"
 			",\"cpu_wait_ms\":%.3f,\"cpu_ms\":%.3f,\"guest_cpu_ms\":%.3f,\"host_cpu_ms\":%.3f}",
 			i ? "," : "", x->round, x->final ? "true" : "false", x->pages, x->zero_pages,
-			x->wire_bytes, ms(x->ns), ms(x->harvest_ns), x->dirty_after,
+			x->wire_bytes, ms(x->ns), ms(x->harvest_ns), ms(x->kick_ns), x->dirty_after,
 			x->expected_downtime_ns == UINT64_MAX ? -1.0 : ms(x->expected_downtime_ns),
 			x->bound_downtime_ns == UINT64_MAX ? -1.0 : ms(x->bound_downtime_ns),
 			ms(x->expected_fixed_ns), x->throttle, ms(x->time.read_ns), ms(x->time.scan_ns), ms(x->time.comp_ns), ms(x->time.send_ns),

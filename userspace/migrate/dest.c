@@ -661,8 +661,26 @@ static int receive(struct dest *d)
 	return d->abort ? -EPROTO : 0;
 }
 
+/*
+ * The vCPU threads, parked until the commit: made now, a failure to make
+ * them ends the migration before round 0, not after the source committed.
+ * The hooks are the caller's own (copied), for a guest that outlives us.
+ */
+static int start_vcpus(struct dest *d)
+{
+	int ret = vm_runner_start_paused(d->vm, d->o->hooks, &d->runner);
+
+	if (ret)
+		dest_fail(d, WIRE_ERR_INTERNAL, -ret, "cannot start the vCPU threads: %s",
+			  strerror(-ret));
+	return ret;
+}
+
 static void dest_teardown(struct dest *d, bool keep_vm)
 {
+	/* Not handed over by the commit: joined, the guest never ran here. */
+	vm_runner_free(d->runner);
+	d->runner = NULL;
 	dest_stop_receivers(d);
 	for (unsigned int i = 0; i < d->n; i++) {
 		struct receiver *r = &d->rcv[i];
@@ -770,6 +788,8 @@ int migrate_dest(const struct migrate_dest_opts *o, struct vm **vmp, struct vm_r
 	if (!ret)
 		ret = accept_channels(d);
 	t0 = vmm_now_ns();
+	if (!ret)
+		ret = start_vcpus(d);
 	rep->channels = d->n;
 	rep->session_id = d->peer.session_id;
 	if (!ret)

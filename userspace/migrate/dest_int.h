@@ -58,8 +58,12 @@ struct dest {
 	struct wire_complete complete;
 	bool have_complete;
 
-	/* The guest, once it runs here. */
-	const struct vm_runner_hooks *user_hooks;
+	/*
+	 * The vCPU threads, made parked once the VM exists (start_vcpus()) so
+	 * that the commit only wakes them; handed to the caller once the
+	 * guest runs here, else joined without running it (dest_teardown()).
+	 */
+	struct vm_runner *runner;
 
 	/* The switchover (switch_dst.c). */
 	uint32_t acked;			/* rounds acknowledged (ROUND_ACK) */

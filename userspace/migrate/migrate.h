@@ -107,6 +107,7 @@ struct migrate_round {
 	uint64_t wire_bytes;		/* PAGES bytes on the wire */
 	uint64_t ns;			/* sending the round */
 	uint64_t harvest_ns;		/* the harvest that produced its set */
+	uint64_t kick_ns;		/* after it: the vCPUs kicked out of KVM_RUN and back (a pause's latency) */
 	struct migrate_round_time time;	/* the senders' */
 	uint64_t dirty_after;		/* harvested after it: the next set */
 	uint64_t expected_downtime_ns;
@@ -133,6 +134,23 @@ struct migrate_downtime {
 	uint64_t commit_ns;		/* READY and COMMIT on the wire (the round trip) */
 	uint64_t resume_ns;		/* destination: COMMIT until the vCPUs ran */
 	uint64_t total_ns;
+};
+
+/*
+ * The handover's steps, when each happened on this side (CLOCK_MONOTONIC,
+ * 0: not reached).  Source: paused, COMPLETE sent, READY received, COMMIT
+ * sent, STARTED received.  Destination: COMPLETE received, the last pages
+ * applied, READY sent, COMMIT received, the guest running.  On one host
+ * the two sides' lines show each message's flight.
+ */
+enum migrate_step {
+	MIGRATE_AT_PAUSE,
+	MIGRATE_AT_COMPLETE,
+	MIGRATE_AT_APPLIED,
+	MIGRATE_AT_READY,
+	MIGRATE_AT_COMMIT,
+	MIGRATE_AT_STARTED,
+	MIGRATE_NR_STEPS,
 };
 
 /* Everything a final report and --json need. */
@@ -162,6 +180,7 @@ struct migrate_report {
 	 * clock (a console's timestamps, say); process start-up is not in it.
 	 */
 	uint64_t clock_start_ns;
+	uint64_t at_ns[MIGRATE_NR_STEPS];	/* the handover's steps (enum migrate_step) */
 	uint64_t total_ns;		/* first connect to confirmation (source: STARTED) */
 	uint64_t precopy_ns;		/* rounds before the pause */
 	uint64_t downtime_ns;		/* the source's pause to the destination's resume */
@@ -171,8 +190,9 @@ struct migrate_report {
 	uint64_t pause_ns, collect_ns;
 	uint64_t state_save_ns;
 	/* The switch probe, the quicker of two: pausing the vCPUs, saving their
-	 * and the VM's state, and of the save the reads (what loading takes). */
-	uint64_t probe_pause_ns, probe_save_ns, probe_load_ns;
+	 * and the VM's state, of the save the reads (what loading takes), and
+	 * resuming (until every vCPU thread is on its way into KVM_RUN). */
+	uint64_t probe_pause_ns, probe_save_ns, probe_load_ns, probe_resume_ns;
 	uint64_t apply_wait_ns, apply_check_ns, apply_restore_ns;
 	/* COMPLETE and READY in flight; READY to COMMIT here; COMMIT in flight. */
 	uint64_t commit_flights_ns, commit_decide_ns, commit_owd_ns;

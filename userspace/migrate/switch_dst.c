@@ -20,23 +20,6 @@
 #include "migrate/dest_int.h"
 #include "migrate/failpoint.h"
 
-static int ring_full_hook(void *ctx, struct vcpu *v)
-{
-	struct dest *d = ctx;
-
-	if (d->user_hooks && d->user_hooks->ring_full)
-		return d->user_hooks->ring_full(d->user_hooks->ctx, v);
-	return -ENOSPC;
-}
-
-static void progress_hook(void *ctx, struct vcpu *v, uint64_t ops, uint64_t now)
-{
-	struct dest *d = ctx;
-
-	if (d->user_hooks && d->user_hooks->progress)
-		d->user_hooks->progress(d->user_hooks->ctx, v, ops, now);
-}
-
 static int restore(struct dest *d)
 {
 	int ret;
@@ -90,28 +73,24 @@ static int discard(struct dest *d, bool chan_ok, bool told, const char *why)
 /* Run it: the only way out of READY into the guest running here. */
 static int commit(struct dest *d, struct vm_runner **runner, bool chan_ok, const char *by)
 {
-	struct vm_runner_hooks hooks = { .progress = progress_hook, .ring_full = ring_full_hook,
-					 .ctx = d };
-	static const struct vm_runner_hooks none;
 	struct receiver *r0 = &d->rcv[0];
 	struct wire_started sd;
 	uint8_t buf[128];
-	uint64_t t0 = vmm_now_ns();
+	uint64_t t0 = vmm_now_ns(), woke;
 	int ret;
 
+	d->rep->at_ns[MIGRATE_AT_COMMIT] = t0;
 	migrate_failpoint("dst-commit");
-	d->user_hooks = d->o->hooks ? d->o->hooks : &none;
-	ret = vm_runner_start(d->vm, &hooks, runner);
-	if (ret) {
-		char why[128];
-
-		snprintf(why, sizeof(why), "cannot start the vCPUs: %s", strerror(-ret));
-		return discard(d, chan_ok, false, why);
-	}
+	/* Nothing left that can fail: the threads exist, parked (start_vcpus()). */
+	ret = vm_runner_resume_wait(d->runner, 1000, &woke);
+	*runner = d->runner;
+	d->runner = NULL;
 	answer_set(d->ans, ANSWER_COMMITTED);
 	sd.resume_ns = vmm_now_ns() - t0;
 	d->rep->down.resume_ns = sd.resume_ns;
-	dest_log(d, "committed (%s): the guest runs here", by);
+	d->rep->at_ns[MIGRATE_AT_STARTED] = t0 + sd.resume_ns;
+	dest_log(d, "committed (%s): the guest runs here%s", by,
+		 ret ? " (a vCPU thread not yet scheduled after 1 s)" : "");
 	migrate_failpoint("dst-started");
 	/* Best effort: a source that misses it asks (QUERY) and hears "running". */
 	if (chan_ok)
@@ -211,6 +190,8 @@ int dest_switchover(struct dest *d, struct vm_runner **runner)
 	int ret;
 
 	rd.wait_ns = t_ended - d->t_complete;
+	d->rep->at_ns[MIGRATE_AT_COMPLETE] = d->t_complete;
+	d->rep->at_ns[MIGRATE_AT_APPLIED] = t_ended;
 	for (unsigned int i = 0; i < d->n; i++)
 		streams[i] = &d->rcv[i].st;
 	t = vmm_now_ns();
@@ -247,6 +228,7 @@ int dest_switchover(struct dest *d, struct vm_runner **runner)
 	answer_set(d->ans, ANSWER_READY);
 	migrate_failpoint("dst-ready");
 	dest_log(d, "ready: every page, the page digest and the state check out; waiting for the source's COMMIT");
+	d->rep->at_ns[MIGRATE_AT_READY] = vmm_now_ns();
 	if (msg_send(r0->ch, buf, wire_enc_ready(&r0->st, buf, sizeof(buf), &rd)))
 		dest_log(d, "sending READY: %s", transport_error());
 	ret = hold(d, runner);

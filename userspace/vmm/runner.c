@@ -37,6 +37,8 @@ struct runner_vcpu {
 	bool finished;		/* its command is done (status) or failed */
 	bool completing;	/* its next KVM_RUN only finishes an exit (park()) */
 	int status;
+	uint64_t out_gen;	/* r->kick_gen when it last came out of KVM_RUN */
+	uint64_t ran_gen;	/* r->resume_gen when it last left park() */
 	uint64_t run_ns;	/* run time since the last throttle sleep */
 	struct vm_runner_vcpu_stats st;
 };
@@ -50,6 +52,9 @@ struct vm_runner {
 	unsigned int throttle_pct;
 	unsigned int nr_parked;
 	uint64_t throttle_ns;
+	/* vm_runner_kick_wait() and vm_runner_resume_wait(): their rounds, and a waiter. */
+	uint64_t kick_gen, resume_gen;
+	unsigned int waiters;
 	struct runner_vcpu rv[VM_MAX_VCPUS];
 };
 
@@ -174,6 +179,9 @@ static bool park(struct runner_vcpu *rv)
 	}
 	r->nr_parked--;
 	rv->parked = false;
+	rv->ran_gen = r->resume_gen;
+	if (r->waiters)
+		pthread_cond_broadcast(&r->cond);
 	/* Under the lock, before KVM_RUN: see the comment at the top. */
 	__atomic_store_n(&rv->v->run->immediate_exit, 0, __ATOMIC_RELAXED);
 	return !r->exit_req;
@@ -241,6 +249,9 @@ static void *vcpu_thread(void *arg)
 
 		pthread_mutex_lock(&r->lock);
 		rv->run_ns += now - t0;
+		rv->out_gen = r->kick_gen;
+		if (r->waiters)
+			pthread_cond_broadcast(&r->cond);
 		if (ret == -EINTR) {
 			if (!rv->completing)
 				rv->st.kicks++;
@@ -276,7 +287,8 @@ static void *vcpu_thread(void *arg)
 	return NULL;
 }
 
-int vm_runner_start(struct vm *vm, const struct vm_runner_hooks *h, struct vm_runner **out)
+static int runner_start(struct vm *vm, const struct vm_runner_hooks *h, bool paused,
+			struct vm_runner **out)
 {
 	struct vm_runner *r;
 	pthread_condattr_t ca;
@@ -298,6 +310,7 @@ int vm_runner_start(struct vm *vm, const struct vm_runner_hooks *h, struct vm_ru
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&r->cond, &ca);
 	pthread_condattr_destroy(&ca);
+	r->pause_req = paused;
 
 	pthread_mutex_lock(&r->lock);
 	for (i = 0; i < vm->nr_vcpus; i++) {
@@ -319,6 +332,64 @@ int vm_runner_start(struct vm *vm, const struct vm_runner_hooks *h, struct vm_ru
 	return 0;
 }
 
+int vm_runner_start(struct vm *vm, const struct vm_runner_hooks *h, struct vm_runner **out)
+{
+	return runner_start(vm, h, false, out);
+}
+
+int vm_runner_start_paused(struct vm *vm, const struct vm_runner_hooks *h,
+			   struct vm_runner **out)
+{
+	return runner_start(vm, h, true, out);
+}
+
+/* Every vCPU whose thread runs, not counting those that ok() says are done. */
+static int wait_all(struct vm_runner *r, bool (*ok)(const struct vm_runner *,
+						      const struct runner_vcpu *),
+		    uint64_t timeout_ms)
+{
+	struct timespec until;
+	unsigned int i;
+	int ret = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	add_ns(&until, timeout_ms * 1000000ULL);
+	r->waiters++;
+	for (;;) {
+		for (i = 0; i < r->vm->nr_vcpus; i++) {
+			const struct runner_vcpu *rv = &r->rv[i];
+
+			if (rv->started && !rv->finished && !ok(r, rv))
+				break;
+		}
+		if (i == r->vm->nr_vcpus || r->exit_req || ret)
+			break;
+		ret = -pthread_cond_timedwait(&r->cond, &r->lock, &until);
+	}
+	r->waiters--;
+	return i == r->vm->nr_vcpus || r->exit_req ? 0 : ret;
+}
+
+static bool came_out(const struct vm_runner *r, const struct runner_vcpu *rv)
+{
+	return rv->parked || rv->out_gen == r->kick_gen;
+}
+
+int vm_runner_kick_wait(struct vm_runner *r, uint64_t timeout_ms, uint64_t *ns)
+{
+	uint64_t t0;
+	int ret;
+
+	pthread_mutex_lock(&r->lock);
+	t0 = vmm_now_ns();
+	r->kick_gen++;
+	kick_all(r);
+	ret = wait_all(r, came_out, timeout_ms);
+	*ns = vmm_now_ns() - t0;
+	pthread_mutex_unlock(&r->lock);
+	return ret;
+}
+
 int vm_runner_pause(struct vm_runner *r)
 {
 	pthread_mutex_lock(&r->lock);
@@ -337,6 +408,27 @@ int vm_runner_resume(struct vm_runner *r)
 	pthread_cond_broadcast(&r->cond);
 	pthread_mutex_unlock(&r->lock);
 	return 0;
+}
+
+static bool left_park(const struct vm_runner *r, const struct runner_vcpu *rv)
+{
+	return rv->ran_gen == r->resume_gen;
+}
+
+int vm_runner_resume_wait(struct vm_runner *r, uint64_t timeout_ms, uint64_t *ns)
+{
+	uint64_t t0;
+	int ret;
+
+	pthread_mutex_lock(&r->lock);
+	t0 = vmm_now_ns();
+	r->pause_req = false;
+	r->resume_gen++;
+	pthread_cond_broadcast(&r->cond);
+	ret = wait_all(r, left_park, timeout_ms);
+	*ns = vmm_now_ns() - t0;
+	pthread_mutex_unlock(&r->lock);
+	return ret;
 }
 
 int vm_runner_throttle(struct vm_runner *r, unsigned int pct)

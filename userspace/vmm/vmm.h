@@ -269,9 +269,30 @@ struct vm_runner_stats {
 };
 
 int vm_runner_start(struct vm *vm, const struct vm_runner_hooks *h, struct vm_runner **out);
+/*
+ * The threads start parked, as if paused, without entering KVM_RUN: a
+ * migration destination creates them before it may run the guest, so that
+ * running it later costs a wakeup, not a thread creation.
+ */
+int vm_runner_start_paused(struct vm *vm, const struct vm_runner_hooks *h,
+			   struct vm_runner **out);
 /* Returns once every vCPU is out of KVM_RUN and parked (kicked, not polled). */
 int vm_runner_pause(struct vm_runner *r);
 int vm_runner_resume(struct vm_runner *r);
+/*
+ * Resumes, then waits until every vCPU's thread has left its park (is about
+ * to enter KVM_RUN): *ns is how long that took.  -ETIMEDOUT after timeout_ms
+ * (the guest runs all the same).
+ */
+int vm_runner_resume_wait(struct vm_runner *r, uint64_t timeout_ms, uint64_t *ns);
+/*
+ * Kicks every running vCPU out of KVM_RUN once (it goes straight back) and
+ * waits until each thread is back from KVM_RUN and any exit it was
+ * handling, where a pause would park it: *ns is the latency a pause would
+ * see now, under whatever else the host is doing.  -ETIMEDOUT after
+ * timeout_ms.
+ */
+int vm_runner_kick_wait(struct vm_runner *r, uint64_t timeout_ms, uint64_t *ns);
 /* 0..99: the share of wall time each vCPU sleeps (auto-converge, like QEMU's cpu-throttle). */
 int vm_runner_throttle(struct vm_runner *r, unsigned int pct);
 /*
