@@ -12,7 +12,8 @@
  *   vcpu_complete_io() finishes one (RIP moves past the OUT) or does nothing;
  * - a kick-and-wait returns only once every vCPU came out of KVM_RUN, and
  *   the guest goes on;
- * - a runner started paused runs nothing until resumed.
+ * - a runner started paused runs nothing until resumed (and a kick-and-wait
+ *   there times nothing).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -328,6 +329,8 @@ TEST_F_TIMEOUT(bare, start_paused_runs_nothing_until_resumed, TIMEOUT_S)
 	}
 	ASSERT_EQ(0, vm_runner_start_paused(vm, NULL, &r));
 	usleep(300000);
+	/* Every vCPU parked: nothing to time, and nothing kicked. */
+	EXPECT_EQ(-EAGAIN, vm_runner_kick_wait(r, 1000, &ns));
 	vm_runner_stats(r, &st);
 	EXPECT_EQ(0, ops_of(vm));
 	EXPECT_EQ(0, st.kicks);

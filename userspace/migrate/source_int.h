@@ -80,7 +80,8 @@ struct source {
 	struct wire_digest digest;	/* every page as last sent */
 	uint64_t rtt_ns;		/* the quickest round trip seen: round sent to ROUND_ACK */
 	uint64_t harvest_min_ns;	/* the quickest harvest after the first (0: none yet) */
-	uint64_t kick_ns;		/* the last round's kick latency (0: none yet) */
+	uint64_t kick_sum_ns;		/* the kicks after pre-copy's harvests (precopy()) */
+	unsigned int kicks;
 	uint64_t hash_bps;		/* --verify-ram: measured RAM hash speed */
 	struct wire_stream probe_st;	/* channel 0's stream after HELLO: the probe encodes on a copy */
 

@@ -227,10 +227,11 @@ int dest_switchover(struct dest *d, struct vm_runner **runner)
 	/* Phase one done: everything here, checked and loaded, nothing running. */
 	answer_set(d->ans, ANSWER_READY);
 	migrate_failpoint("dst-ready");
-	dest_log(d, "ready: every page, the page digest and the state check out; waiting for the source's COMMIT");
 	d->rep->at_ns[MIGRATE_AT_READY] = vmm_now_ns();
+	/* Logged once READY is out: the source waits for it, not for the log. */
 	if (msg_send(r0->ch, buf, wire_enc_ready(&r0->st, buf, sizeof(buf), &rd)))
 		dest_log(d, "sending READY: %s", transport_error());
+	dest_log(d, "ready: every page, the page digest and the state check out; waiting for the source's COMMIT");
 	ret = hold(d, runner);
 	operator_state(d, ret ? "discarded" : "running");
 	return ret;

@@ -377,10 +377,18 @@ static bool came_out(const struct vm_runner *r, const struct runner_vcpu *rv)
 
 int vm_runner_kick_wait(struct vm_runner *r, uint64_t timeout_ms, uint64_t *ns)
 {
+	unsigned int i, running = 0;
 	uint64_t t0;
 	int ret;
 
+	*ns = 0;
 	pthread_mutex_lock(&r->lock);
+	for (i = 0; i < r->vm->nr_vcpus; i++)
+		running += r->rv[i].started && !r->rv[i].finished && !r->rv[i].parked;
+	if (!running) {
+		pthread_mutex_unlock(&r->lock);
+		return -EAGAIN;
+	}
 	t0 = vmm_now_ns();
 	r->kick_gen++;
 	kick_all(r);

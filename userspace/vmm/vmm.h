@@ -290,7 +290,8 @@ int vm_runner_resume_wait(struct vm_runner *r, uint64_t timeout_ms, uint64_t *ns
  * waits until each thread is back from KVM_RUN and any exit it was
  * handling, where a pause would park it: *ns is the latency a pause would
  * see now, under whatever else the host is doing.  -ETIMEDOUT after
- * timeout_ms.
+ * timeout_ms; -EAGAIN, timing nothing, when no vCPU is in or on its way to
+ * KVM_RUN (all parked: paused, asleep for the throttle, or done).
  */
 int vm_runner_kick_wait(struct vm_runner *r, uint64_t timeout_ms, uint64_t *ns);
 /* 0..99: the share of wall time each vCPU sleeps (auto-converge, like QEMU's cpu-throttle). */
