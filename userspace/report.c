@@ -327,7 +327,8 @@ void report_json(FILE *f, const struct migrate_report *r)
 			",\"comp_ms\":%.3f,\"send_ms\":%.3f,\"link_ms\":%.3f,\"cap_ms\":%.3f"
 			",\"cpu_wait_ms\":%.3f,\"cpu_ms\":%.3f,\"guest_cpu_ms\":%.3f,\"host_cpu_ms\":%.3f}",
 			i ? "," : "", x->round, x->final ? "true" : "false", x->pages, x->zero_pages,
-			x->wire_bytes, ms(x->ns), ms(x->harvest_ns), ms(x->kick_ns), x->dirty_after,
+			x->wire_bytes, ms(x->ns), ms(x->harvest_ns),
+			x->kick_ns == UINT64_MAX ? -1.0 : ms(x->kick_ns), x->dirty_after,
 			x->expected_downtime_ns == UINT64_MAX ? -1.0 : ms(x->expected_downtime_ns),
 			x->bound_downtime_ns == UINT64_MAX ? -1.0 : ms(x->bound_downtime_ns),
 			ms(x->expected_fixed_ns), x->throttle, ms(x->time.read_ns), ms(x->time.scan_ns), ms(x->time.comp_ns), ms(x->time.send_ns),

@@ -107,7 +107,9 @@ struct migrate_round {
 	uint64_t wire_bytes;		/* PAGES bytes on the wire */
 	uint64_t ns;			/* sending the round */
 	uint64_t harvest_ns;		/* the harvest that produced its set */
-	uint64_t kick_ns;		/* after it: the vCPUs kicked out of KVM_RUN and back (a pause's latency) */
+	uint64_t kick_ns;		/* after it: the vCPUs kicked out of KVM_RUN and
+					 * back (a pause's latency); UINT64_MAX: all
+					 * asleep, untimed */
 	struct migrate_round_time time;	/* the senders' */
 	uint64_t dirty_after;		/* harvested after it: the next set */
 	uint64_t expected_downtime_ns;
@@ -138,7 +140,7 @@ struct migrate_downtime {
 
 /*
  * The handover's steps, when each happened on this side (CLOCK_MONOTONIC,
- * 0: not reached).  Source: paused, COMPLETE sent, READY received, COMMIT
+ * 0: not reached).  Source: pausing, COMPLETE sent, READY received, COMMIT
  * sent, STARTED received.  Destination: COMPLETE received, the last pages
  * applied, READY sent, COMMIT received, the guest running.  On one host
  * the two sides' lines show each message's flight.

@@ -678,6 +678,8 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 		if (vm_runner_kick_wait(src->runner, 1000, &r.kick_ns) != -EAGAIN) {
 			src->kick_sum_ns += r.kick_ns;
 			src->kicks++;
+		} else {
+			r.kick_ns = UINT64_MAX;	/* untimed: -1 in the report */
 		}
 		r.dirty_after = log.count;
 		cr.pages = r.pages - r.zero_pages;

@@ -82,10 +82,10 @@ static int commit(struct dest *d, struct vm_runner **runner, bool chan_ok, const
 	d->rep->at_ns[MIGRATE_AT_COMMIT] = t0;
 	migrate_failpoint("dst-commit");
 	/* Nothing left that can fail: the threads exist, parked (start_vcpus()). */
+	answer_set(d->ans, ANSWER_COMMITTED);
 	ret = vm_runner_resume_wait(d->runner, 1000, &woke);
 	*runner = d->runner;
 	d->runner = NULL;
-	answer_set(d->ans, ANSWER_COMMITTED);
 	sd.resume_ns = vmm_now_ns() - t0;
 	d->rep->down.resume_ns = sd.resume_ns;
 	d->rep->at_ns[MIGRATE_AT_STARTED] = t0 + sd.resume_ns;

@@ -140,7 +140,8 @@ static uint64_t state_bytes(const struct vm *vm)
  * switchover does that pre-copy never does (pause the vCPUs, save their
  * state) was timed after round 0 (source_probe()); the rest comes
  * from the rounds and their ROUND_ACKs:
- *  - pause and final harvest: the probe's pause and the last harvest;
+ *  - pause and final harvest: the mean kick after pre-copy's harvests
+ *    (precopy()) and the quickest of those harvests;
  *  - pages: as converge.c expects the final round to go (the cap's
  *    bucket, the senders' speed without the cap's waits);
  *  - state: the probe's save, and its size at the link's rate;
@@ -154,7 +155,7 @@ static uint64_t state_bytes(const struct vm *vm)
  *    median of the small rounds': those ran beside the guest, which
  *    competes with both agents for the CPU, and the pause has no guest (on
  *    the test host the median made this part 5-15 times what it took);
- *  - resume: starting the vCPU threads there (half the probe's pause).
+ *  - resume: waking the parked vCPU threads there (the probe's resume).
  */
 void source_estimate(struct source *src, uint64_t pages_ns, uint64_t pages,
 		     struct migrate_downtime *e)
@@ -220,7 +221,7 @@ void source_estimate(struct source *src, uint64_t pages_ns, uint64_t pages,
 		      e->commit_ns + e->resume_ns;
 }
 
-/* One probe's timings: pausing, saving, and of the save the reads. */
+/* One probe's timings: pausing, saving, of the save the reads, resuming. */
 struct probe_times {
 	uint64_t pause_ns, save_ns, reads_ns, resume_ns;
 };

@@ -52,7 +52,7 @@ struct vm_runner {
 	unsigned int throttle_pct;
 	unsigned int nr_parked;
 	uint64_t throttle_ns;
-	/* vm_runner_kick_wait() and vm_runner_resume_wait(): their rounds, and a waiter. */
+	/* vm_runner_kick_wait() and vm_runner_resume_wait(): their rounds, and how many wait. */
 	uint64_t kick_gen, resume_gen;
 	unsigned int waiters;
 	struct runner_vcpu rv[VM_MAX_VCPUS];
@@ -180,6 +180,8 @@ static bool park(struct runner_vcpu *rv)
 	r->nr_parked--;
 	rv->parked = false;
 	rv->ran_gen = r->resume_gen;
+	/* Parked, not kicked, through any kick meanwhile: out of KVM_RUN for it. */
+	rv->out_gen = r->kick_gen;
 	if (r->waiters)
 		pthread_cond_broadcast(&r->cond);
 	/* Under the lock, before KVM_RUN: see the comment at the top. */
