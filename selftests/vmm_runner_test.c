@@ -88,6 +88,20 @@ static void on_progress(void *ctx, struct vcpu *v, uint64_t ops, uint64_t now_ns
 	pthread_mutex_unlock(&h->lock);
 }
 
+/* The next progress report stays in its exit for us: 1 + its vCPU, 0 if none came. */
+static unsigned int hold_a_vcpu(struct hook_log *h, uint64_t us)
+{
+	time_t end = time(NULL) + WAIT_S;
+	unsigned int held;
+
+	pthread_mutex_lock(&h->lock);
+	h->hold_us = us;
+	pthread_mutex_unlock(&h->lock);
+	while (!(held = __atomic_load_n(&h->holding, __ATOMIC_ACQUIRE)) && time(NULL) < end)
+		usleep(1000);
+	return held;
+}
+
 FIXTURE(run) {
 	struct vm *vm;
 	struct vm_runner *r;
@@ -188,17 +202,11 @@ TEST_F_TIMEOUT(run, pause_is_prompt_and_holds, TIMEOUT_S)
  */
 TEST_F_TIMEOUT(run, pause_finishes_the_exit_on_the_vcpu_thread, TIMEOUT_S)
 {
-	time_t end = time(NULL) + WAIT_S;
 	struct vm_runner_stats rs;
 	struct vcpu_state st;
 	unsigned int held, i;
 
-	pthread_mutex_lock(&self->log.lock);
-	self->log.hold_us = 200000;
-	pthread_mutex_unlock(&self->log.lock);
-	while (!(held = __atomic_load_n(&self->log.holding, __ATOMIC_ACQUIRE)) &&
-	       time(NULL) < end)
-		usleep(1000);
+	held = hold_a_vcpu(&self->log, 200000);
 	ASSERT_NE(0, held);
 	EXPECT_TRUE(self->vm->vcpus[held - 1]->exit_pending);
 	ASSERT_EQ(0, vm_runner_pause(self->r));
@@ -222,17 +230,11 @@ TEST_F_TIMEOUT(run, pause_finishes_the_exit_on_the_vcpu_thread, TIMEOUT_S)
  */
 TEST_F_TIMEOUT(run, kick_wait_waits_for_every_vcpu, TIMEOUT_S)
 {
-	time_t end = time(NULL) + WAIT_S;
 	struct vm_runner_stats after;
 	unsigned int held;
 	uint64_t ns;
 
-	pthread_mutex_lock(&self->log.lock);
-	self->log.hold_us = 200000;
-	pthread_mutex_unlock(&self->log.lock);
-	while (!(held = __atomic_load_n(&self->log.holding, __ATOMIC_ACQUIRE)) &&
-	       time(NULL) < end)
-		usleep(1000);
+	held = hold_a_vcpu(&self->log, 200000);
 	ASSERT_NE(0, held);
 	ASSERT_EQ(0, vm_runner_kick_wait(self->r, 10000, &ns));
 	EXPECT_TRUE(__atomic_load_n(&self->log.released, __ATOMIC_ACQUIRE));
