@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -61,6 +62,8 @@ struct hook_log {
 	uint64_t hold_us;	/* the next report stays in its exit this long */
 	unsigned int holding;	/* 1 + the vCPU held there, 0 when none */
 	bool released;		/* and the hold is over */
+	bool poke;		/* then SIGUSR2 to poked: its handler sleeps */
+	pthread_t poked;
 };
 
 static void on_progress(void *ctx, struct vcpu *v, uint64_t ops, uint64_t now_ns)
@@ -83,6 +86,8 @@ static void on_progress(void *ctx, struct vcpu *v, uint64_t ops, uint64_t now_ns
 		for (uint64_t until = vmm_now_ns() + us * 1000; vmm_now_ns() < until;)
 			usleep(1000);
 		__atomic_store_n(&h->released, true, __ATOMIC_RELEASE);
+		if (h->poke)
+			pthread_kill(h->poked, SIGUSR2);
 		return;
 	}
 	pthread_mutex_unlock(&h->lock);
@@ -244,6 +249,46 @@ TEST_F_TIMEOUT(run, kick_wait_waits_for_every_vcpu, TIMEOUT_S)
 	ASSERT_EQ(0, vm_runner_stop(self->r));
 	vm_runner_stats(self->r, &after);
 	EXPECT_EQ(0, after.guest_errors);
+}
+
+#define LATE_WAITER_MS	300
+
+static void late_waiter(int sig)
+{
+	struct timespec ts = { 0, LATE_WAITER_MS * 1000000L };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+/*
+ * The waiter gets its CPU back late (here: a signal handler that sleeps
+ * 300 ms, sent as the held vCPU comes back; on a busy host, the vCPU
+ * thread it woke running the guest on its CPU): the kick's latency is
+ * still the vCPUs', about the 200 ms hold.  Catches a wait timed by the
+ * waiter's clock, as it was (the pause estimate then took the host's
+ * scheduling of the migration thread for the vCPUs').
+ */
+TEST_F_TIMEOUT(run, kick_wait_times_the_vcpus_not_the_waiter, TIMEOUT_S)
+{
+	struct sigaction sa = { .sa_handler = late_waiter }, old;
+	uint64_t ns, t0, seen;
+	unsigned int held;
+
+	ASSERT_EQ(0, sigaction(SIGUSR2, &sa, &old));
+	self->log.poked = pthread_self();
+	self->log.poke = true;
+	held = hold_a_vcpu(&self->log, 200000);
+	ASSERT_NE(0, held);
+	t0 = vmm_now_ns();
+	ASSERT_EQ(0, vm_runner_kick_wait(self->r, 10000, &ns));
+	seen = vmm_now_ns() - t0;
+	self->log.poke = false;
+	sigaction(SIGUSR2, &old, NULL);
+	TH_LOG("kick and wait: %.1f ms by the vCPUs, %.1f ms by the waiter", ns / 1e6, seen / 1e6);
+	EXPECT_LE(LATE_WAITER_MS * 1000000ull, seen);
+	EXPECT_GT(LATE_WAITER_MS * 1000000ull, ns);
+	ASSERT_EQ(0, vm_runner_stop(self->r));
 }
 
 /* Progress rate over about a second of wall time. */

@@ -39,6 +39,13 @@ struct runner_vcpu {
 	int status;
 	uint64_t out_gen;	/* r->kick_gen when it last came out of KVM_RUN */
 	uint64_t ran_gen;	/* r->resume_gen when it last left park() */
+	/*
+	 * When, on its own clock reading, it came out (out_gen) and left its
+	 * park (ran_gen): what a kick or a resume took, whenever the waiter
+	 * gets the CPU back.  The thread it woke can hold the waiter's CPU
+	 * running the guest for a scheduler period (7-12 ms in the test host).
+	 */
+	uint64_t out_ns, ran_ns;
 	uint64_t run_ns;	/* run time since the last throttle sleep */
 	struct vm_runner_vcpu_stats st;
 };
@@ -180,8 +187,12 @@ static bool park(struct runner_vcpu *rv)
 	r->nr_parked--;
 	rv->parked = false;
 	rv->ran_gen = r->resume_gen;
-	/* Parked, not kicked, through any kick meanwhile: out of KVM_RUN for it. */
-	rv->out_gen = r->kick_gen;
+	rv->ran_ns = vmm_now_ns();
+	/* Parked, not kicked, through any kick meanwhile: out all along. */
+	if (rv->out_gen != r->kick_gen) {
+		rv->out_gen = r->kick_gen;
+		rv->out_ns = 0;
+	}
 	if (r->waiters)
 		pthread_cond_broadcast(&r->cond);
 	/* Under the lock, before KVM_RUN: see the comment at the top. */
@@ -251,7 +262,11 @@ static void *vcpu_thread(void *arg)
 
 		pthread_mutex_lock(&r->lock);
 		rv->run_ns += now - t0;
-		rv->out_gen = r->kick_gen;
+		/* Out once the exit is handled and the lock taken, as a pause finds it. */
+		if (rv->out_gen != r->kick_gen) {
+			rv->out_gen = r->kick_gen;
+			rv->out_ns = vmm_now_ns();
+		}
 		if (r->waiters)
 			pthread_cond_broadcast(&r->cond);
 		if (ret == -EINTR) {
@@ -372,6 +387,31 @@ static int wait_all(struct vm_runner *r, bool (*ok)(const struct vm_runner *,
 	return i == r->vm->nr_vcpus || r->exit_req ? 0 : ret;
 }
 
+/*
+ * Once wait_all() saw every vCPU out (came_out()) or away (left_park()):
+ * the last of their own times, from t0.  One already parked at t0 was out
+ * then; one that finished was waited for by nobody.
+ */
+static uint64_t last_of(const struct vm_runner *r, uint64_t t0, bool resumed)
+{
+	uint64_t last = t0;
+
+	for (unsigned int i = 0; i < r->vm->nr_vcpus; i++) {
+		const struct runner_vcpu *rv = &r->rv[i];
+		uint64_t t;
+
+		if (!rv->started || rv->finished)
+			continue;
+		if (resumed)
+			t = rv->ran_gen == r->resume_gen ? rv->ran_ns : 0;
+		else
+			t = rv->out_gen == r->kick_gen ? rv->out_ns : 0;
+		if (t > last)
+			last = t;
+	}
+	return last - t0;
+}
+
 static bool came_out(const struct vm_runner *r, const struct runner_vcpu *rv)
 {
 	return rv->parked || rv->out_gen == r->kick_gen;
@@ -395,7 +435,7 @@ int vm_runner_kick_wait(struct vm_runner *r, uint64_t timeout_ms, uint64_t *ns)
 	r->kick_gen++;
 	kick_all(r);
 	ret = wait_all(r, came_out, timeout_ms);
-	*ns = vmm_now_ns() - t0;
+	*ns = ret ? vmm_now_ns() - t0 : last_of(r, t0, false);
 	pthread_mutex_unlock(&r->lock);
 	return ret;
 }
@@ -436,7 +476,7 @@ int vm_runner_resume_wait(struct vm_runner *r, uint64_t timeout_ms, uint64_t *ns
 	r->resume_gen++;
 	pthread_cond_broadcast(&r->cond);
 	ret = wait_all(r, left_park, timeout_ms);
-	*ns = vmm_now_ns() - t0;
+	*ns = ret ? vmm_now_ns() - t0 : last_of(r, t0, true);
 	pthread_mutex_unlock(&r->lock);
 	return ret;
 }

@@ -281,15 +281,18 @@ int vm_runner_pause(struct vm_runner *r);
 int vm_runner_resume(struct vm_runner *r);
 /*
  * Resumes, then waits until every vCPU's thread has left its park (is about
- * to enter KVM_RUN): *ns is how long that took.  -ETIMEDOUT after timeout_ms
- * (the guest runs all the same).
+ * to enter KVM_RUN): *ns is how long that took, by the last thread's own
+ * reading of the clock (the thread woken may keep the waiter off its CPU
+ * for a while, running the guest).  -ETIMEDOUT after timeout_ms (the guest
+ * runs all the same; *ns is then the wait).
  */
 int vm_runner_resume_wait(struct vm_runner *r, uint64_t timeout_ms, uint64_t *ns);
 /*
  * Kicks every running vCPU out of KVM_RUN once (it goes straight back) and
  * waits until each thread is back from KVM_RUN and any exit it was
  * handling, where a pause would park it: *ns is the latency a pause would
- * see now, under whatever else the host is doing.  -ETIMEDOUT after
+ * see now, under whatever else the host is doing, by the last thread's own
+ * reading of the clock (as vm_runner_resume_wait()).  -ETIMEDOUT after
  * timeout_ms; -EAGAIN, timing nothing, when no vCPU is in or on its way to
  * KVM_RUN (all parked: paused, asleep for the throttle, or done).
  */
