@@ -76,17 +76,21 @@ static int commit(struct dest *d, struct vm_runner **runner, bool chan_ok, const
 	struct receiver *r0 = &d->rcv[0];
 	struct wire_started sd;
 	uint8_t buf[128];
-	uint64_t t0 = vmm_now_ns(), woke;
+	uint64_t t0 = vmm_now_ns(), t_wake, woke;
 	int ret;
 
 	d->rep->at_ns[MIGRATE_AT_COMMIT] = t0;
 	migrate_failpoint("dst-commit");
 	/* Nothing left that can fail: the threads exist, parked (start_vcpus()). */
 	answer_set(d->ans, ANSWER_COMMITTED);
+	t_wake = vmm_now_ns();
 	ret = vm_runner_resume_wait(d->runner, 1000, &woke);
 	*runner = d->runner;
 	d->runner = NULL;
-	sd.resume_ns = vmm_now_ns() - t0;
+	/* The guest runs; this thread may get its CPU back late (the test holds it here). */
+	migrate_failpoint("dst-resumed");
+	/* So: until the last vCPU thread left its park, by that thread's clock. */
+	sd.resume_ns = t_wake - t0 + woke;
 	d->rep->down.resume_ns = sd.resume_ns;
 	d->rep->at_ns[MIGRATE_AT_STARTED] = t0 + sd.resume_ns;
 	dest_log(d, "committed (%s): the guest runs here%s", by,
