@@ -94,8 +94,9 @@ void report_text(FILE *f, const struct migrate_report *r)
 		fprintf(f, "      of which waiting for the last pages %.1f ms, checking %.1f ms, loading %.1f ms\n",
 			ms(r->apply_wait_ns), ms(r->apply_check_ns), ms(r->apply_restore_ns));
 		fprintf(f, "    %-30s %9.1f %9.1f\n", "READY, COMMIT on the wire", ms(d->commit_ns), ms(e->commit_ns));
-		fprintf(f, "      of which COMPLETE and READY in flight %.1f ms, READY to COMMIT %.1f ms, COMMIT in flight %.1f ms\n",
-			ms(r->commit_flights_ns), ms(r->commit_decide_ns), ms(r->commit_owd_ns));
+		fprintf(f, "      of which COMPLETE and READY in flight %.1f ms, READY to COMMIT %.1f ms, COMMIT in flight %.1f ms (held there %.1f ms)\n",
+			ms(r->commit_flights_ns), ms(r->commit_decide_ns), ms(r->commit_owd_ns),
+			ms(r->commit_hold_ns));
 		fprintf(f, "    %-30s %9.1f %9.1f\n", "resume (there)", ms(d->resume_ns), ms(e->resume_ns));
 	}
 	if (r->probe_ns)
@@ -269,6 +270,7 @@ void report_json(FILE *f, const struct migrate_report *r)
 		ms(r->collect_ns));
 	fprintf(f, ",\"commit_parts\":{\"flights_ms\":%.3f,\"decide_ms\":%.3f,\"owd_ms\":%.3f}",
 		ms(r->commit_flights_ns), ms(r->commit_decide_ns), ms(r->commit_owd_ns));
+	fprintf(f, ",\"commit_hold_ms\":%.3f", ms(r->commit_hold_ns));
 	fprintf(f, ",\"state_parts\":{\"save_ms\":%.3f,\"send_ms\":%.3f}", ms(r->state_save_ns),
 		ms(r->down.state_ns > r->state_save_ns ? r->down.state_ns - r->state_save_ns : 0));
 	fprintf(f, ",\"probe_parts\":{\"pause_ms\":%.3f,\"save_ms\":%.3f,\"reads_ms\":%.3f,"

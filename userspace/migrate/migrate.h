@@ -198,6 +198,8 @@ struct migrate_report {
 	uint64_t apply_wait_ns, apply_check_ns, apply_restore_ns;
 	/* COMPLETE and READY in flight; READY to COMMIT here; COMMIT in flight. */
 	uint64_t commit_flights_ns, commit_decide_ns, commit_owd_ns;
+	/* There, COMMIT received to STARTED sent (STARTED's hold_ns; 0: not said). */
+	uint64_t commit_hold_ns;
 	bool fixed_over;		/* the estimate's fixed parts alone exceeded --downtime */
 	unsigned int shrink_rounds;	/* rounds run after the rest fitted (--shrink-rounds) */
 	uint64_t probe_ns;		/* the guest's stall when the switchover's costs were timed */

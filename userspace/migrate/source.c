@@ -112,7 +112,7 @@ static void local_hello(struct source *src, struct wire_hello *h, uint64_t sessi
 	h->nr_channels = src->n;
 	h->channel_idx = idx;
 	/* Pages read in place may change while sent: the page digest covers them. */
-	h->features = WIRE_FEAT_RAW_UNCHECKED;
+	h->features = WIRE_FEAT_RAW_UNCHECKED | WIRE_FEAT_STARTED_HOLD;
 	if (o->verify_ram)
 		h->features |= WIRE_FEAT_RAM_HASH;
 	h->codecs = WIRE_CODEC_BIT(WIRE_CODEC_RAW) | WIRE_CODEC_BIT(o->codec);
@@ -342,6 +342,8 @@ static void *control_main(void *arg)
 			struct wire_started sd;
 
 			ret = wire_dec_started(&mb.hdr, mb.payload, &sd);
+			if (!ret && sd.hold_ns && !(s0->st.features & WIRE_FEAT_STARTED_HOLD))
+				ret = -EBADMSG;
 			if (!ret) {
 				news(src, news_started, &sd);
 				break;		/* nothing follows */

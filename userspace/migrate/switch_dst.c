@@ -83,6 +83,7 @@ static int commit(struct dest *d, struct vm_runner **runner, bool chan_ok, const
 	migrate_failpoint("dst-commit");
 	/* Nothing left that can fail: the threads exist, parked (start_vcpus()). */
 	answer_set(d->ans, ANSWER_COMMITTED);
+	/* Up to the wait's own start: taking the runner's lock (threads parked) is all between. */
 	t_wake = vmm_now_ns();
 	ret = vm_runner_resume_wait(d->runner, 1000, &woke);
 	*runner = d->runner;
@@ -97,8 +98,10 @@ static int commit(struct dest *d, struct vm_runner **runner, bool chan_ok, const
 		 ret ? " (a vCPU thread not yet scheduled after 1 s)" : "");
 	migrate_failpoint("dst-started");
 	/* Best effort: a source that misses it asks (QUERY) and hears "running". */
-	if (chan_ok)
+	if (chan_ok) {
+		sd.hold_ns = vmm_now_ns() - t0;
 		msg_send(r0->ch, buf, wire_enc_started(&r0->st, buf, sizeof(buf), &sd));
+	}
 	/* The pages are in: huge pages for what the guest touches from here on. */
 	ret = vm_ram_hugepages(d->vm);
 	if (ret)

@@ -435,15 +435,24 @@ static void account_started(struct source *src, uint64_t t_pause, uint64_t t_com
 	d->resume_ns = n->sd.resume_ns;
 	/*
 	 * COMMIT's one-way delay: half of what its round trip did not spend
-	 * resuming, at most half of TCP's smoothed round trip.  STARTED can
-	 * leave late: the vCPU thread woken there may hold the sending
-	 * thread's CPU, running the guest (7 ms in the test host, traced).
+	 * there.  STARTED can leave well after the resume: the vCPU thread
+	 * woken there may hold the sending thread's CPU, running the guest
+	 * (7 ms in the test host, traced), and the destination says how long
+	 * it held COMMIT (hold_ns).  A destination that does not: half of
+	 * what the round trip did not spend resuming, at most half of TCP's
+	 * smoothed round trip.
 	 */
 	rt = n->started_at - t_commit;
-	if (rt > d->resume_ns)
-		owd = (rt - d->resume_ns) / 2;
-	if (!transport_link(src->snd[0].ch, &lk) && lk.rtt_us && lk.rtt_us * 500ull < owd)
-		owd = lk.rtt_us * 500ull;
+	if (n->sd.hold_ns) {
+		if (rt > n->sd.hold_ns)
+			owd = (rt - n->sd.hold_ns) / 2;
+	} else {
+		if (rt > d->resume_ns)
+			owd = (rt - d->resume_ns) / 2;
+		if (!transport_link(src->snd[0].ch, &lk) && lk.rtt_us &&
+		    lk.rtt_us * 500ull < owd)
+			owd = lk.rtt_us * 500ull;
+	}
 	/* COMPLETE and READY in flight, the decision, and COMMIT in flight. */
 	flights = n->ready_at - t_complete;
 	flights = flights > d->apply_ns ? flights - d->apply_ns : 0;
@@ -451,6 +460,7 @@ static void account_started(struct source *src, uint64_t t_pause, uint64_t t_com
 	src->rep->commit_flights_ns = flights;
 	src->rep->commit_decide_ns = t_commit - n->ready_at;
 	src->rep->commit_owd_ns = owd;
+	src->rep->commit_hold_ns = n->sd.hold_ns;
 	d->total_ns = (t_commit - t_pause) + owd + d->resume_ns;
 	src->rep->downtime_ns = d->total_ns;
 	src->rep->at_ns[MIGRATE_AT_READY] = n->ready_at;

@@ -372,11 +372,13 @@ TEST(migrate_over_sockets)
 	ASSERT_EQ(0, wire_dec_commit(&h, dc[0].buf + WIRE_HDR_SIZE, &cm));
 	ASSERT_EQ(src.hello.session_id, cm.session_id);
 	sd.resume_ns = 1000;
+	sd.hold_ns = 1500;
 	ASSERT_EQ(0, send_buf(dc[0].fd, dc[0].buf,
 			      wire_enc_started(&dc[0].s, dc[0].buf, WIRE_MAX_MSG, &sd)));
 	ASSERT_EQ(1, recv_one(sc[0].fd, &sc[0].s, sc[0].buf, &h));
 	ASSERT_EQ(0, wire_dec_started(&h, sc[0].buf + WIRE_HDR_SIZE, &sd));
 	ASSERT_EQ(1000, sd.resume_ns);
+	ASSERT_EQ(1500, sd.hold_ns);
 
 	wire_apply_stats(dst.apply, &ast);
 	TH_LOG("applied %llu data, %llu zero (%llu already clean), %llu stale",

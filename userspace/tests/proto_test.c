@@ -169,7 +169,7 @@ static ssize_t build(uint8_t type, uint8_t *buf, struct wire_stream *rx)
 		break;
 	}
 	case WIRE_STARTED: {
-		struct wire_started st = { 12345 };
+		struct wire_started st = { 12345, 23456 };
 
 		len = wire_enc_started(tx, buf, WIRE_MAX_MSG, &st);
 		break;
@@ -1048,7 +1048,9 @@ TEST(handover_messages_validated)
 
 		ROUND_TRIP(WIRE_STARTED, sd, wire_dec_started);
 		ASSERT_EQ(12345, sd.resume_ns);
-		BAD(wire_dec_started, sd, put64(c + WIRE_HDR_SIZE + 8, 1));	/* reserved */
+		ASSERT_EQ(23456, sd.hold_ns);
+		/* Held for less than the resume it says it waited for. */
+		BAD(wire_dec_started, sd, put64(c + WIRE_HDR_SIZE + 8, 12344));
 	}
 	{
 		struct wire_round_ack a;

@@ -186,8 +186,11 @@ static bool park(struct runner_vcpu *rv)
 	}
 	r->nr_parked--;
 	rv->parked = false;
-	rv->ran_gen = r->resume_gen;
-	rv->ran_ns = vmm_now_ns();
+	/* The first time out after a resume: park() runs between all its exits. */
+	if (rv->ran_gen != r->resume_gen) {
+		rv->ran_gen = r->resume_gen;
+		rv->ran_ns = vmm_now_ns();
+	}
 	/* Parked, not kicked, through any kick meanwhile: out all along. */
 	if (rv->out_gen != r->kick_gen) {
 		rv->out_gen = r->kick_gen;

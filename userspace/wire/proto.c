@@ -616,14 +616,13 @@ ssize_t wire_enc_started(struct wire_stream *s, void *buf, size_t cap, const str
 	if (ret)
 		return ret;
 	wb_u64(&w, st->resume_ns);
-	wb_u64(&w, 0);
+	wb_u64(&w, s->features & WIRE_FEAT_STARTED_HOLD ? st->hold_ns : 0);
 	return wire_msg_finish(s, WIRE_STARTED, buf, &w);
 }
 
 int wire_dec_started(const struct wire_hdr *h, const void *p, struct wire_started *out)
 {
 	struct wire_started v;
-	uint64_t rsvd;
 	struct rbuf r;
 	int ret;
 
@@ -631,8 +630,9 @@ int wire_dec_started(const struct wire_hdr *h, const void *p, struct wire_starte
 	if (ret)
 		return ret;
 	v.resume_ns = rb_u64(&r);
-	rsvd = rb_u64(&r);
-	if (!rb_done(&r) || rsvd)
+	v.hold_ns = rb_u64(&r);
+	/* Unnegotiated, hold_ns must be 0: the receiver checks (it knows the features). */
+	if (!rb_done(&r) || (v.hold_ns && v.hold_ns < v.resume_ns))
 		return -EBADMSG;
 	*out = v;
 	return 0;

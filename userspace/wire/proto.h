@@ -94,7 +94,9 @@ enum wire_page_kind {
 /* Features (HELLO offers, HELLO_ACK chooses). */
 #define WIRE_FEAT_RAM_HASH	0x01	/* COMPLETE may carry a hash of all RAM (opt-in) */
 #define WIRE_FEAT_RAW_UNCHECKED	0x02	/* batches may lack EXACT: pages read in place */
-#define WIRE_FEAT_ALL		(WIRE_FEAT_RAM_HASH | WIRE_FEAT_RAW_UNCHECKED)
+#define WIRE_FEAT_STARTED_HOLD	0x04	/* STARTED says how long the destination held it */
+#define WIRE_FEAT_ALL		(WIRE_FEAT_RAM_HASH | WIRE_FEAT_RAW_UNCHECKED | \
+				 WIRE_FEAT_STARTED_HOLD)
 
 /* ERROR codes. */
 enum wire_err {
@@ -193,6 +195,12 @@ struct wire_commit {
 /* The guest runs on the destination. */
 struct wire_started {
 	uint64_t resume_ns;	/* COMMIT received until the vCPUs ran */
+	/*
+	 * COMMIT received until STARTED sent, at least resume_ns: what
+	 * COMMIT's round trip spent there, so that the rest is the flights.
+	 * 0 without WIRE_FEAT_STARTED_HOLD (the encoder writes 0 then).
+	 */
+	uint64_t hold_ns;
 };
 
 /* Every channel ended round; the destination applied all of it. */

@@ -173,7 +173,7 @@ int main(int argc, char **argv)
 	struct wire_complete c = { 1, WIRE_COMPLETE_HASH, 2, 10, 1000, 7, 42 };
 	struct wire_ready rd = { WIRE_READY_HASH_CHECKED, 7, 42, 1, 2, 3 };
 	struct wire_commit cm = { 1 };
-	struct wire_started sd = { 5 };
+	struct wire_started sd = { 5, 7 };
 	struct wire_round_ack ra = { 0, 8 };
 	struct wire_query q = { 1, WIRE_QUERY_COMMIT };
 	struct wire_outcome_msg o = { 1, WIRE_OUTCOME_RUNNING };
