@@ -59,7 +59,7 @@ struct vm_runner {
 	unsigned int throttle_pct;
 	unsigned int nr_parked;
 	uint64_t throttle_ns;
-	/* vm_runner_kick_wait() and vm_runner_resume_wait(): their rounds, and how many wait. */
+	/* vm_runner_kick_wait()'s rounds, every resume, and how many wait. */
 	uint64_t kick_gen, resume_gen;
 	unsigned int waiters;
 	struct runner_vcpu rv[VM_MAX_VCPUS];
@@ -454,11 +454,18 @@ int vm_runner_pause(struct vm_runner *r)
 	return 0;
 }
 
+/* Under r->lock: a new resume, which each thread stamps the first time it leaves its park. */
+static void resume_locked(struct vm_runner *r)
+{
+	r->pause_req = false;
+	r->resume_gen++;
+	pthread_cond_broadcast(&r->cond);
+}
+
 int vm_runner_resume(struct vm_runner *r)
 {
 	pthread_mutex_lock(&r->lock);
-	r->pause_req = false;
-	pthread_cond_broadcast(&r->cond);
+	resume_locked(r);
 	pthread_mutex_unlock(&r->lock);
 	return 0;
 }
@@ -475,9 +482,7 @@ int vm_runner_resume_wait(struct vm_runner *r, uint64_t timeout_ms, uint64_t *ns
 
 	pthread_mutex_lock(&r->lock);
 	t0 = vmm_now_ns();
-	r->pause_req = false;
-	r->resume_gen++;
-	pthread_cond_broadcast(&r->cond);
+	resume_locked(r);
 	ret = wait_all(r, left_park, timeout_ms);
 	*ns = ret ? vmm_now_ns() - t0 : last_of(r, t0, true);
 	pthread_mutex_unlock(&r->lock);
