@@ -80,7 +80,8 @@ def migrate(workload, codec, channels, transport, choice, mem, rate, port, trust
         dlog = open(os.path.join(tmp, "dest.log"), "w+")
         dest = subprocess.Popen(
             [AGENT, "dest", "--json", "--run-for", "0.5", "--no-guest-check",
-             "--listen", "127.0.0.1:%d" % port] + trust_args(trust),
+             "--listen", "127.0.0.1:%d" % port, "--mem", str(mem), "--vcpus", "2"] +
+            trust_args(trust),
             stdout=subprocess.PIPE, stderr=dlog, text=True)
         for _ in range(300):
             dlog.seek(0)

@@ -382,9 +382,10 @@ def vmdirty_migrate(row, tmp, mem, rate, bw_mib, port):
     fresh_host()
     dlog = open(os.path.join(tmp, 'dest.log'), 'w')
     slog = open(os.path.join(tmp, 'source.log'), 'w')
+    # Its VM made before the source connects, as QEMU's -incoming makes its own.
     dest = subprocess.Popen([vg.AGENT, 'dest', '--listen', addr, '--json', '--run-for',
                              str(DEST_RUN_S), '--wait', '300', '--debugcon', ddbg.path,
-                             '--dump-mem', raw] + VMDIRTY_TRUST,
+                             '--dump-mem', raw, '--mem', str(mem), '--vcpus', '1'] + VMDIRTY_TRUST,
                             stdout=subprocess.PIPE, stderr=dlog, text=True)
     src = subprocess.Popen([vg.AGENT, 'source', '--to', addr, '--control', ctl, '--quiet',
                             '--mem', str(mem), '--vcpus', '1', '--workload', 'random',

@@ -81,17 +81,17 @@ ip -n vmdirty-demo-dst link set vd-dst up
 
 "$agent" genkey "$keydir/key" >"$keydir/id" || exit 1
 sed 's/^/== key: /' "$keydir/id"
-echo "== destination (192.0.2.2): waiting"
+mem=256 rate=40
+[ $where = inside ] && mem=64 rate=4
+echo "== destination (192.0.2.2): its VM made, waiting"
 ip netns exec vmdirty-demo-dst "$agent" dest --listen 192.0.2.2:4444 --run-for 3 --key "$keydir/key" \
-	>/var/tmp/vmdirty-demo-dest.txt 2>&1 &
+	--mem $mem --vcpus 2 >/var/tmp/vmdirty-demo-dest.txt 2>&1 &
 dpid=$!
 for _ in $(seq 100); do
 	grep -q "waiting" /var/tmp/vmdirty-demo-dest.txt 2>/dev/null && break
 	sleep 0.1
 done
 
-mem=256 rate=40
-[ $where = inside ] && mem=64 rate=4
 echo "== source (192.0.2.1): a $mem MiB guest, 2 vCPUs, random writer; migrating in 2 s"
 ( sleep 3; echo "== vmdirty status (the module's sessions, over generic netlink):";
   "$agent" status | sed 's/^/   /' ) &

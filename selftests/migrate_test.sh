@@ -22,7 +22,7 @@ if ! grep -q '^vmdirty ' /proc/modules; then
 fi
 
 echo "TAP version 13"
-echo "1..18"
+echo "1..20"
 
 port=4500
 for be in bitmap ring kmod; do
@@ -202,6 +202,56 @@ if [ "$refused_rc" -eq 1 ] && [[ $err == *"refused"*"RAM"* ]] && [ "$nvm" -eq 0 
 	ok "$name: \"$err\", no VM made; then the 32 MiB source migrated to the same destination"
 else
 	notok "$name: refused source exit $refused_rc ($err), $nvm VMs meanwhile: ${why:-}"
+	dump $name
+fi
+
+# Told the guest's size, a destination makes its VM before anyone connects
+# (as QEMU's -incoming does) and keeps it through garbage and a refused
+# source; the right source's session takes that VM.  Catches, each checked
+# by mutation: make_ahead() not called (no VM while waiting), a HELLO that
+# is no HELLO ending a destination that has a VM but no session (the
+# refusal testing d->vm where it means d->n), and a session making a
+# second VM instead of taking the one made ahead.
+name=made-ahead
+start_dest $name "" --listen 127.0.0.1:4621 --insecure --mem 32 --vcpus 2
+nvm_wait=$(vms "$dest_pid")
+printf 'GET / HTTP/1.0\r\n\r\n%0200d' 0 >/dev/tcp/127.0.0.1/4621
+sleep 1
+# shellcheck disable=SC2086
+run_source $name "" --to 127.0.0.1:4621 --after 0.2 $vm --backend ring --insecure
+err=$(json "$tmp/$name.src" '["error"]')
+nvm=$(vms "$dest_pid")
+refused_rc=$src_rc
+run_source $name "" --to 127.0.0.1:4621 --after 0.2 --mem 32 --vcpus 2 --workload random \
+	--rate 5 --backend ring --insecure
+wait_dest
+if [ "$nvm_wait" -eq 1 ] && [ "$nvm" -eq 1 ] && [ "$refused_rc" -eq 1 ] &&
+   [[ $err == *"refused"*"RAM"* ]] &&
+   grep -q "refused 127.0.0.1:[0-9]*: no valid HELLO.*the VM made ahead is untouched" \
+	"$tmp/$name.dstlog" &&
+   grep -q "takes the VM made ahead" "$tmp/$name.dstlog" &&
+   ! grep -q "a VM of .* for session" "$tmp/$name.dstlog" && why=$(judge_migrated $name); then
+	ok "$name: $(grep -o 'made a VM of [^,]*, in [0-9.]* ms' "$tmp/$name.dstlog"); garbage and \"$err\" left it alone; the 32 MiB source's session took it"
+else
+	notok "$name: ${nvm_wait} VM(s) while waiting, $nvm after the refusals (source exit $refused_rc: $err): ${why:-see the log}"
+	dump $name
+fi
+
+# The VM made ahead is bounded like one made for a source: over --max-mem
+# the destination says so and never listens (catches make_ahead() skipping
+# check_limits()).
+name=made-ahead-limit
+start_dest $name "" --listen 127.0.0.1:4622 --mem 32 --vcpus 1 --max-mem 16
+listened=$?
+# One that listens waits for a source forever: not this test's.
+[ "$listened" -ne 0 ] || kill "$dest_pid"
+wait_dest
+err=$(json "$tmp/$name.dst" '["error"]')
+if [ "$listened" -ne 0 ] && [ "$dest_rc" -eq 1 ] &&
+   [[ $err == *"a guest of 32 MiB: this destination takes at most 16 MiB (--max-mem)"* ]]; then
+	ok "$name: \"$err\", exit $dest_rc"
+else
+	notok "$name: exit $dest_rc, listened $((!listened)): $err"
 	dump $name
 fi
 

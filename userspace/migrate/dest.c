@@ -267,16 +267,18 @@ static int check_limits(struct dest *d, const struct wire_hello *h, struct wire_
 	return 0;
 }
 
-/* The VM the source's HELLO describes: RAM from gpa 0 in contiguous slots. */
-static int create_vm(struct dest *d, const struct wire_hello *h, struct wire_error *e)
+/*
+ * The VM the source's HELLO describes: RAM from gpa 0 in contiguous slots,
+ * checked against what the operator said here (--mem, --vcpus).
+ */
+static int hello_config(struct dest *d, const struct wire_hello *h, struct vm_config *cfg,
+			struct wire_error *e)
 {
 	const struct migrate_dest_opts *o = d->o;
-	struct vm_config cfg = { .nr_vcpus = h->nr_vcpus, .ram_memfd = o->ram_memfd,
-				 .ram_incoming = true };
-	enum track_backend b = o->backend;
 	uint64_t end = 0;
-	int ret;
 
+	*cfg = (struct vm_config){ .nr_vcpus = h->nr_vcpus, .ram_memfd = o->ram_memfd,
+				   .ram_incoming = true };
 	for (unsigned int i = 0; i < h->nr_regions; i++) {
 		if (h->regions[i].gpa != end) {
 			wire_error_set(e, WIRE_ERR_LAYOUT, EINVAL,
@@ -287,10 +289,10 @@ static int create_vm(struct dest *d, const struct wire_hello *h, struct wire_err
 		}
 		end += h->regions[i].size;
 	}
-	cfg.mem_size = end;
+	cfg->mem_size = end;
 	if (h->nr_regions > 1)
-		cfg.slot_size = h->regions[0].size;
-	if (o->mem_size && o->mem_size != cfg.mem_size) {
+		cfg->slot_size = h->regions[0].size;
+	if (o->mem_size && o->mem_size != cfg->mem_size) {
 		wire_error_set(e, WIRE_ERR_LAYOUT, EINVAL, "guest RAM: %llu MiB here, %llu MiB from the source",
 			       (unsigned long long)(o->mem_size >> 20), (unsigned long long)(end >> 20));
 		return -EINVAL;
@@ -300,16 +302,24 @@ static int create_vm(struct dest *d, const struct wire_hello *h, struct wire_err
 			       o->nr_vcpus, h->nr_vcpus);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+static int create_vm(struct dest *d, struct vm_config *cfg, struct wire_error *e)
+{
+	enum track_backend b = d->o->backend;
+	int ret;
+
 	/* Ready to be tracked here too, for a migration onwards. */
 	if (b == TRACK_AUTO)
 		b = track_pick_auto(NULL, 0);
-	ret = track_vm_config(b, &cfg);
+	ret = track_vm_config(b, cfg);
 	if (!ret)
-		ret = vm_create(&cfg, &d->vm);
+		ret = vm_create(cfg, &d->vm);
 	if (ret) {
 		wire_error_set(e, ret == -EINVAL ? WIRE_ERR_LAYOUT : WIRE_ERR_INTERNAL, -ret,
-			       "cannot create a VM of %u vCPUs and %llu MiB: %s", cfg.nr_vcpus,
-			       (unsigned long long)(end >> 20), strerror(-ret));
+			       "cannot create a VM of %u vCPUs and %llu MiB: %s", cfg->nr_vcpus,
+			       (unsigned long long)(cfg->mem_size >> 20), strerror(-ret));
 		return ret;
 	}
 	/* Before it can run: its first records after the switch mark the resume. */
@@ -321,6 +331,80 @@ static int create_vm(struct dest *d, const struct wire_hello *h, struct wire_err
 }
 
 /*
+ * Told the guest's size (--mem and --vcpus), make its VM before anyone
+ * connects, as QEMU's -incoming does: made on the first HELLO instead, its
+ * making (KVM's VM, the memory, the tracker's setup) is time the source
+ * waits for in its connect.  It stays untouched until a session takes it;
+ * one whose RAM comes in other slots gets its own.
+ */
+static int make_ahead(struct dest *d)
+{
+	const struct migrate_dest_opts *o = d->o;
+	struct wire_hello h = { .nr_vcpus = o->nr_vcpus, .nr_regions = 1,
+				.regions[0] = { .gpa = 0, .size = o->mem_size } };
+	struct vm_config cfg;
+	struct wire_error e;
+	uint64_t t = vmm_now_ns();
+	int ret;
+
+	if (!o->mem_size || !o->nr_vcpus)
+		return 0;
+	ret = check_limits(d, &h, &e);
+	if (!ret)
+		ret = hello_config(d, &h, &cfg, &e);
+	if (!ret)
+		ret = create_vm(d, &cfg, &e);
+	if (ret) {
+		dest_fail(d, e.code, e.err, "%s", e.text);
+		return ret;
+	}
+	d->made_ahead = true;
+	dest_log(d, "made a VM of %u vCPUs and %llu MiB ahead, in %.1f ms", d->vm->nr_vcpus,
+		 (unsigned long long)(d->vm->mem_size >> 20), (vmm_now_ns() - t) / 1e6);
+	return 0;
+}
+
+/* Can the VM made ahead take this source's RAM as it is laid out? */
+static bool fits_ahead(const struct dest *d, const struct vm_config *cfg)
+{
+	return d->made_ahead && d->vm->mem_size == cfg->mem_size &&
+	       d->vm->nr_vcpus == cfg->nr_vcpus && d->vm->cfg.slot_size == cfg->slot_size;
+}
+
+/* The VM for the session the first HELLO opens: the one made ahead, or a new one. */
+static int session_vm(struct dest *d, struct transport_chan *ch, const struct wire_hello *peer,
+		      struct wire_error *e)
+{
+	struct vm_config cfg;
+	int ret;
+
+	ret = check_limits(d, peer, e);
+	if (!ret)
+		ret = hello_config(d, peer, &cfg, e);
+	if (ret)
+		return ret;
+	if (fits_ahead(d, &cfg)) {
+		dest_log(d, "%s: session %016llx takes the VM made ahead", transport_peer(ch),
+			 (unsigned long long)peer->session_id);
+		return 0;
+	}
+	if (d->made_ahead) {
+		dest_log(d, "%s: its RAM comes in %u slots: the VM made ahead goes",
+			 transport_peer(ch), peer->nr_regions);
+		vm_destroy(d->vm);
+		d->vm = NULL;
+		d->made_ahead = false;
+	}
+	ret = create_vm(d, &cfg, e);
+	if (ret)
+		return ret;
+	dest_log(d, "%s: a VM of %u vCPUs and %llu MiB for session %016llx", transport_peer(ch),
+		 d->vm->nr_vcpus, (unsigned long long)(d->vm->mem_size >> 20),
+		 (unsigned long long)peer->session_id);
+	return 0;
+}
+
+/*
  * Before the first channel's HELLO is accepted nothing exists here: a
  * connection refused then is told why, logged and closed, and the
  * destination goes on waiting for the source it expects.
@@ -328,8 +412,8 @@ static int create_vm(struct dest *d, const struct wire_hello *h, struct wire_err
 static int turn_away(struct dest *d, struct transport_chan *ch, struct wire_stream *st,
 		     const struct wire_error *e)
 {
-	dest_log(d, "refused %s: %s (nothing created; still waiting for a source)",
-		 transport_peer(ch), e->text);
+	dest_log(d, "refused %s: %s (%s; still waiting for a source)", transport_peer(ch), e->text,
+		 d->made_ahead ? "the VM made ahead is untouched" : "nothing created");
 	msg_send_error(ch, st, e);
 	transport_drain(ch, 1000);
 	return -EAGAIN;
@@ -384,25 +468,19 @@ static int handshake(struct dest *d, struct transport_chan *ch, struct msgbuf *m
 	if (ret) {
 		wire_error_set(&e, WIRE_ERR_PROTOCOL, -ret, "no valid HELLO from %s: %s",
 			       transport_peer(ch), not_hello(ret, mb));
-		if (!d->vm)
+		if (!d->n)
 			return turn_away(d, ch, &st, &e);
 		dest_fail(d, WIRE_ERR_PROTOCOL, -ret, "%s", e.text);
 		goto refuse;
 	}
-	if (!d->vm) {
+	if (!d->n) {
 		if (!peer.nr_channels || peer.nr_channels > MIGRATE_MAX_CHANNELS) {
 			wire_error_set(&e, WIRE_ERR_SESSION, EINVAL, "%u channels: we take 1..%d",
 				       peer.nr_channels, MIGRATE_MAX_CHANNELS);
 			return turn_away(d, ch, &st, &e);
 		}
-		if (check_limits(d, &peer, &e))
+		if (session_vm(d, ch, &peer, &e))
 			return turn_away(d, ch, &st, &e);
-		if (create_vm(d, &peer, &e))
-			return turn_away(d, ch, &st, &e);
-		dest_log(d, "%s: a VM of %u vCPUs and %llu MiB for session %016llx",
-			 transport_peer(ch), d->vm->nr_vcpus,
-			 (unsigned long long)(d->vm->mem_size >> 20),
-			 (unsigned long long)peer.session_id);
 		d->peer = peer;
 		d->n = peer.nr_channels;
 	} else if (peer.session_id != d->peer.session_id ||
@@ -426,9 +504,11 @@ static int handshake(struct dest *d, struct transport_chan *ch, struct msgbuf *m
 	local.codecs = WIRE_CODECS_ALL;
 	ret = wire_negotiate(&local, &peer, &ack, &e);
 	if (ret && !got_channels(d)) {
-		/* The first channel: the VM made for it goes, and we wait on. */
-		vm_destroy(d->vm);
-		d->vm = NULL;
+		/* The first channel: the VM made for it goes (not one made ahead), and we wait on. */
+		if (!d->made_ahead) {
+			vm_destroy(d->vm);
+			d->vm = NULL;
+		}
 		d->n = 0;
 		return turn_away(d, ch, &st, &e);
 	}
@@ -769,6 +849,7 @@ int migrate_dest(const struct migrate_dest_opts *o, struct vm **vmp, struct vm_r
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->cond, NULL);
 
+	ret = make_ahead(d);
 	for (unsigned int i = 0; i < o->nr_listen && !ret; i++) {
 		ret = transport_listen(o->listen[i], &o->net, &d->ls[i]);
 		if (ret) {

@@ -41,6 +41,7 @@ struct dest {
 	unsigned int n;
 	struct receiver rcv[MIGRATE_MAX_CHANNELS];
 	struct vm *vm;
+	bool made_ahead;		/* vm: made from --mem/--vcpus before any HELLO */
 	struct wire_apply *apply;
 	struct wire_batch *batches;	/* one per receiver */
 
