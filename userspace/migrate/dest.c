@@ -405,9 +405,10 @@ static int session_vm(struct dest *d, struct transport_chan *ch, const struct wi
 }
 
 /*
- * Before the first channel's HELLO is accepted nothing exists here: a
- * connection refused then is told why, logged and closed, and the
- * destination goes on waiting for the source it expects.
+ * Before the first channel's HELLO is accepted nothing exists here but a
+ * VM made ahead, untouched: a connection refused then is told why, logged
+ * and closed, and the destination goes on waiting for the source it
+ * expects.
  */
 static int turn_away(struct dest *d, struct transport_chan *ch, struct wire_stream *st,
 		     const struct wire_error *e)
