@@ -213,7 +213,8 @@ fi
 # refusal testing d->vm where it means d->n), and a session making a
 # second VM instead of taking the one made ahead.
 name=made-ahead
-start_dest $name "" --listen 127.0.0.1:4621 --insecure --mem 32 --vcpus 2
+# --wait: a destination that turned the right source away ends, not hangs.
+start_dest $name "" --listen 127.0.0.1:4621 --insecure --mem 32 --vcpus 2 --wait 120
 nvm_wait=$(vms "$dest_pid")
 printf 'GET / HTTP/1.0\r\n\r\n%0200d' 0 >/dev/tcp/127.0.0.1/4621
 sleep 1

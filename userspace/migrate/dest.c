@@ -388,6 +388,7 @@ static int session_vm(struct dest *d, struct transport_chan *ch, const struct wi
 			 (unsigned long long)peer->session_id);
 		return 0;
 	}
+	/* vmdirty's own source sends one slot: rare enough not to hold two VMs. */
 	if (d->made_ahead) {
 		dest_log(d, "%s: its RAM comes in %u slots: the VM made ahead goes",
 			 transport_peer(ch), peer->nr_regions);
