@@ -22,7 +22,7 @@ if ! grep -q '^vmdirty ' /proc/modules; then
 fi
 
 echo "TAP version 13"
-echo "1..20"
+echo "1..22"
 
 port=4500
 for be in bitmap ring kmod; do
@@ -161,6 +161,50 @@ if [ "$src_rc" -eq 1 ] && [ "$dest_rc" -eq 137 ] && source_kept_running $name &&
 	ok "$name: source gave up ($(json "$tmp/$name.src" '["error"]')), VM running on the source"
 else
 	notok "$name: source exit $src_rc, destination $dest_rc"
+	dump $name
+fi
+
+# The destination says it failed (ERROR on channel 0 instead of round 0's
+# ROUND_ACK) and reads on.  The source must stop at once, in pre-copy,
+# saying the destination's reason.  Catches control_main() only recording
+# the news (checked by mutation: the source stopped only when channel 0's
+# next batch found its stream failed, "round 1: Invalid argument") and the
+# reason printed into itself ("destination: destination: -round-ack").
+name=dest-error
+VMDIRTY_FAILPOINT=dst-round-ack:fail start_dest $name "" --listen 127.0.0.1:4618
+run_source $name "" --to 127.0.0.1:4618 --after 0.5 --mem 16 --vcpus 2 --workload random \
+	--rate 8 --bandwidth 2 --no-auto-converge --max-rounds 5 --timeout 2000
+wait_dest
+err=$(json "$tmp/$name.src" '["error"]')
+rounds=$(json "$tmp/$name.src" '["rounds"].__len__()')
+if [ "$src_rc" -eq 1 ] && [ "$dest_rc" -ne 0 ] && source_kept_running $name &&
+   [ "$err" = "destination: failpoint dst-round-ack (internal)" ] && [ "${rounds:-9}" -le 2 ] &&
+   [ "$(json "$tmp/$name.src" '["cancelled"]')" = false ]; then
+	ok "$name: source stopped after $rounds rounds ($err), VM running on the source"
+else
+	notok "$name: source exit $src_rc after ${rounds:-?} rounds ($err), destination $dest_rc"
+	dump $name
+fi
+
+# The destination reads on and acknowledges nothing (its main thread held
+# 20 s at its first ROUND_ACK), as in a dest-killed run of 2026-12-07 that
+# sent 271 MB in 600 s with no ack and no failed write: the source must
+# give up a --timeout after the unacknowledged round, not send on until
+# --max-rounds.  Catches settle() not checking the round before (checked
+# by mutation: "did not converge" after 5 rounds).
+name=dest-no-ack
+VMDIRTY_FAILPOINT=dst-round-ack:sleep=20000 start_dest $name "" --listen 127.0.0.1:4623
+run_source $name "" --to 127.0.0.1:4623 --after 0.5 --mem 16 --vcpus 2 --workload random \
+	--rate 8 --bandwidth 2 --no-auto-converge --max-rounds 5 --timeout 2000
+wait_dest
+err=$(json "$tmp/$name.src" '["error"]')
+rounds=$(json "$tmp/$name.src" '["rounds"].__len__()')
+if [ "$src_rc" -eq 1 ] && source_kept_running $name &&
+   [[ $err == *"acknowledged no round since round 0"* ]] && [ "${rounds:-9}" -le 2 ] &&
+   [ "$(json "$tmp/$name.src" '["cancelled"]')" = false ]; then
+	ok "$name: source stopped after $rounds rounds ($err), VM running on the source"
+else
+	notok "$name: source exit $src_rc after ${rounds:-?} rounds ($err), destination $dest_rc"
 	dump $name
 fi
 

@@ -92,7 +92,7 @@ static void usage(FILE *f)
 		"  --verify-ram         also compare a hash of all guest RAM at the switch (a pass\n"
 		"                       over RAM on both sides, inside the downtime; the page\n"
 		"                       digest, always on, costs O(pages sent))\n"
-		"  --timeout MS         network timeout (default %d)\n"
+		"  --timeout MS         network timeout, and how late a round's acknowledgement may be (default %d)\n"
 		"  --ready-timeout MS   COMPLETE sent until READY, before resuming here (default 3 x --timeout)\n"
 		"  --commit-timeout MS  COMMIT sent until STARTED, before asking again (default 3 x --timeout)\n"
 		"  --resolve-every MS   in doubt, ask the destination this often (default %d)\n"

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "migrate/dest_int.h"
+#include "migrate/failpoint.h"
 
 void dest_fail(struct dest *d, uint32_t code, int err, const char *fmt, ...)
 {
@@ -269,13 +270,19 @@ static int check_limits(struct dest *d, const struct wire_hello *h, struct wire_
 
 /*
  * The VM the source's HELLO describes: RAM from gpa 0 in contiguous slots,
- * checked against what the operator said here (--mem, --vcpus).
+ * within this destination's limits and checked against what the operator
+ * said here (--mem, --vcpus).
  */
 static int hello_config(struct dest *d, const struct wire_hello *h, struct vm_config *cfg,
 			struct wire_error *e)
 {
 	const struct migrate_dest_opts *o = d->o;
 	uint64_t end = 0;
+	int ret;
+
+	ret = check_limits(d, h, e);
+	if (ret)
+		return ret;
 
 	*cfg = (struct vm_config){ .nr_vcpus = h->nr_vcpus, .ram_memfd = o->ram_memfd,
 				   .ram_incoming = true };
@@ -349,9 +356,7 @@ static int make_ahead(struct dest *d)
 
 	if (!o->mem_size || !o->nr_vcpus)
 		return 0;
-	ret = check_limits(d, &h, &e);
-	if (!ret)
-		ret = hello_config(d, &h, &cfg, &e);
+	ret = hello_config(d, &h, &cfg, &e);
 	if (!ret)
 		ret = create_vm(d, &cfg, &e);
 	if (ret) {
@@ -378,9 +383,7 @@ static int session_vm(struct dest *d, struct transport_chan *ch, const struct wi
 	struct vm_config cfg;
 	int ret;
 
-	ret = check_limits(d, peer, e);
-	if (!ret)
-		ret = hello_config(d, peer, &cfg, e);
+	ret = hello_config(d, peer, &cfg, e);
 	if (ret)
 		return ret;
 	if (fits_ahead(d, &cfg)) {
@@ -686,6 +689,18 @@ static void ack_rounds(struct dest *d)
 	pthread_mutex_unlock(&d->lock);
 	if (ended == UINT32_MAX || ended <= d->acked)
 		return;
+	/*
+	 * Test only: say this destination failed and go on reading, as a
+	 * dead peer does whose death the source's writes never show.
+	 */
+	if (migrate_failpoint("dst-round-ack") == -EIO) {
+		struct wire_error e;
+
+		wire_error_set(&e, WIRE_ERR_INTERNAL, EIO, "failpoint dst-round-ack");
+		msg_send_error(r0->ch, &r0->st, &e);
+		d->acked = ended;
+		return;
+	}
 	wire_apply_stats(d->apply, &as);
 	a.round = ended - 1;
 	a.pages = as.data + as.zero + as.zero_clean;

@@ -9,7 +9,8 @@
  * "exit" (dies on the spot, like SIGKILL), "sleep=MS" (the thread that
  * got there waits; the rest of the agent, its control socket included,
  * goes on) or "fail" (the step returns -EIO: only where a step can fail
- * and its caller looks, src-probe).  Unset, a failpoint costs one
+ * and its caller looks: src-probe; dst-round-ack sends ERROR instead of
+ * the ack and reads on).  Unset, a failpoint costs one
  * load.  The names are in Documentation/migration.rst.
  *
  * Returns 0, or -EIO for "fail".

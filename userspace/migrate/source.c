@@ -352,8 +352,10 @@ static void *control_main(void *arg)
 		if (src->ctl_stop)
 			break;
 		if (ret == -ECONNABORTED) {
-			wire_error_set(&err, err.code, 0, "destination: %s (%s)", err.text,
-				       wire_err_name(err.code));
+			struct wire_error said = err;	/* not printed into itself */
+
+			wire_error_set(&err, said.code, 0, "destination: %s (%s)", said.text,
+				       wire_err_name(said.code));
 		} else if (ret == -ENODATA) {
 			wire_error_set(&err, 0, 0, "destination %s closed the connection",
 				       transport_peer(s0->ch));
@@ -365,6 +367,14 @@ static void *control_main(void *arg)
 				       ret == -ECANCELED ? "cancelled" : strerror(-ret));
 		}
 		news(src, news_gone, &err);
+		/*
+		 * Before the switchover nothing is committed: a destination
+		 * gone or failed ends the migration now, not when a write
+		 * fails (a destination that reads on never makes one fail).
+		 * In the switchover the main thread decides (switch_src.c).
+		 */
+		if (migrate_ctl_phase(src->ctl) == MIGRATE_PRECOPY)
+			source_fail(src, "%s", err.text);
 		break;
 	}
 	/* Anyone waiting for news learns that no more will come. */
@@ -578,19 +588,37 @@ static int round0_populated(struct source *src)
  * most as long as the round took, and give every round ROUND_MIN_NS, so
  * that rounds of a few pages do not spin through --max-rounds before the
  * guest had time to dirty anything.
+ *
+ * The round before must be acknowledged within --timeout of its end: a
+ * destination that takes our bytes and acknowledges nothing is stuck, and
+ * the writes never tell (in the test host a killed destination's
+ * connection once took 271 MB in 600 s of pre-copy with no ack and no
+ * error).  *prev_end: when the round before ended; this round's, after.
  */
 #define ROUND_MIN_NS		100000000ull
 #define ROUND_ACK_WAIT_MIN_MS	100
 
-static int settle(struct source *src, uint32_t round, uint64_t t_round, uint64_t round_ns)
+static int settle(struct source *src, uint32_t round, uint64_t t_round, uint64_t round_ns,
+		  uint64_t *prev_end)
 {
-	uint64_t wait_ms = round_ns / 1000000;
+	uint64_t wait_ms = round_ns / 1000000, late;
+	uint32_t acked;
 	int ret;
 
 	ret = source_wait_acked(src, round, wait_ms > ROUND_ACK_WAIT_MIN_MS ? wait_ms :
 					    ROUND_ACK_WAIT_MIN_MS);
 	if (ret == -ECANCELED || ret == -ENOTCONN)
 		return 0;		/* the caller's checks say why */
+	pthread_mutex_lock(&src->lock);
+	acked = src->news.acked;
+	pthread_mutex_unlock(&src->lock);
+	late = round && *prev_end ? vmm_now_ns() - *prev_end : 0;
+	if (round && acked < round && late > src->o->net.timeout_ms * 1000000ull) {
+		source_fail(src, "the destination acknowledged no round since round %u ended %.1f s ago (--timeout %u ms): it is stuck or gone",
+			    round - 1, late / 1e9, src->o->net.timeout_ms);
+		return -ETIMEDOUT;
+	}
+	*prev_end = t_round + round_ns;
 	while (vmm_now_ns() - t_round < ROUND_MIN_NS && !source_cancelled(src))
 		usleep(5000);
 	return 0;
@@ -621,7 +649,7 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 	struct dirty_log log;
 	unsigned int throttle = 0;
 	uint32_t round = 0;
-	uint64_t t0, t_round;
+	uint64_t t0, t_round, prev_end = 0;
 	int ret;
 
 	converge_init(&cs);
@@ -661,7 +689,7 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 		if (!round)
 			ret = probe_after_round0(src);
 		if (!ret)
-			ret = settle(src, round, t_round, r.ns);
+			ret = settle(src, round, t_round, r.ns, &prev_end);
 		if (ret)
 			break;
 		ret = source_harvest(src, &log);
@@ -734,6 +762,9 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 			source_cancel(src, cs.why);
 			return -ETIMEDOUT;
 		}
+		/* Failed elsewhere (the destination gone): no cancel. */
+		if (src->abort && !operator_cancelled(src))
+			return -ECONNABORTED;
 		if (source_cancelled(src)) {
 			src->rep->cancelled = true;
 			if (!src->abort)
