@@ -188,19 +188,23 @@ fi
 
 # The destination reads on and acknowledges nothing (its main thread held
 # 20 s at its first ROUND_ACK), as in a dest-killed run of 2026-12-07 that
-# sent 271 MB in 600 s with no ack and no failed write: the source must
-# give up a --timeout after the unacknowledged round, not send on until
-# --max-rounds.  Catches settle() not checking the round before (checked
-# by mutation: "did not converge" after 5 rounds).
+# sent 271 MB in 600 s with no ack and no failed write.  Short rounds (a
+# slow writer; --downtime 5 never fits), so that only the age of the
+# oldest unacknowledged round, not of the last one, passes --timeout: the
+# source must give up then, not send on until --max-rounds.  Catches
+# settle() not checking (checked by mutation: "did not converge" after 100
+# rounds) and checking only the round before (a review's find: each
+# round's gap stayed under --timeout).
 name=dest-no-ack
 VMDIRTY_FAILPOINT=dst-round-ack:sleep=20000 start_dest $name "" --listen 127.0.0.1:4623
 run_source $name "" --to 127.0.0.1:4623 --after 0.5 --mem 16 --vcpus 2 --workload random \
-	--rate 8 --bandwidth 2 --no-auto-converge --max-rounds 5 --timeout 2000
+	--rate 1 --bandwidth 2 --downtime 5 --no-auto-converge --max-rounds 100 --timeout 2000
 wait_dest
 err=$(json "$tmp/$name.src" '["error"]')
 rounds=$(json "$tmp/$name.src" '["rounds"].__len__()')
 if [ "$src_rc" -eq 1 ] && source_kept_running $name &&
-   [[ $err == *"acknowledged no round since round 0"* ]] && [ "${rounds:-9}" -le 2 ] &&
+   [[ $err == "round 0 still unacknowledged "*" after it ended (--timeout 2000 ms)"* ]] &&
+   [ "${rounds:-99}" -le 10 ] &&
    [ "$(json "$tmp/$name.src" '["cancelled"]')" = false ]; then
 	ok "$name: source stopped after $rounds rounds ($err), VM running on the source"
 else

@@ -106,6 +106,7 @@ struct migrate_round {
 	uint64_t zero_pages;
 	uint64_t wire_bytes;		/* PAGES bytes on the wire */
 	uint64_t ns;			/* sending the round */
+	uint64_t end_ns;		/* when its sending ended (CLOCK_MONOTONIC) */
 	uint64_t harvest_ns;		/* the harvest that produced its set */
 	uint64_t kick_ns;		/* after it: the vCPUs kicked out of KVM_RUN and
 					 * back (a pause's latency); UINT64_MAX: all

@@ -589,36 +589,49 @@ static int round0_populated(struct source *src)
  * that rounds of a few pages do not spin through --max-rounds before the
  * guest had time to dirty anything.
  *
- * The round before must be acknowledged within --timeout of its end: a
- * destination that takes our bytes and acknowledges nothing is stuck, and
- * the writes never tell (in the test host a killed destination's
- * connection once took 271 MB in 600 s of pre-copy with no ack and no
- * error).  *prev_end: when the round before ended; this round's, after.
+ * A destination gone or failed ends pre-copy here, and so does one whose
+ * oldest unacknowledged round ended more than --timeout ago: one that takes
+ * our bytes and acknowledges nothing is stuck, and the writes never tell
+ * (in the test host a killed destination's connection once took 271 MB in
+ * 600 s of pre-copy with no ack and no error).  0, or the failure.
  */
 #define ROUND_MIN_NS		100000000ull
 #define ROUND_ACK_WAIT_MIN_MS	100
 
-static int settle(struct source *src, uint32_t round, uint64_t t_round, uint64_t round_ns,
-		  uint64_t *prev_end)
+static int settle(struct source *src, uint32_t round, uint64_t t_round, uint64_t round_ns)
 {
-	uint64_t wait_ms = round_ns / 1000000, late;
+	const struct migrate_report *rep = src->rep;
+	uint64_t wait_ms = round_ns / 1000000, late = 0;
+	char why[sizeof(src->abort_text)];
 	uint32_t acked;
 	int ret;
 
 	ret = source_wait_acked(src, round, wait_ms > ROUND_ACK_WAIT_MIN_MS ? wait_ms :
 					    ROUND_ACK_WAIT_MIN_MS);
-	if (ret == -ECANCELED || ret == -ENOTCONN)
-		return 0;		/* the caller's checks say why */
+	if (ret == -ENOTCONN) {
+		/* control_main() fails the migration too: the first says why. */
+		pthread_mutex_lock(&src->lock);
+		snprintf(why, sizeof(why), "%s", src->news.gone_why);
+		pthread_mutex_unlock(&src->lock);
+		source_fail(src, "%s", why);
+		return -ECONNABORTED;
+	}
+	if (ret == -ECANCELED)		/* the operator's cancel: the caller says so */
+		return operator_cancelled(src) ? 0 : -ECONNABORTED;
 	pthread_mutex_lock(&src->lock);
 	acked = src->news.acked;
 	pthread_mutex_unlock(&src->lock);
-	late = round && *prev_end ? vmm_now_ns() - *prev_end : 0;
-	if (round && acked < round && late > src->o->net.timeout_ms * 1000000ull) {
-		source_fail(src, "the destination acknowledged no round since round %u ended %.1f s ago (--timeout %u ms): it is stuck or gone",
-			    round - 1, late / 1e9, src->o->net.timeout_ms);
+	/* Rounds 0..round-1 are in the report; round @acked is the oldest unacknowledged. */
+	if (acked < round && acked < rep->nr_rounds)
+		late = vmm_now_ns() - rep->rounds[acked].end_ns;
+	if (late > src->o->net.timeout_ms * 1000000ull) {
+		snprintf(why, sizeof(why),
+			 "round %u still unacknowledged %.1f s after it ended (--timeout %u ms): the destination is stuck or gone",
+			 acked, late / 1e9, src->o->net.timeout_ms);
+		/* Between rounds: channel 0 is ours to tell the destination to discard. */
+		source_cancel(src, why);
 		return -ETIMEDOUT;
 	}
-	*prev_end = t_round + round_ns;
 	while (vmm_now_ns() - t_round < ROUND_MIN_NS && !source_cancelled(src))
 		usleep(5000);
 	return 0;
@@ -649,7 +662,7 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 	struct dirty_log log;
 	unsigned int throttle = 0;
 	uint32_t round = 0;
-	uint64_t t0, t_round, prev_end = 0;
+	uint64_t t0, t_round;
 	int ret;
 
 	converge_init(&cs);
@@ -689,12 +702,17 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 		if (!round)
 			ret = probe_after_round0(src);
 		if (!ret)
-			ret = settle(src, round, t_round, r.ns, &prev_end);
+			ret = settle(src, round, t_round, r.ns);
 		if (ret)
 			break;
 		ret = source_harvest(src, &log);
 		if (ret)
 			break;
+		/* Failed elsewhere meanwhile (the destination gone): no cancel, no switchover. */
+		if (src->abort && !operator_cancelled(src)) {
+			ret = -ECONNABORTED;
+			break;
+		}
 		if (!src->harvest_min_ns || log.total_ns < src->harvest_min_ns)
 			src->harvest_min_ns = log.total_ns;
 		/*
@@ -715,6 +733,7 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 		cr.pages = r.pages - r.zero_pages;
 		cr.zero_pages = r.zero_pages;
 		cr.ns = r.ns;
+		r.end_ns = t_round + r.ns;
 		/* The channels wait on one bucket at once: their waits overlap. */
 		cr.uncapped_ns = r.ns - (r.time.cap_ns / src->n < r.ns ? r.time.cap_ns / src->n : r.ns);
 		cr.scan_ns = r.time.scan_ns / src->n;
@@ -762,9 +781,6 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 			source_cancel(src, cs.why);
 			return -ETIMEDOUT;
 		}
-		/* Failed elsewhere (the destination gone): no cancel. */
-		if (src->abort && !operator_cancelled(src))
-			return -ECONNABORTED;
 		if (source_cancelled(src)) {
 			src->rep->cancelled = true;
 			if (!src->abort)
