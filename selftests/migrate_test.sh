@@ -22,7 +22,7 @@ if ! grep -q '^vmdirty ' /proc/modules; then
 fi
 
 echo "TAP version 13"
-echo "1..22"
+echo "1..23"
 
 port=4500
 for be in bitmap ring kmod; do
@@ -210,6 +210,42 @@ if [ "$src_rc" -eq 1 ] && source_kept_running $name &&
 else
 	notok "$name: source exit $src_rc after ${rounds:-?} rounds ($err), destination $dest_rc"
 	dump $name
+fi
+
+# The link goes down in pre-copy (veth, 2 s into the session, round 0
+# still going at 2 MiB/s): the source must give up within its --timeout, on the write that
+# makes no progress or on the round never acknowledged, with the VM running
+# on the source only (the destination never ran it and fails on its own).
+# Catches a pre-copy that waits on a dead link for ever (neither
+# transport.c's write timeout nor settle()'s ack check).
+name=link-down-precopy
+if ! mig_netns ld 40; then
+	notok "$name: cannot make network namespaces"
+else
+	start_dest $name "$dst_ns" --listen "$dst_ip:4624" --timeout 5000 --wait 60
+	# Down 2 s after the destination took the session: pre-copy is on.
+	( for _ in $(seq 300); do
+		grep -q "for session" "$tmp/$name.dstlog" 2>/dev/null && break
+		sleep 0.1
+	  done
+	  sleep 2; ip -n "$src_ns" link set vm40s down ) &
+	t0=$(date +%s)
+	run_source $name "$src_ns" --to "$dst_ip:4624" --after 0.5 --mem 16 --vcpus 2 \
+		--workload random --rate 8 --bandwidth 2 --no-auto-converge --max-rounds 100 \
+		--timeout 2000
+	took=$(($(date +%s) - t0))
+	wait_dest
+	err=$(json "$tmp/$name.src" '["error"]')
+	if [ "$src_rc" -eq 1 ] && [ "$dest_rc" -ne 0 ] && [ "$took" -le 60 ] &&
+	   source_kept_running $name &&
+	   [ "$(json "$tmp/$name.src" '["outcome"]')" = not-migrated ] &&
+	   [ "$(json "$tmp/$name.src" '["cancelled"]')" = false ] &&
+	   [[ $err == *"no progress for 2000 ms"* || $err == *"still unacknowledged"* ]]; then
+		ok "$name: source gave up in $took s ($err), VM running on the source only"
+	else
+		notok "$name: source exit $src_rc in $took s ($err), destination $dest_rc"
+		dump $name
+	fi
 fi
 
 # The switch probe fails with the vCPUs paused (after round 0): the
