@@ -40,22 +40,6 @@ static int write_param(const char *s)
 	return write_file(FAIL_ATTACH, s);
 }
 
-/* The DEBUG build: $VMDIRTY_DEBUG_KO, or beside the normal module's tree. */
-static bool debug_module_path(const char *ko, char *path, size_t len)
-{
-	const char *env = getenv("VMDIRTY_DEBUG_KO");
-	const char *kmod = strstr(ko, "kmod/vmdirty.ko");
-
-	if (env && *env)
-		snprintf(path, len, "%s", env);
-	else if (kmod)
-		snprintf(path, len, "%.*sbuild/kmod-debug/kmod/vmdirty.ko",
-			 (int)(kmod - ko), ko);
-	else
-		return false;
-	return !access(path, R_OK);
-}
-
 /* Unload whatever vmdirty is loaded (a release may still be finishing). */
 static int unload(void)
 {
@@ -117,7 +101,7 @@ FIXTURE_SETUP(fault)
 		return;
 	}
 	if (!vmdirty_module_path(self->ko, sizeof(self->ko)) ||
-	    !debug_module_path(self->ko, debug, sizeof(debug)))
+	    !vmdirty_debug_module_path(self->ko, debug, sizeof(debug)))
 		SETUP_SKIP("no DEBUG vmdirty.ko to load (make module-debug)");
 	/* The VM first: it needs no module, and fails before the swap. */
 	ret = bare_vm_simple(&self->vm, 2);

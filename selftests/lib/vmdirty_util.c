@@ -106,6 +106,21 @@ bool vmdirty_module_path(char *path, size_t len)
 	return false;
 }
 
+bool vmdirty_debug_module_path(const char *ko, char *path, size_t len)
+{
+	const char *env = getenv("VMDIRTY_DEBUG_KO");
+	const char *kmod = strstr(ko, "kmod/vmdirty.ko");
+
+	if (env && *env)
+		snprintf(path, len, "%s", env);
+	else if (kmod)
+		snprintf(path, len, "%.*sbuild/kmod-debug/kmod/vmdirty.ko",
+			 (int)(kmod - ko), ko);
+	else
+		return false;
+	return !access(path, R_OK);
+}
+
 int vmdirty_module_load(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC), ret;

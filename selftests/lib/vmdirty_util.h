@@ -179,6 +179,8 @@ int bare_vm_simple(struct bare_vm *vm, unsigned int nr_vcpus);
 
 /* kmod/vmdirty.ko: $VMDIRTY_KO, or found from the current directory up. */
 bool vmdirty_module_path(char *path, size_t len);
+/* The DEBUG build: $VMDIRTY_DEBUG_KO, or build/kmod-debug/ beside @ko's tree. */
+bool vmdirty_debug_module_path(const char *ko, char *path, size_t len);
 /* finit_module() of @path; 0 or -errno. */
 int vmdirty_module_load(const char *path);
 /* delete_module("vmdirty"), once, not waiting; 0 or -errno (-EWOULDBLOCK: in use). */
