@@ -68,13 +68,12 @@ userspace: $(KSFT)/.extracted
 	$(MAKE) -C userspace
 
 # The kernel-side test helpers (selftests/kmod) are built here, never by
-# `module` or `install`: they are not for hosts.
-# On 7.x they are not built (its headers want the chroot's gcc-14): the
-# test that loads one skips.
+# `module` or `install`: they are not for hosts.  On 7.x in the trixie
+# chroot, as the module is (its headers want gcc-14).
 selftests: userspace $(KSFT)/.extracted
 	$(MAKE) -C selftests
 ifeq ($(KERNEL),7)
-	rm -f selftests/kmod/*.ko
+	scripts/trixie.sh helpers $(KVER) $(CURDIR)
 else
 	$(MAKE) -C $(KDIR) M=$(CURDIR)/selftests/kmod W=1 modules
 endif

@@ -33,6 +33,12 @@ kver=$(ls "$kdir/lib/modules")
 src=build/kmod-debug-$flavour
 make --no-print-directory KDIR="$kdir/build" DEBUG_SRC="$top/$src" module-debug >/dev/null || exit 2
 ko=$top/$src/kmod/vmdirty.ko
+# The selftests' kernel-side helpers beside it (lifetime_test finds
+# selftests/kmod/ next to the module's kmod/).
+mkdir -p "$src/selftests/kmod"
+cp selftests/kmod/Kbuild selftests/kmod/*.c "$src/selftests/kmod/"
+rm -f "$src"/selftests/kmod/*.mod.c	# kbuild's, from the stock kernel's build
+make -C "$kdir/build" M="$top/$src/selftests/kmod" W=1 modules >/dev/null || exit 2
 
 results=build/test-results
 mkdir -p "$results"

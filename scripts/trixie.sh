@@ -13,6 +13,9 @@
 #        trixie.sh module KVER SRCDIR [VAR=VALUE...]
 #                                  build SRCDIR/kmod/vmdirty.ko in the chroot
 #                                  for KVER (e.g. DEBUG=1)
+#        trixie.sh helpers KVER SRCDIR
+#                                  build the selftests' kernel-side helpers
+#                                  (SRCDIR/selftests/kmod/*.ko) the same way
 set -euo pipefail
 
 cache=${VMDIRTY_KCACHE:-/var/cache/vmdirty}
@@ -87,30 +90,44 @@ root)
 	[ -e "$root/.debootstrapped" ] && ls "$root"/boot/vmlinuz-* >/dev/null 2>&1 || exit 1
 	echo "$root"
 	;;
-module)
-	kver=${2:?usage: trixie.sh module KVER SRCDIR}
-	srcdir=$(cd "${3:?usage: trixie.sh module KVER SRCDIR}" && pwd)
+module | helpers)
+	what=$1
+	kver=${2:?usage: trixie.sh $what KVER SRCDIR}
+	srcdir=$(cd "${3:?usage: trixie.sh $what KVER SRCDIR}" && pwd)
 	shift 3
 	[ -d "$root/usr/src/linux-headers-$kver" ] || { log "no headers for $kver (make deps KERNEL=7)"; exit 2; }
-	# The module's sources copied in, built there, the .ko brought back.
+	# The sources copied in (with the UAPI header both include), built
+	# there, the .ko brought back.
 	src=$root/var/tmp/vmdirty-src
 	rm -rf "$src"
-	mkdir -p "$src/kmod"
-	cp "$srcdir/Kbuild" "$src/"
-	cp "$srcdir"/kmod/Kbuild "$srcdir"/kmod/*.[ch] "$src/kmod/"
+	mkdir -p "$src"
 	cp -r "$srcdir/include" "$src/"
+	if [ "$what" = module ]; then
+		dir=kmod
+		cp "$srcdir/Kbuild" "$src/"
+	else
+		dir=selftests/kmod
+	fi
+	mkdir -p "$src/$dir"
+	cp "$srcdir/$dir"/Kbuild "$srcdir/$dir"/*.c "$src/$dir/"
+	cp "$srcdir/$dir"/*.h "$src/$dir/" 2>/dev/null || true
+	rm -f "$src/$dir"/*.mod.c	# kbuild's, from an earlier build here
+	[ "$what" = module ] && mdir=/var/tmp/vmdirty-src || mdir=/var/tmp/vmdirty-src/$dir
 	# objtool reads /proc: a private mount namespace gives the chroot one
 	# that goes away with the build.
 	LC_ALL=C unshare --mount --propagation private sh -c \
 		'mount -t proc proc "$0/proc" && exec chroot "$0" "$@"' "$root" \
-		make -C "/usr/src/linux-headers-$kver" M=/var/tmp/vmdirty-src W=1 "$@" modules
-	cp "$src/kmod/vmdirty.ko" "$srcdir/kmod/vmdirty.ko"
-	# Kbuild here would take this .ko for its own (newer than its objects,
-	# same command): forget how it was made, so the next build relinks.
-	rm -f "$srcdir/kmod/.vmdirty.ko.cmd"
+		make -C "/usr/src/linux-headers-$kver" M="$mdir" W=1 "$@" modules
+	for ko in "$src/$dir"/*.ko; do
+		cp "$ko" "$srcdir/$dir/"
+		# Kbuild here would take this .ko for its own (newer than its
+		# objects, same command): forget how it was made, so the next
+		# build relinks.
+		rm -f "$srcdir/$dir/.$(basename "$ko").cmd"
+	done
 	;;
 *)
-	sed -n '3,17p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '3,18p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 	;;
 esac
