@@ -289,8 +289,14 @@ static bool vmdirty_selftest_lookalike(const char *name,
 	taken = vmdirty_file_is_kvm_vm(f);
 	if (taken)
 		pr_err("selftest: %s (%ps) taken for a VM file\n", name, fops);
-	/* Released now, while fops still exist: vmdirty_selftest_vm_file_thread(). */
-	__fput_sync(f);
+	/*
+	 * Released now, while fops still exist: vmdirty_selftest_vm_file_thread().
+	 * 6.1's __fput_sync() is for kernel threads only (a BUG_ON).
+	 */
+	if (WARN_ON_ONCE(!(current->flags & PF_KTHREAD)))
+		fput(f);
+	else
+		__fput_sync(f);
 	return taken;
 }
 
@@ -345,7 +351,7 @@ static bool vmdirty_selftest_vm_file_run(void)
 	init_completion(&job.done);
 	t = kthread_run(vmdirty_selftest_vm_file_thread, &job, "vmdirty-selftest");
 	if (IS_ERR(t)) {
-		pr_err("selftest: VM file thread: %ld\n", PTR_ERR(t));
+		pr_err("selftest: VM file thread: %pe\n", t);
 		pr_info("VM file self-tests: FAIL\n");
 		return false;
 	}

@@ -96,6 +96,10 @@ module | helpers)
 	srcdir=$(cd "${3:?usage: trixie.sh $what KVER SRCDIR}" && pwd)
 	shift 3
 	[ -d "$root/usr/src/linux-headers-$kver" ] || { log "no headers for $kver (make deps KERNEL=7)"; exit 2; }
+	# One build at a time: make -j runs module, module-debug and the
+	# helpers at once, and they share the directory below.
+	exec 9>"$cache/.trixie-build.lock"
+	flock 9
 	# The sources copied in (with the UAPI header both include), built
 	# there, the .ko brought back.
 	src=$root/var/tmp/vmdirty-src
@@ -110,8 +114,8 @@ module | helpers)
 	fi
 	mkdir -p "$src/$dir"
 	cp "$srcdir/$dir"/Kbuild "$srcdir/$dir"/*.c "$src/$dir/"
-	cp "$srcdir/$dir"/*.h "$src/$dir/" 2>/dev/null || true
-	rm -f "$src/$dir"/*.mod.c	# kbuild's, from an earlier build here
+	[ "$what" != module ] || cp "$srcdir/$dir"/*.h "$src/$dir/"
+	rm -f "$src/$dir"/*.mod.c	# kbuild's, from a build of SRCDIR itself
 	[ "$what" = module ] && mdir=/var/tmp/vmdirty-src || mdir=/var/tmp/vmdirty-src/$dir
 	# objtool reads /proc: a private mount namespace gives the chroot one
 	# that goes away with the build.

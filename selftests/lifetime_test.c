@@ -418,11 +418,15 @@ FIXTURE_SETUP(rmmod)
 	ASSERT_LE(0, self->fd);
 }
 
-/* Whatever happened, the module is loaded again for the tests after us. */
+/*
+ * Whatever happened, the module is loaded again for the tests after us (and
+ * the helper that takes its family's name is gone, if a check failed first).
+ */
 FIXTURE_TEARDOWN(rmmod)
 {
 	if (self->fd >= 0)
 		close(self->fd);
+	syscall(SYS_delete_module, "vmdirty_squat", O_NONBLOCK);
 	if (!vmdirty_module_loaded())
 		TEST_ASSERT(!vmdirty_module_load(self->ko), "reloading %s", self->ko);
 }
