@@ -104,19 +104,18 @@ module | helpers)
 	# there, the .ko brought back.
 	src=$root/var/tmp/vmdirty-src
 	rm -rf "$src"
-	mkdir -p "$src"
-	cp -r "$srcdir/include" "$src/"
 	if [ "$what" = module ]; then
-		dir=kmod
+		dir=kmod mdir=/var/tmp/vmdirty-src
+		mkdir -p "$src/$dir"
 		cp "$srcdir/Kbuild" "$src/"
+		cp "$srcdir/$dir"/*.h "$src/$dir/"
 	else
-		dir=selftests/kmod
+		dir=selftests/kmod mdir=/var/tmp/vmdirty-src/selftests/kmod
+		mkdir -p "$src/$dir"
 	fi
-	mkdir -p "$src/$dir"
+	cp -r "$srcdir/include" "$src/"
 	cp "$srcdir/$dir"/Kbuild "$srcdir/$dir"/*.c "$src/$dir/"
-	[ "$what" != module ] || cp "$srcdir/$dir"/*.h "$src/$dir/"
 	rm -f "$src/$dir"/*.mod.c	# kbuild's, from a build of SRCDIR itself
-	[ "$what" = module ] && mdir=/var/tmp/vmdirty-src || mdir=/var/tmp/vmdirty-src/$dir
 	# objtool reads /proc: a private mount namespace gives the chroot one
 	# that goes away with the build.
 	LC_ALL=C unshare --mount --propagation private sh -c \

@@ -224,10 +224,7 @@ if ! mig_netns ld 40; then
 else
 	start_dest $name "$dst_ns" --listen "$dst_ip:4624" --timeout 5000 --wait 60
 	# Down 2 s after the destination took the session: pre-copy is on.
-	( for _ in $(seq 300); do
-		grep -q "for session" "$tmp/$name.dstlog" 2>/dev/null && break
-		sleep 0.1
-	  done
+	( wait_for 30 grep -qs "for session" "$tmp/$name.dstlog"
 	  sleep 2; ip -n "$src_ns" link set vm40s down ) &
 	t0=$(date +%s)
 	run_source $name "$src_ns" --to "$dst_ip:4624" --after 0.5 --mem 16 --vcpus 2 \

@@ -107,6 +107,17 @@ in_ns() {
 	fi
 }
 
+# wait_for SECONDS CMD...: poll CMD every 0.2 s.
+wait_for() {
+	local i n=$(($1 * 5))
+	shift
+	for i in $(seq "$n"); do
+		"$@" && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
 # start_dest NAME NS ARGS...: a destination in the background, its report
 # in $tmp/NAME.dst, its log in $tmp/NAME.dstlog.  Returns once it listens.
 start_dest() {

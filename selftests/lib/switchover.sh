@@ -31,17 +31,6 @@ stopped() {
 	[ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = T ]
 }
 
-# wait_for SECONDS CMD...: poll CMD every 0.2 s.
-wait_for() {
-	local i n=$(($1 * 5))
-	shift
-	for i in $(seq "$n"); do
-		"$@" && return 0
-		sleep 0.2
-	done
-	return 1
-}
-
 # The source's state from its control socket: running, migrating, migrated,
 # in-doubt; "gone" once the agent exited.
 src_state() {
