@@ -22,7 +22,7 @@ if ! grep -q '^vmdirty ' /proc/modules; then
 fi
 
 echo "TAP version 13"
-echo "1..23"
+echo "1..24"
 
 port=4500
 for be in bitmap ring kmod; do
@@ -145,6 +145,27 @@ if why=$(judge_migrated $name) && [ "$got" = "7/0 7/0" ]; then
 	ok "$name: both senders at nice 7 in pre-copy, 0 in the final round"
 else
 	notok "$name: ${why:-senders at nice $got}"
+	dump $name
+fi
+
+# --nice under auto-converge: its first step ends the senders' yielding,
+# the vCPUs are throttled two high rounds later.  A hot set that never fits
+# --downtime 10 keeps every round high and short; cancelled after 6 rounds.
+# Catches the step not reaching the senders (they stay at 7), the throttle
+# taken first (round 2 or 3 at 20%), and the yielding ended at once.
+name=nice-yield-over
+start_dest $name "" --listen 127.0.0.1:4624
+run_source $name "" --to 127.0.0.1:4624 --after 0.5 --mem 16 --vcpus 1 --workload hotset \
+	--hot-pages 64 --rate 8 --bandwidth 2 --downtime 10 --channels 2 --nice 7 --max-rounds 6
+wait_dest
+got=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
+print(d["yield_over_round"], " ".join("%d/%d" % (x["nice"], x["throttle"]) for x in d["rounds"]))' \
+	"$tmp/$name.src")
+if [ "$src_rc" -eq 1 ] && [ "$(json "$tmp/$name.src" '["cancelled"]')" = true ] &&
+   source_kept_running $name && [ "$got" = "2 7/0 7/0 0/0 0/0 0/20 0/20" ]; then
+	ok "$name: senders at nice 0 from round 2, vCPUs throttled from round 4, VM running on the source"
+else
+	notok "$name: source exit $src_rc; yield over, each round's nice/throttle: ${got:-?}"
 	dump $name
 fi
 

@@ -159,6 +159,9 @@ void report_text(FILE *f, const struct migrate_report *r)
 	if (n->zc_stopped)
 		fprintf(f, "  zero copy off    on %" PRIu64 " channel%s: the kernel copied every zero-copy send (loopback, veth), so they sent by copy (--zerocopy-always keeps asking)\n",
 			n->zc_stopped, n->zc_stopped == 1 ? "" : "s");
+	if (r->yield_over_round >= 0)
+		fprintf(f, "  auto-converge    senders at nice 0 from round %d (the guest dirtied too fast while they yielded)\n",
+			r->yield_over_round);
 	if (r->max_throttle)
 		fprintf(f, "  auto-converge    vCPUs throttled up to %u%%\n", r->max_throttle);
 	if (r->guest_errors)
@@ -310,7 +313,8 @@ void report_json(FILE *f, const struct migrate_report *r)
 		transport_stats_json(f, &r->net[i]);
 		fprintf(f, "}");
 	}
-	fprintf(f, "],\"max_throttle\":%u", r->max_throttle);
+	fprintf(f, "],\"max_throttle\":%u,\"yield_over_round\":%d", r->max_throttle,
+		r->yield_over_round);
 	fprintf(f, ",\"apply\":{\"data\":%" PRIu64 ",\"zero\":%" PRIu64 ",\"stale\":%" PRIu64 "}",
 		r->apply_data, r->apply_zero, r->apply_stale);
 	fprintf(f, ",\"guest\":{\"ops_start\":%" PRIu64 ",\"ops_end\":%" PRIu64
@@ -325,7 +329,7 @@ void report_json(FILE *f, const struct migrate_report *r)
 			",\"wire_bytes\":%" PRIu64 ",\"ms\":%.3f,\"harvest_ms\":%.3f,\"kick_ms\":%.3f"
 			",\"dirty_after\":%" PRIu64
 			",\"expected_downtime_ms\":%.3f,\"bound_downtime_ms\":%.3f,\"expected_fixed_ms\":%.3f"
-			",\"throttle\":%u,\"read_ms\":%.3f,\"scan_ms\":%.3f"
+			",\"throttle\":%u,\"nice\":%d,\"read_ms\":%.3f,\"scan_ms\":%.3f"
 			",\"comp_ms\":%.3f,\"send_ms\":%.3f,\"link_ms\":%.3f,\"cap_ms\":%.3f"
 			",\"cpu_wait_ms\":%.3f,\"cpu_ms\":%.3f,\"guest_cpu_ms\":%.3f,\"host_cpu_ms\":%.3f}",
 			i ? "," : "", x->round, x->final ? "true" : "false", x->pages, x->zero_pages,
@@ -333,7 +337,7 @@ void report_json(FILE *f, const struct migrate_report *r)
 			x->kick_ns == UINT64_MAX ? -1.0 : ms(x->kick_ns), x->dirty_after,
 			x->expected_downtime_ns == UINT64_MAX ? -1.0 : ms(x->expected_downtime_ns),
 			x->bound_downtime_ns == UINT64_MAX ? -1.0 : ms(x->bound_downtime_ns),
-			ms(x->expected_fixed_ns), x->throttle, ms(x->time.read_ns), ms(x->time.scan_ns), ms(x->time.comp_ns), ms(x->time.send_ns),
+			ms(x->expected_fixed_ns), x->throttle, x->nice, ms(x->time.read_ns), ms(x->time.scan_ns), ms(x->time.comp_ns), ms(x->time.send_ns),
 			ms(x->time.link_ns), ms(x->time.cap_ns), ms(x->time.cpu_wait_ns),
 			ms(x->time.cpu_ns), ms(x->guest_cpu_ns), ms(x->host_cpu_ns));
 	}

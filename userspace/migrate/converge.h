@@ -37,6 +37,7 @@ struct converge_params {
 	unsigned int throttle_increment;
 	unsigned int throttle_max;
 	unsigned int trigger_pct;	/* throttle when dirtied > this % of sent */
+	bool yielding;			/* the senders leave the CPU to the guest (--nice) */
 	unsigned int shrink_rounds;	/* rounds after the rest fits (0: stop, QEMU's way) */
 };
 
@@ -68,6 +69,7 @@ struct converge_state {
 	uint64_t elapsed_ns;		/* pre-copy time so far */
 	unsigned int throttle;		/* percent the vCPUs should sleep */
 	unsigned int high_rounds;	/* consecutive rounds dirtying too fast */
+	bool yield_over;		/* auto-converge's first step: the senders yield no more */
 	uint64_t page_rate;		/* pages/s the link carried last round */
 	uint64_t page_ps;		/* a page's cost without the cap's waits, ps */
 	uint64_t page_bytes;		/* a page's bytes on the wire */

@@ -852,6 +852,7 @@ int migrate_dest(const struct migrate_dest_opts *o, struct vm **vmp, struct vm_r
 
 	memset(rep, 0, sizeof(*rep));
 	rep->role = "destination";
+	rep->yield_over_round = -1;
 	rep->guest_bad_pages = -1;
 	*vmp = NULL;
 	*runner = NULL;

@@ -117,6 +117,7 @@ struct migrate_round {
 	uint64_t bound_downtime_ns;	/* the same were the link no faster than --bandwidth */
 	uint64_t expected_fixed_ns;	/* of it, the switchover's costs besides the pages */
 	unsigned int throttle;		/* percent, during the round */
+	int nice;			/* the senders' highest nice value in it */
 	uint64_t guest_cpu_ns;		/* CPU time the vCPU threads took meanwhile */
 	uint64_t host_cpu_ns;		/* CPU time the host's CPUs were busy meanwhile (/proc/stat) */
 	bool final;			/* stop-and-copy */
@@ -175,6 +176,8 @@ struct migrate_report {
 	char peers[MIGRATE_MAX_CHANNELS][64];
 	int nice[MIGRATE_MAX_CHANNELS];	/* source: each sender's in pre-copy */
 	int nice_final[MIGRATE_MAX_CHANNELS];	/* and in the final round */
+	int yield_over_round;		/* source, --nice: the senders yield no more
+					 * from this round on (auto-converge); -1: never */
 	uint64_t mem_bytes;
 	unsigned int nr_vcpus;
 	/*

@@ -184,11 +184,12 @@ static int send_pages(struct sender *s, uint32_t round)
  * RLIMIT_NICE, CAP_SYS_NICE; said if not); without, as the process runs.
  * Either way note what it runs at, for the report.
  */
-static void sender_nice(struct sender *s, unsigned int nice, int *seen)
+static int sender_nice(struct sender *s, unsigned int nice)
 {
 	if (s->src->o->nice && setpriority(PRIO_PROCESS, gettid(), nice))
 		source_log(s->src, "channel %u: nice %u: %s", s->idx, nice, strerror(errno));
-	*seen = getpriority(PRIO_PROCESS, gettid());
+	s->nice = getpriority(PRIO_PROCESS, gettid());
+	return s->nice;
 }
 
 static void *sender_main(void *arg)
@@ -201,11 +202,11 @@ static void *sender_main(void *arg)
 	snprintf(name, sizeof(name), "src-send%u", s->idx);
 	pthread_setname_np(pthread_self(), name);
 	/* --nice: the guest's vCPU threads first (Linux's nice is per thread). */
-	sender_nice(s, src->o->nice, &src->rep->nice[s->idx]);
+	src->rep->nice[s->idx] = sender_nice(s, src->o->nice);
 
 	for (;;) {
 		uint32_t round;
-		bool paused;
+		bool paused, yield_over;
 		int ret;
 
 		pthread_mutex_lock(&src->lock);
@@ -218,13 +219,18 @@ static void *sender_main(void *arg)
 		s->gen = src->job_gen;
 		round = src->job_round;
 		paused = src->job_paused;
+		yield_over = src->job_yield_over;
 		pthread_mutex_unlock(&src->lock);
 		/*
 		 * The final round: no guest runs to leave the CPU to, and every
-		 * millisecond is downtime.
+		 * millisecond is downtime.  Before it, auto-converge may end
+		 * the yielding first (converge.c).
 		 */
 		if (paused)
-			sender_nice(s, 0, &src->rep->nice_final[s->idx]);
+			src->rep->nice_final[s->idx] = sender_nice(s, 0);
+		else if (yield_over && !s->yield_over)
+			sender_nice(s, 0);
+		s->yield_over = yield_over;
 
 		ret = send_round(s, round);
 		if (ret && ret != -ECANCELED)

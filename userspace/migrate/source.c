@@ -470,9 +470,12 @@ int source_round(struct source *src, uint32_t round, const uint64_t *gfns, uint6
 
 	r->pages = r->zero_pages = r->wire_bytes = 0;
 	memset(&r->time, 0, sizeof(r->time));
+	r->nice = src->snd[0].nice;
 	for (unsigned int i = 0; i < src->n; i++) {
 		const struct migrate_round_time *t = &src->snd[i].time;
 
+		if (src->snd[i].nice > r->nice)
+			r->nice = src->snd[i].nice;
 		r->pages += src->snd[i].pages;
 		r->zero_pages += src->snd[i].zero_pages;
 		r->wire_bytes += src->snd[i].wire_bytes;
@@ -657,6 +660,7 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 		   uint32_t *next)
 {
 	const struct migrate_source_opts *o = src->o;
+	struct converge_params cp = o->conv;
 	struct converge_state cs;
 	struct migrate_downtime fixed;
 	struct dirty_log log;
@@ -666,6 +670,7 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 	int ret;
 
 	converge_init(&cs);
+	cp.yielding = o->nice > 0;
 	t0 = vmm_now_ns();
 	/* The first harvest after start reports every page: round 0 is all RAM. */
 	ret = source_harvest(src, &log);
@@ -749,7 +754,7 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 		source_estimate(src, 0, 0, &fixed);
 		cr.fixed_ns = fixed.total_ns;
 		r.expected_fixed_ns = fixed.total_ns;
-		act = converge_next(&cs, &o->conv, &cr);
+		act = converge_next(&cs, &cp, &cr);
 		r.expected_downtime_ns = cs.expected_downtime_ns;
 		r.bound_downtime_ns = cs.bound_downtime_ns;
 		ret = source_add_round(src->rep, &r);
@@ -789,6 +794,15 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 			else
 				tell_dest(src, "%s", src->abort_text);
 			return -ECANCELED;
+		}
+		if (cs.yield_over && src->rep->yield_over_round < 0) {
+			/* Read by the senders with the next round's job. */
+			pthread_mutex_lock(&src->lock);
+			src->job_yield_over = true;
+			pthread_mutex_unlock(&src->lock);
+			src->rep->yield_over_round = round + 1;
+			source_log(src, "round %u: the guest dirtied more than %u%% of what the rounds sent, two running: the senders stop yielding to it (nice 0 from round %u) before any throttle",
+				   round, cp.trigger_pct, round + 1);
 		}
 		if (cs.throttle != throttle) {
 			throttle = cs.throttle;
@@ -910,6 +924,7 @@ int migrate_source(struct vm *vm, struct vm_runner *runner, struct tracker *trk,
 
 	memset(rep, 0, sizeof(*rep));
 	rep->role = "source";
+	rep->yield_over_round = -1;
 	rep->outcome = MIGRATE_NOT_MIGRATED;
 	rep->channels = src.n;
 	rep->mem_bytes = vm->mem_size;

@@ -150,6 +150,39 @@ TEST_F(conv, throttles_after_two_high_rounds_then_steps)
 	}
 }
 
+/*
+ * Senders that yield to the guest (--nice): auto-converge's first step
+ * ends the yielding, the throttle comes two high rounds later.  Catches
+ * the vCPUs throttled while the migration still leaves them the CPU, and
+ * the yielding ended without a trigger (or again, taking a step each time).
+ */
+TEST_F(conv, yielding_senders_stop_yielding_before_any_throttle)
+{
+	struct converge_round r = { .pages = 10000, .ns = SEC, .dirty_pages = 9000 };
+	unsigned int expect[] = { 0, 0, 0, 20, 20, 30 };
+	bool over[] = { false, true, true, true, true, true };
+
+	self->p.yielding = true;
+	for (unsigned int i = 0; i < 6; i++) {
+		ASSERT_EQ(CONVERGE_CONTINUE, converge_next(&self->s, &self->p, &r));
+		EXPECT_EQ(expect[i], self->s.throttle) TH_LOG("round %u", i + 1);
+		EXPECT_EQ(over[i], self->s.yield_over) TH_LOG("round %u", i + 1);
+	}
+}
+
+/* Without auto-converge nothing is done to converge: the senders keep yielding. */
+TEST_F(conv, yielding_kept_without_auto_converge)
+{
+	struct converge_round r = { .pages = 10000, .ns = SEC, .dirty_pages = 9000 };
+
+	self->p.yielding = true;
+	self->p.auto_converge = false;
+	for (unsigned int i = 0; i < 5; i++)
+		converge_next(&self->s, &self->p, &r);
+	EXPECT_FALSE(self->s.yield_over);
+	EXPECT_EQ(0, self->s.throttle);
+}
+
 TEST_F(conv, throttle_capped)
 {
 	struct converge_round r = { .pages = 10000, .ns = SEC, .dirty_pages = 9000 };
