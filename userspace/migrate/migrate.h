@@ -174,7 +174,7 @@ struct migrate_report {
 	enum transport_crypto crypto;
 	unsigned int channels;
 	char peers[MIGRATE_MAX_CHANNELS][64];
-	int nice[MIGRATE_MAX_CHANNELS];	/* source: each sender's in pre-copy */
+	int nice[MIGRATE_MAX_CHANNELS];	/* source: each sender's as pre-copy starts */
 	int nice_final[MIGRATE_MAX_CHANNELS];	/* and in the final round */
 	int yield_over_round;		/* source, --nice: the senders yield no more
 					 * from this round on (auto-converge); -1: never */

@@ -9,11 +9,14 @@
  * running on the source (see migrate.h).
  */
 #include <errno.h>
+#include <linux/capability.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "migrate/failpoint.h"
@@ -652,6 +655,23 @@ static int probe_after_round0(struct source *src)
 }
 
 /*
+ * Whether the senders may go back from --nice to 0: lowering a nice value
+ * takes CAP_SYS_NICE or an RLIMIT_NICE of 20 (the default is 0).  Where
+ * they may not, auto-converge's first step would be spent on nothing.
+ */
+static bool may_unnice(void)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct c[_LINUX_CAPABILITY_U32S_3] = { 0 };
+	struct rlimit rl;
+
+	if (!getrlimit(RLIMIT_NICE, &rl) && (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= 20))
+		return true;
+	return !syscall(SYS_capget, &h, c) &&
+	       (c[CAP_SYS_NICE / 32].effective & (1u << (CAP_SYS_NICE % 32)));
+}
+
+/*
  * Pre-copy rounds until the rest fits in the downtime.  On success the pages
  * harvested after the last round (still to be sent) are in gfns[0..*n) and
  * *next is the round that will carry them.
@@ -670,7 +690,10 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 	int ret;
 
 	converge_init(&cs);
-	cp.yielding = o->nice > 0;
+	cp.yielding = o->nice > 0 && may_unnice();
+	if (o->nice && !cp.yielding)
+		source_log(src, "the senders cannot go back from nice %u to 0 (no CAP_SYS_NICE, RLIMIT_NICE under 20): auto-converge throttles the vCPUs first",
+			   o->nice);
 	t0 = vmm_now_ns();
 	/* The first harvest after start reports every page: round 0 is all RAM. */
 	ret = source_harvest(src, &log);
