@@ -202,11 +202,12 @@ static void *sender_main(void *arg)
 	snprintf(name, sizeof(name), "src-send%u", s->idx);
 	pthread_setname_np(pthread_self(), name);
 	/* --nice: the guest's vCPU threads first (Linux's nice is per thread). */
-	src->rep->nice[s->idx] = sender_nice(s, src->o->nice);
+	s->asked = src->o->nice;
+	src->rep->nice[s->idx] = sender_nice(s, s->asked);
 
 	for (;;) {
+		unsigned int nice;
 		uint32_t round;
-		bool paused, yield_over;
 		int ret;
 
 		pthread_mutex_lock(&src->lock);
@@ -218,19 +219,12 @@ static void *sender_main(void *arg)
 		}
 		s->gen = src->job_gen;
 		round = src->job_round;
-		paused = src->job_paused;
-		yield_over = src->job_yield_over;
+		nice = src->job_nice;
 		pthread_mutex_unlock(&src->lock);
-		/*
-		 * The final round: no guest runs to leave the CPU to, and every
-		 * millisecond is downtime.  Before it, auto-converge may end
-		 * the yielding first (converge.c).
-		 */
-		if (paused)
-			src->rep->nice_final[s->idx] = sender_nice(s, 0);
-		else if (yield_over && !s->yield_over)
-			sender_nice(s, 0);
-		s->yield_over = yield_over;
+		if (nice != s->asked) {
+			s->asked = nice;
+			sender_nice(s, nice);
+		}
 
 		ret = send_round(s, round);
 		if (ret && ret != -ECANCELED)
@@ -255,6 +249,7 @@ static void *sender_main(void *arg)
 
 int senders_start(struct source *src)
 {
+	src->job_nice = src->o->nice;
 	for (unsigned int i = 0; i < src->n; i++) {
 		struct sender *s = &src->snd[i];
 		int ret = pthread_create(&s->thread, NULL, sender_main, s);

@@ -821,7 +821,7 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 		if (cs.yield_over && src->rep->yield_over_round < 0) {
 			/* Read by the senders with the next round's job. */
 			pthread_mutex_lock(&src->lock);
-			src->job_yield_over = true;
+			src->job_nice = 0;
 			pthread_mutex_unlock(&src->lock);
 			src->rep->yield_over_round = round + 1;
 			source_log(src, "round %u: the guest dirtied more than %u%% of what the rounds sent, two running: the senders stop yielding to it (nice 0 from round %u) before any throttle",

@@ -46,8 +46,8 @@ struct sender {
 	unsigned int next;
 	uint8_t ctl[256];		/* ROUND_END */
 	uint64_t gen;			/* last job taken */
-	int nice;			/* what it runs at now (getpriority) */
-	bool yield_over;		/* at nice 0 since auto-converge said so */
+	unsigned int asked;		/* the nice value it last asked for */
+	int nice;			/* what it runs at (getpriority) */
 	uint32_t link_delivered;	/* TCP's delivered at the last link sample */
 	/* This round, read by the main thread after the round. */
 	uint64_t pages, zero_pages, wire_bytes;
@@ -91,8 +91,11 @@ struct source {
 	pthread_cond_t cond_work, cond_done;
 	uint64_t job_gen;
 	uint32_t job_round;
-	bool job_paused;		/* the vCPUs are paused: --nice yields to no guest */
-	bool job_yield_over;		/* auto-converge's first step: --nice no more */
+	/*
+	 * The nice value the senders take the job at: --nice, then 0 once
+	 * auto-converge says so or the vCPUs are paused (no guest to yield to).
+	 */
+	unsigned int job_nice;
 	const uint64_t *gfns;
 	uint64_t nr_gfns;
 	atomic_uint_fast64_t cursor;

@@ -603,8 +603,12 @@ int source_switchover(struct source *src, const uint64_t *left, uint64_t nleft, 
 	 * limit even at the cap (converge.c).
 	 */
 	ratelimit_lift(&src->rl);
+	/*
+	 * The final round: no guest runs to leave the CPU to, and every
+	 * millisecond is downtime.
+	 */
 	pthread_mutex_lock(&src->lock);
-	src->job_paused = true;
+	src->job_nice = 0;
 	pthread_mutex_unlock(&src->lock);
 	/*
 	 * The vCPUs are paused: every batch is exactly what was hashed.  The
@@ -620,6 +624,9 @@ int source_switchover(struct source *src, const uint64_t *left, uint64_t nleft, 
 	ret = source_round(src, round, final, nfinal, &r);
 	free(final);
 	d->pages_ns = vmm_now_ns() - t;
+	/* As each sender read it in its own thread (sender_nice()). */
+	for (unsigned int i = 0; i < src->n; i++)
+		rep->nice_final[i] = src->snd[i].nice;
 	if (!ret)
 		ret = source_add_round(rep, &r);
 	if (ret)
