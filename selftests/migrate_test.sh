@@ -148,6 +148,21 @@ else
 	dump $name
 fi
 
+# nice_rounds REPORT PRED: "ok T" (T the first throttled round) if PRED
+# holds of the report's k (yield_over_round), r (its rounds) and thr (the
+# throttled rounds), else each round's nice/throttle.
+nice_rounds() {
+	python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+k, r = d["yield_over_round"], d["rounds"]
+thr = [x["round"] for x in r if x["throttle"]]
+if eval(sys.argv[2]):
+    print("ok %d" % thr[0])
+else:
+    print("yield over at round %d; each round'"'"'s nice/throttle: %s" %
+          (k, " ".join("%d/%d" % (x["nice"], x["throttle"]) for x in r)))' "$1" "$2"
+}
+
 # --nice under auto-converge: its first step ends the senders' yielding,
 # the vCPUs are throttled two high rounds later at the earliest.  A hot set
 # that never fits --downtime 10 keeps the rounds high and short; cancelled
@@ -159,18 +174,11 @@ start_dest $name "" --listen 127.0.0.1:4624
 run_source $name "" --to 127.0.0.1:4624 --after 0.5 --mem 16 --vcpus 1 --workload hotset \
 	--hot-pages 64 --rate 8 --bandwidth 2 --downtime 10 --channels 2 --nice 7 --max-rounds 8
 wait_dest
-why=$(python3 -c 'import json, sys
-d = json.load(open(sys.argv[1]))
-k, r = d["yield_over_round"], d["rounds"]
-seen = " ".join("%d/%d" % (x["nice"], x["throttle"]) for x in r)
-thr = [x["round"] for x in r if x["throttle"]]
-ok = (2 <= k < len(r) and all(x["nice"] == (7 if x["round"] < k else 0) for x in r) and
-      thr and thr[0] >= k + 2)
-print("ok" if ok else "yield over at round %d; each round'"'"'s nice/throttle: %s" % (k, seen))' \
-	"$tmp/$name.src")
+why=$(nice_rounds "$tmp/$name.src" \
+	'2 <= k < len(r) and all(x["nice"] == (7 if x["round"] < k else 0) for x in r) and thr and thr[0] >= k + 2')
 if [ "$src_rc" -eq 1 ] && [ "$(json "$tmp/$name.src" '["cancelled"]')" = true ] &&
-   source_kept_running $name && [ "$why" = ok ]; then
-	ok "$name: senders at nice 0 from round $(json "$tmp/$name.src" '["yield_over_round"]'), vCPUs throttled after, VM running on the source"
+   source_kept_running $name && [[ $why == "ok "* ]]; then
+	ok "$name: senders at nice 0 from round $(json "$tmp/$name.src" '["yield_over_round"]'), vCPUs throttled from round ${why#ok }, VM running on the source"
 else
 	notok "$name: source exit $src_rc; ${why:-no report}"
 	dump $name
@@ -191,14 +199,7 @@ run_source $name "" --to 127.0.0.1:4625 --after 0.5 --mem 16 --vcpus 1 --workloa
 	--hot-pages 64 --rate 8 --bandwidth 2 --downtime 10 --channels 2 --nice 7 --max-rounds 6
 agent=$real_agent
 wait_dest
-why=$(python3 -c 'import json, sys
-d = json.load(open(sys.argv[1]))
-r = d["rounds"]
-seen = " ".join("%d/%d" % (x["nice"], x["throttle"]) for x in r)
-thr = [x["round"] for x in r if x["throttle"]]
-ok = d["yield_over_round"] == -1 and all(x["nice"] == 7 for x in r) and thr and thr[0] <= 3
-print("ok %d" % thr[0] if ok else "yield over at round %d; each round'"'"'s nice/throttle: %s" % (d["yield_over_round"], seen))' \
-	"$tmp/$name.src")
+why=$(nice_rounds "$tmp/$name.src" 'k == -1 and all(x["nice"] == 7 for x in r) and thr and thr[0] <= 3')
 if [ "$src_rc" -eq 1 ] && [ "$(json "$tmp/$name.src" '["cancelled"]')" = true ] &&
    source_kept_running $name && [[ $why == "ok "* ]] &&
    grep -q "cannot go back from nice 7 to 0" "$tmp/$name.srclog"; then
