@@ -6,16 +6,19 @@
 # section, unload the module.  The whole output is also kept in
 # build/bench-results/bench-<time>.txt.
 #
-# usage: bench.sh [-k KVER] [-q] [-r RINGS] [-t SECONDS] [-s SECTION]...
+# usage: bench.sh [-k KVER] [-q] [-p PASSES] [-r RINGS] [-t SECONDS] [-s SECTION]...
 #   -q          quick mode (smaller guests, fewer points and repetitions);
 #               also BENCH_QUICK=1 in the environment
+#   -p PASSES   the QEMU comparison migrates every row this many times at
+#               each rate and shows each row's median (default 3, quick 1:
+#               one pass is about 25 minutes)
 #   -s SECTION  run only these sections (default: all, in the order below),
 #               e.g. -s qemu: only QEMU against vmdirty (scripts/bench_qemu.py)
 #   -r RINGS    the harvest section's ring sizes, comma-separated (default
 #               65536,4096: each a run of its own, about 45 and 25 minutes)
-#   -t SECONDS  test-host timeout (default 14400, quick 4500: the QEMU
-#               comparison alone migrates a 512 MiB guest 30 times, and the
-#               harvest section runs at two ring sizes)
+#   -t SECONDS  test-host timeout (default 21600, quick 4500: the QEMU
+#               comparison alone migrates a 512 MiB guest 30 times a pass,
+#               and the harvest section runs at two ring sizes)
 #
 # Adding a benchmark: write a function bench_<name> (it runs from the top of
 # the tree, with $quick set to 1 or empty) and add <name> to HOST_SECTIONS
@@ -89,7 +92,7 @@ bench_profile() {
 # QEMU's own migration against vmdirty's, one guest file, three dirty rates
 # (Documentation/guest.rst; the table also goes to build/bench-results/).
 bench_qemu() {
-	python3 scripts/bench_qemu.py ${quick:+--quick}
+	python3 scripts/bench_qemu.py ${quick:+--quick} --passes "$passes"
 }
 
 run_section() {
@@ -111,6 +114,8 @@ if [ "${1:-}" = "--inside" ]; then
 	shift
 	quick=""
 	[ "${1:-}" = "-q" ] && { quick=1; shift; }
+	passes=1
+	[ "${1:-}" = "-p" ] && { passes=$2; shift 2; }
 	harvest_rings=65536,4096
 	[ "${1:-}" = "-r" ] && { harvest_rings=$2; shift 2; }
 	echo "# bench: Linux $(uname -r), $(nproc) CPUs, $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) MiB${quick:+, quick mode}"
@@ -139,16 +144,19 @@ quick=${BENCH_QUICK:-}
 [ "$quick" = 0 ] && quick=""
 timeout=""
 rings=""
+passes=""
 sel=()
-while getopts "k:qr:t:s:h" opt; do
+while getopts "k:qp:r:t:s:h" opt; do
 	case $opt in
 	k) kver=$OPTARG ;;
 	q) quick=1 ;;
+	p) [[ $OPTARG =~ ^[1-9][0-9]*$ ]] || { echo "bench: bad -p '$OPTARG'" >&2; exit 2; }
+	   passes=$OPTARG ;;
 	r) [[ $OPTARG =~ ^[0-9]+(,[0-9]+)*$ ]] || { echo "bench: bad -r '$OPTARG'" >&2; exit 2; }
 	   rings=$OPTARG ;;
 	t) timeout=$OPTARG ;;
 	s) sel+=("$OPTARG") ;;
-	*) sed -n '3,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	*) sed -n '3,25p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 	esac
 done
 [ ${#sel[@]} -gt 0 ] || sel=("${HOST_SECTIONS[@]}" "${SECTIONS[@]}")
@@ -164,7 +172,8 @@ for s in "${sel[@]}"; do
 	fi
 done
 [ -n "$kver" ] || kver=$(scripts/kver.sh) || exit 2
-[ -n "$timeout" ] || timeout=$([ -n "$quick" ] && echo 4500 || echo 14400)
+[ -n "$timeout" ] || timeout=$([ -n "$quick" ] && echo 4500 || echo 21600)
+[ -n "$passes" ] || passes=$([ -n "$quick" ] && echo 1 || echo 3)
 
 mkdir -p build/bench-results
 out=build/bench-results/bench-$(date +%Y%m%d-%H%M%S).txt
@@ -179,7 +188,7 @@ if [ ${#here_sel[@]} -gt 0 ]; then
 fi
 if [ ${#vm_sel[@]} -gt 0 ]; then
 	selftests/vm/testhost.sh -k "$kver" -t "$timeout" -- \
-		scripts/bench.sh --inside ${quick:+-q} ${rings:+-r "$rings"} "${vm_sel[@]}" |
+		scripts/bench.sh --inside ${quick:+-q} -p "$passes" ${rings:+-r "$rings"} "${vm_sel[@]}" |
 		tee -a "$out"
 	[ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
 fi

@@ -533,102 +533,187 @@ def rows_at(results, rate_name, vmm, converged=True):
             and 'memfd' not in r['name'] and (r.get('converged') or not converged)]
 
 
-def acceptance(rates, results):
-    """The issue's acceptance points, from this run's rows: met or not, with the figures."""
-    print('# acceptance (issue 10), this run; vmdirty\'s best = its fastest converged row at a rate')
+class Verdicts:
+    """The acceptance points of one set of rows: (section, rate, key, text, met, figure).
+
+    met is True, False or None (a figure that is not a point); figure is the
+    short form the per-pass summary shows.
+    """
+
+    def __init__(self):
+        self.items = []
+
+    def add(self, section, rate, key, text, met=None, fig=''):
+        self.items.append((section, rate, key, text, met, fig))
+
+    def print(self):
+        shown = set()
+        for section, rate, _key, text, met, _fig in self.items:
+            if section not in shown:
+                shown.add(section)
+                print(SECTIONS[section])
+            first = (section, rate) not in shown
+            shown.add((section, rate))
+            print('#   %-6s %s%s' % (rate if first else '', text,
+                                   '' if met is None else ' MET' if met else ' NOT MET'))
+
+
+SECTIONS = {
+    10: '# acceptance (issue 10), this run; vmdirty\'s best = its fastest converged row at a rate',
+    11: '# acceptance (issue 11), this run; every vmdirty row ends pre-copy on its estimate',
+}
+
+
+def acceptance(rates, results, v):
+    """The issue's acceptance points, from these rows: met or not, with the figures."""
     for rate_name, _ in rates:
-        q, v = rows_at(results, rate_name, 'qemu'), rows_at(results, rate_name, 'vmdirty')
+        q, vr = rows_at(results, rate_name, 'qemu'), rows_at(results, rate_name, 'vmdirty')
         plain_q = [r for r in rows_at(results, rate_name, 'qemu', converged=False)
                    if not r.get('autoconv')]
-        if not v:
-            print('#   %-6s vmdirty converged in no row: NOT MET' % rate_name)
+        if not vr:
+            v.add(10, rate_name, 'total', 'vmdirty converged in no row:', False, 'none')
             continue
-        vb = min(v, key=lambda r: r['total_ms'])
+        vb = min(vr, key=lambda r: r['total_ms'])
         if not q:
-            print('#   %-6s QEMU converged in no row; vmdirty %s in %.1f s' % (
-                rate_name, vb['name'], vb['total_ms'] / 1000))
+            v.add(10, rate_name, 'total', 'QEMU converged in no row; vmdirty %s in %.1f s' % (
+                vb['name'], vb['total_ms'] / 1000), None, 'QEMU none')
         else:
             qb = min(q, key=lambda r: r['total_ms'])
             t = vb['total_ms'] / qb['total_ms']
-            print('#   %-6s total: %s %.1f s = %.2f x QEMU\'s best (%s%s, %.1f s): <= 0.8 %s' % (
-                rate_name, vb['name'], vb['total_ms'] / 1000, t, qb['name'],
-                ' +ac' if qb.get('autoconv') else '', qb['total_ms'] / 1000,
-                'MET' if t <= 0.8 else 'NOT MET'))
+            v.add(10, rate_name, 'total', 'total: %s %.1f s = %.2f x QEMU\'s best (%s%s, %.1f s): <= 0.8' % (
+                vb['name'], vb['total_ms'] / 1000, t, qb['name'],
+                ' +ac' if qb.get('autoconv') else '', qb['total_ms'] / 1000), t <= 0.8, '%.2f' % t)
             if vb.get('round0_mibps') and qb.get('round0_mibps'):
                 x = vb['round0_mibps'] / qb['round0_mibps']
-                print('#   %-6s round 0: %.2f MiB/s of page data = %.2f x QEMU\'s %.2f: >= 1 %s' % (
-                    '', vb['round0_mibps'], x, qb['round0_mibps'], 'MET' if x >= 1 else 'NOT MET'))
+                v.add(10, rate_name, 'round0', 'round 0: %.2f MiB/s of page data = %.2f x QEMU\'s %.2f: >= 1' % (
+                    vb['round0_mibps'], x, qb['round0_mibps']), x >= 1, '%.2f' % x)
             if vb.get('progress_ratio') and qb.get('progress_ratio'):
                 x = vb['progress_ratio'] / qb['progress_ratio']
-                print('#   %-6s guest progress: %.2f of undisturbed against QEMU\'s %.2f: %.2f x, >= 1 %s'
-                      % ('', vb['progress_ratio'], qb['progress_ratio'], x,
-                         'MET' if x >= 1 else 'NOT MET'))
+                v.add(10, rate_name, 'progress',
+                      'guest progress: %.2f of undisturbed against QEMU\'s %.2f: %.2f x, >= 1' % (
+                          vb['progress_ratio'], qb['progress_ratio'], x), x >= 1, '%.2f' % x)
             if vb.get('lost_s') is not None and qb.get('lost_s') is not None:
-                print('#   %-6s guest time lost (not an acceptance point): %.2f s against QEMU\'s %.2f: '
-                      '%.2f x' % ('', vb['lost_s'], qb['lost_s'], vb['lost_s'] / qb['lost_s']
-                                  if qb['lost_s'] > 0 else float('inf')))
+                x = vb['lost_s'] / qb['lost_s'] if qb['lost_s'] > 0 else float('inf')
+                v.add(10, rate_name, 'lost', 'guest time lost (not an acceptance point): %.2f s against '
+                      'QEMU\'s %.2f: %.2f x' % (vb['lost_s'], qb['lost_s'], x), None, '%.2f' % x)
             # One configuration for both: the issue asks for total time and progress
             # together, so say which row (if any) gives both at this rate.
-            both = [r for r in v if r['total_ms'] <= 0.8 * qb['total_ms'] and
+            both = [r for r in vr if r['total_ms'] <= 0.8 * qb['total_ms'] and
                     r.get('progress_ratio') and qb.get('progress_ratio') and
                     r['progress_ratio'] >= qb['progress_ratio']]
-            print('#   %-6s one row with total <= 0.8 x and progress >= QEMU\'s best: %s' % (
-                '', ', '.join('%s (%.2f x, progress %.2f)' % (
+            v.add(10, rate_name, 'both', 'one row with total <= 0.8 x and progress >= QEMU\'s best: %s' % (
+                ', '.join('%s (%.2f x, progress %.2f)' % (
                     r['name'], r['total_ms'] / qb['total_ms'], r['progress_ratio'])
-                    for r in both) if both else 'none'))
+                    for r in both) if both else 'none'), None, '%d rows' % len(both))
         stuck = [r for r in plain_q if not r.get('converged') and not r.get('failed')]
         broken = [r for r in plain_q if r.get('failed')]
         if broken:
-            print('#   %-6s %s: no answer on convergence (%s)' % (
-                '', ', '.join(r['name'] for r in broken), broken[0]['status']))
+            v.add(10, rate_name, 'broken', '%s: no answer on convergence (%s)' % (
+                ', '.join(r['name'] for r in broken), broken[0]['status']))
         if stuck:
             how = 'auto-converge, throttled to %d%%' % vb['throttle'] if vb.get('throttle') else \
                 'without throttling'
-            print('#   %-6s QEMU plain pre-copy did not converge in %d s (%s); vmdirty did: %s, %.1f s, %s: MET'
-                  % ('', GIVE_UP_S, ', '.join(r['name'] for r in stuck), vb['name'],
-                     vb['total_ms'] / 1000, how))
-    downtime_acceptance(rates, results)
+            v.add(10, rate_name, 'plain', 'QEMU plain pre-copy did not converge in %d s (%s); vmdirty did: '
+                  '%s, %.1f s, %s:' % (GIVE_UP_S, ', '.join(r['name'] for r in stuck), vb['name'],
+                                      vb['total_ms'] / 1000, how), True, '%.1f s' % (vb['total_ms'] / 1000))
+    downtime_acceptance(rates, results, v)
 
 
-def downtime_acceptance(rates, results):
+def downtime_acceptance(rates, results, v):
     """The switchover issue's points: within the limit, at most QEMU's best, estimate within 25%."""
-    print('# acceptance (issue 11), this run; every vmdirty row ends pre-copy on its estimate')
     for rate_name, _ in rates:
         timed = lambda rows: [r for r in rows if r.get('downtime_ms') is not None]
         # A QEMU row that reports no downtime at all (0 ms: multifd zero-copy did
         # once, seen from outside 241 ms) has no figure to compare with.
         q = [r for r in timed(rows_at(results, rate_name, 'qemu')) if r['downtime_ms'] > 0]
-        v = timed(rows_at(results, rate_name, 'vmdirty'))
+        vr = timed(rows_at(results, rate_name, 'vmdirty'))
         # Every vmdirty row must keep the limit and its estimate, the memfd one too.
         v_all = timed([r for r in results if r['rate'] == rate_name and r['vmm'] == 'vmdirty'
                        and r.get('converged')])
-        if not v:
+        if not vr:
             continue
         over = [r for r in v_all if r['downtime_ms'] > DOWNTIME_MS and not r.get('fixed_over')]
-        print('#   %-6s within %d ms: %d of %d vmdirty rows%s %s' % (
-            rate_name, DOWNTIME_MS, len(v_all) - len(over), len(v_all),
+        v.add(11, rate_name, 'within', 'within %d ms: %d of %d vmdirty rows%s' % (
+            DOWNTIME_MS, len(v_all) - len(over), len(v_all),
             ' (over: %s)' % ', '.join('%s %.0f ms' % (r['name'], r['downtime_ms']) for r in over)
-            if over else '', 'MET' if not over else 'NOT MET'))
+            if over else ''), not over, '%d/%d' % (len(v_all) - len(over), len(v_all)))
         if q:
             qd = min(q, key=lambda r: r['downtime_ms'])
             qs = min((r for r in q if r.get('observed_downtime_ms') is not None),
                      key=lambda r: r['observed_downtime_ms'], default=None)
-            vb = min(v, key=lambda r: r['total_ms'])
-            vd = min(v, key=lambda r: r['downtime_ms'])
-            for what, r in (('fastest', vb), ('shortest pause', vd)):
+            vb = min(vr, key=lambda r: r['total_ms'])
+            vd = min(vr, key=lambda r: r['downtime_ms'])
+            for key, what, r in (('fastest_down', 'fastest', vb), ('shortest_down', 'shortest pause', vd)):
                 seen = ''
                 if qs and r.get('observed_downtime_ms') is not None:
                     seen = '; seen %.0f against %.0f' % (r['observed_downtime_ms'],
                                                         qs['observed_downtime_ms'])
-                print('#   %-6s <= QEMU\'s best downtime (%s, %.0f ms): %s row %s, %.0f ms%s %s' % (
-                    '', qd['name'], qd['downtime_ms'], what, r['name'], r['downtime_ms'], seen,
-                    'MET' if r['downtime_ms'] <= qd['downtime_ms'] else 'NOT MET'))
+                v.add(11, rate_name, key, '<= QEMU\'s best downtime (%s, %.0f ms): %s row %s, %.0f ms%s' % (
+                    qd['name'], qd['downtime_ms'], what, r['name'], r['downtime_ms'], seen),
+                    r['downtime_ms'] <= qd['downtime_ms'],
+                    '%.0f/%.0f' % (r['downtime_ms'], qd['downtime_ms']))
         est = [r for r in v_all if r.get('estimate_ms')]
         ok = [r for r in est if abs(r['estimate_ms'] - r['downtime_ms']) <= 0.25 * r['downtime_ms']]
-        print('#   %-6s estimate within 25%%: %d of %d rows (%s) %s' % (
-            '', len(ok), len(est), ', '.join('%.0f/%.0f' % (r['estimate_ms'], r['downtime_ms'])
-                                             for r in est),
-            'MET' if len(ok) == len(est) else 'NOT MET'))
+        v.add(11, rate_name, 'estimate', 'estimate within 25%%: %d of %d rows (%s)' % (
+            len(ok), len(est), ', '.join('%.0f/%.0f' % (r['estimate_ms'], r['downtime_ms'])
+                                         for r in est)),
+            len(ok) == len(est), '%d/%d' % (len(ok), len(est)))
+
+
+def median_pass(samples):
+    """A row's migration whose total time is the median of its passes'.
+
+    One that did not converge counts as the slowest; with an even number,
+    the slower of the middle two.  Every pass's migration goes along.
+    """
+    s = sorted(samples, key=lambda r: (not r.get('converged'), r.get('total_ms') or 0))
+    rep = dict(s[len(s) // 2])
+    if len(samples) > 1:
+        rep['passes'] = samples
+    return rep
+
+
+def print_passes(results):
+    """Every row's migrations, pass by pass: total s, downtime (estimate) ms, progress."""
+    print('# every pass, each row: total s, down ms (est), prog; [m]: the median shown above')
+    for r in results:
+        ps = r.get('passes')
+        if not ps:
+            continue
+        print('# %-6s %-38s %s' % (r['rate'], r['name'] + (' +ac' if r.get('autoconv') else ''), '  '.join(
+            '%s%s %s (%s) %s' % ('[m] ' if p.get('pass') == r.get('pass') else '',
+                                 fmt(p.get('total_ms') and p['total_ms'] / 1000, '%.1f') +
+                                 ('' if p.get('converged') else ' NO'),
+                                 fmt(p.get('downtime_ms'), '%.0f'), fmt(p.get('estimate_ms'), '%.0f'),
+                                 fmt(p.get('progress_ratio'), '%.2f')) for p in ps)))
+
+
+def pass_verdicts(rates, results, npasses):
+    """Each pass's own acceptance: the rows' migrations of that pass alone."""
+    out = []
+    for k in range(npasses):
+        rows = [p for r in results for p in r.get('passes', [r]) if p.get('pass', 0) == k]
+        v = Verdicts()
+        acceptance(rates, rows, v)
+        out.append(v)
+    return out
+
+
+def print_pass_summary(median, per_pass):
+    """Per point, in how many passes it held, and each pass's figure."""
+    print('# every pass on its own (each row\'s migration in that pass), the points: met in how many '
+          'passes, and each pass\'s figure')
+    figs = {}
+    for k, v in enumerate(per_pass):
+        for section, rate, key, _text, met, fig in v.items:
+            figs.setdefault((section, rate, key), {})[k] = (met, fig)
+    for section, rate, key, _text, met, _fig in median.items:
+        got = figs.get((section, rate, key), {})
+        marks = ', '.join('%s%s' % (got[k][1], '' if got[k][0] is None else ' ok' if got[k][0] else ' no')
+                          if k in got else '-' for k in range(len(per_pass)))
+        held = sum(1 for k in got if got[k][0])
+        print('#   %-6s %-13s %s(%s)' % (rate, key, '' if met is None else
+                                        'met in %d of %d passes ' % (held, len(per_pass)), marks))
 
 
 def fmt(v, spec, none='-'):
@@ -672,7 +757,15 @@ def main():
                     help='the rates to run, of below,near,above (default: all)')
     ap.add_argument('--rows', help='only the rows whose name contains one of these '
                     '(comma-separated), for a look at a few; the ratios need a QEMU row')
+    ap.add_argument('--passes', type=int, default=1,
+                    help='migrate every row this many times at each rate, one pass of all the '
+                    'rows after another; the table shows each row\'s median migration by total '
+                    'time and judges the acceptance on it, then every pass on its own '
+                    '(default %(default)s)')
     a = ap.parse_args()
+    if a.passes < 1:
+        print('bench_qemu: --passes: at least 1', file=sys.stderr)
+        return 2
     want_rates = a.rates.split(',')
     if any(r not in ('below', 'near', 'above') for r in want_rates):
         print('bench_qemu: --rates: below, near or above, comma-separated', file=sys.stderr)
@@ -740,8 +833,12 @@ def main():
         todo = [(row, rate_name == 'above') for row in rows]
         if rate_name == 'above' and picked(QEMU_ROWS[0]):
             todo.insert(0, (QEMU_ROWS[0], False))
-        rate_rows = []
-        for row, autoconv in todo:
+        # Passes one after another, each of every row: what the test host's load
+        # does over time (identical rows took 2x apart in one run) falls on all
+        # rows alike, not on whichever ran during a slow minute.
+        samples = [[] for _ in todo]
+        for k, i in [(k, i) for k in range(a.passes) for i in range(len(todo))]:
+            row, autoconv = todo[i]
             if row.vmm == 'vmdirty':
                 autoconv = False
             port += 1
@@ -768,14 +865,16 @@ def main():
                     rt = os.path.join(tmp, 'row%d' % port)
                     os.mkdir(rt)
             r.update(name=row.name, vmm=row.vmm, rate=rate_name, rate_mb=rate, autoconv=autoconv,
-                     wall_s=time.monotonic() - t0,
+                     wall_s=time.monotonic() - t0, **{'pass': k},
                      undisturbed_pages_s=und_m if row.kw.get('memfd') else und[row.vmm])
             # The source's report stays in the JSON (its rounds and their
             # timings), for a row whose downtime missed its estimate.
-            rate_rows.append(r)
-            log('%s %s%s: %s in %.0f s' % (rate_name, row.name, ' +ac' if autoconv else '',
-                                           r.get('status'), r['wall_s']))
-        results.extend(rate_rows)
+            samples[i].append(r)
+            log('%s %s%s: %s in %.0f s%s' % (rate_name, row.name, ' +ac' if autoconv else '',
+                                             r.get('status'), r['wall_s'],
+                                             ' (pass %d of %d)' % (k + 1, a.passes)
+                                             if a.passes > 1 else ''))
+        results.extend(median_pass(x) for x in samples)
     # The table: ratios against the fastest QEMU row that converged at each rate.
     print('=== qemu-vs-vmdirty table begin')
     print('# %s, Linux %s, %s; guest %d MiB, 1 vCPU, random writer; cap %.2f MiB/s; downtime limit '
@@ -792,6 +891,10 @@ def main():
           'in seconds of the same guest undisturbed')
     print('# stall: longest gap between progress ticks before the pause; thrtl: most vCPU throttle; '
           'x*: ratio to the fastest converged QEMU row at that rate (xtime < 1: faster; xr0: r0 data)')
+    if a.passes > 1:
+        print('# %d passes: each row is its median migration by total time (one that did not '
+              'converge counts as the slowest), and the acceptance is judged on those; every '
+              'pass follows, and the points judged on each pass alone' % a.passes)
     print(HEADER)
     for rate_name, rate in rates:
         rr = [r for r in results if r['rate'] == rate_name]
@@ -801,7 +904,12 @@ def main():
         for r in rr:
             r['best_qemu'] = best['name'] + (' +ac' if best.get('autoconv') else '') if best else None
             print_row(rate_name, r, best)
-    acceptance(rates, results)
+    median = Verdicts()
+    acceptance(rates, results, median)
+    median.print()
+    if a.passes > 1:
+        print_passes(results)
+        print_pass_summary(median, pass_verdicts(rates, results, a.passes))
     print('=== qemu-vs-vmdirty table end')
     out = {'date': time.strftime('%Y-%m-%d %H:%M', time.localtime(started)), 'kernel': kernel,
            'mem_mib': a.mem, 'cap_mibps': cap, 'rates_mb': dict(rates), 'downtime_ms': DOWNTIME_MS,
