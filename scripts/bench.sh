@@ -16,9 +16,10 @@
 #               e.g. -s qemu: only QEMU against vmdirty (scripts/bench_qemu.py)
 #   -r RINGS    the harvest section's ring sizes, comma-separated (default
 #               65536,4096: each a run of its own, about 45 and 25 minutes)
-#   -t SECONDS  test-host timeout (default 21600, quick 4500: the QEMU
-#               comparison alone migrates a 512 MiB guest 30 times a pass,
-#               and the harvest section runs at two ring sizes)
+#   -t SECONDS  test-host timeout (default 14400, quick 4500, and 2700 more
+#               for each pass after the first: the QEMU comparison migrates
+#               a 512 MiB guest 30 times a pass, and the harvest section
+#               runs at two ring sizes)
 #
 # Adding a benchmark: write a function bench_<name> (it runs from the top of
 # the tree, with $quick set to 1 or empty) and add <name> to HOST_SECTIONS
@@ -156,7 +157,7 @@ while getopts "k:qp:r:t:s:h" opt; do
 	   rings=$OPTARG ;;
 	t) timeout=$OPTARG ;;
 	s) sel+=("$OPTARG") ;;
-	*) sed -n '3,25p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	*) sed -n '3,27p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 	esac
 done
 [ ${#sel[@]} -gt 0 ] || sel=("${HOST_SECTIONS[@]}" "${SECTIONS[@]}")
@@ -172,8 +173,8 @@ for s in "${sel[@]}"; do
 	fi
 done
 [ -n "$kver" ] || kver=$(scripts/kver.sh) || exit 2
-[ -n "$timeout" ] || timeout=$([ -n "$quick" ] && echo 4500 || echo 21600)
 [ -n "$passes" ] || passes=$([ -n "$quick" ] && echo 1 || echo 3)
+[ -n "$timeout" ] || timeout=$(( ($([ -n "$quick" ] && echo 4500 || echo 14400)) + (passes - 1) * 2700 ))
 
 mkdir -p build/bench-results
 out=build/bench-results/bench-$(date +%Y%m%d-%H%M%S).txt

@@ -547,15 +547,15 @@ class Verdicts:
         self.items.append((section, rate, key, text, met, fig))
 
     def print(self):
-        shown = set()
-        for section, rate, _key, text, met, _fig in self.items:
-            if section not in shown:
-                shown.add(section)
-                print(SECTIONS[section])
-            first = (section, rate) not in shown
-            shown.add((section, rate))
-            print('#   %-6s %s%s' % (rate if first else '', text,
-                                   '' if met is None else ' MET' if met else ' NOT MET'))
+        for section in sorted(SECTIONS):
+            print(SECTIONS[section])
+            shown = set()
+            for sec, rate, _key, text, met, _fig in self.items:
+                if sec != section:
+                    continue
+                print('#   %-6s %s%s' % ('' if rate in shown else rate, text,
+                                       '' if met is None else ' MET' if met else ' NOT MET'))
+                shown.add(rate)
 
 
 SECTIONS = {
@@ -609,7 +609,8 @@ def acceptance(rates, results, v):
         broken = [r for r in plain_q if r.get('failed')]
         if broken:
             v.add(10, rate_name, 'broken', '%s: no answer on convergence (%s)' % (
-                ', '.join(r['name'] for r in broken), broken[0]['status']))
+                ', '.join(r['name'] for r in broken), broken[0]['status']), None,
+                '%d rows' % len(broken))
         if stuck:
             how = 'auto-converge, throttled to %d%%' % vb['throttle'] if vb.get('throttle') else \
                 'without throttling'
@@ -663,10 +664,12 @@ def downtime_acceptance(rates, results, v):
 def median_pass(samples):
     """A row's migration whose total time is the median of its passes'.
 
-    One that did not converge counts as the slowest; with an even number,
-    the slower of the middle two.  Every pass's migration goes along.
+    One that did not converge counts as the slowest, one that failed (no
+    answer on convergence) slower still; with an even number, the slower of
+    the middle two.  Every pass's migration goes along.
     """
-    s = sorted(samples, key=lambda r: (not r.get('converged'), r.get('total_ms') or 0))
+    s = sorted(samples, key=lambda r: (not r.get('converged'), bool(r.get('failed')),
+                                       r.get('total_ms') or 0))
     rep = dict(s[len(s) // 2])
     if len(samples) > 1:
         rep['passes'] = samples
@@ -700,20 +703,34 @@ def pass_verdicts(rates, results, npasses):
 
 
 def print_pass_summary(median, per_pass):
-    """Per point, in how many passes it held, and each pass's figure."""
+    """Per point, in how many passes it held, and each pass's figure.
+
+    Every point any pass or the medians have, in the order first seen; a
+    pass without the point shows '-' and counts as not met.
+    """
     print('# every pass on its own (each row\'s migration in that pass), the points: met in how many '
-          'passes, and each pass\'s figure')
-    figs = {}
-    for k, v in enumerate(per_pass):
+          'passes, and each pass\'s figure (-: the point did not arise in that pass, not met)')
+    figs, order, points, rates = {}, [], set(), []
+    for k, v in [(None, median)] + list(enumerate(per_pass)):
         for section, rate, key, _text, met, fig in v.items:
-            figs.setdefault((section, rate, key), {})[k] = (met, fig)
-    for section, rate, key, _text, met, _fig in median.items:
-        got = figs.get((section, rate, key), {})
+            if (section, rate, key) not in figs:
+                figs[(section, rate, key)] = {}
+                order.append((section, rate, key))
+            if rate not in rates:
+                rates.append(rate)
+            if met is not None:
+                points.add((section, rate, key))
+            if k is not None:
+                figs[(section, rate, key)][k] = (met, fig)
+    for t in sorted(order, key=lambda t: (t[0], rates.index(t[1]), order.index(t))):
+        section, rate, key = t
+        got = figs[t]
         marks = ', '.join('%s%s' % (got[k][1], '' if got[k][0] is None else ' ok' if got[k][0] else ' no')
                           if k in got else '-' for k in range(len(per_pass)))
+        is_point = t in points
         held = sum(1 for k in got if got[k][0])
-        print('#   %-6s %-13s %s(%s)' % (rate, key, '' if met is None else
-                                        'met in %d of %d passes ' % (held, len(per_pass)), marks))
+        print('#   %-6s %-13s %s(%s)' % (rate, key, 'met in %d of %d passes ' % (held, len(per_pass))
+                                        if is_point else '', marks))
 
 
 def fmt(v, spec, none='-'):
