@@ -12,17 +12,13 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_qemu as bq  # noqa: E402
+import tap  # noqa: E402
 
 TARGET = 5222.0          # run 15's near: 0.85 of a 24 MiB/s cap, pages/s
 NOMINAL = 21.391         # MB/s asked for it
 PAGES = 1e6 / 4096       # pages/s per MB/s asked
 
-cases = []
-
-
-def case(fn):
-    cases.append(fn)
-    return fn
+case = tap.Cases('bench_calibrate')
 
 
 class Guest:
@@ -89,19 +85,5 @@ def on_target_measured_once():
     assert rate == NOMINAL and first is None and len(q.asked) == len(v.asked) == 1
 
 
-def main():
-    print('TAP version 13')
-    print('1..%d' % len(cases))
-    failed = 0
-    for i, fn in enumerate(cases, 1):
-        try:
-            fn()
-            print('ok %d bench_calibrate: %s' % (i, fn.__name__))
-        except AssertionError as e:
-            failed += 1
-            print('not ok %d bench_calibrate: %s: %s' % (i, fn.__name__, e))
-    return 1 if failed else 0
-
-
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(case.run())

@@ -14,13 +14,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_qemu as bq  # noqa: E402
+import tap  # noqa: E402
 
-cases = []
-
-
-def case(fn):
-    cases.append(fn)
-    return fn
+case = tap.Cases('bench_passes')
 
 
 def mig(vmm, name, k, total_s, converged=True, down=50, est=50, prog=0.9):
@@ -144,19 +140,5 @@ def one_pass_prints_as_before():
     assert all(ln.startswith('#          ') for ln in got[2:-1]), got
 
 
-def main():
-    print('TAP version 13')
-    print('1..%d' % len(cases))
-    failed = 0
-    for i, fn in enumerate(cases, 1):
-        try:
-            fn()
-            print('ok %d bench_passes: %s' % (i, fn.__name__))
-        except AssertionError as e:
-            failed += 1
-            print('not ok %d bench_passes: %s: %s' % (i, fn.__name__, e))
-    return 1 if failed else 0
-
-
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(case.run())
