@@ -4,6 +4,13 @@
  * sessions are made, comes last and goes first: nothing can open it on a
  * module whose init then fails.  The netlink family before it only ever
  * reports sessions, and has none to report until the device exists.
+ *
+ * One window stays open, as in any module with two user-visible
+ * registrations: a dump begun in the instant between the family's
+ * registration and a failing misc_register() holds a module reference that
+ * the loader does not wait for when init fails (do_init_module() frees the
+ * module regardless).  The other order leaves the device's window instead,
+ * which an open file keeps open longer.
  */
 #include <linux/module.h>
 
