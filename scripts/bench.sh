@@ -174,7 +174,11 @@ for s in "${sel[@]}"; do
 done
 [ -n "$kver" ] || kver=$(scripts/kver.sh) || exit 2
 [ -n "$passes" ] || passes=$([ -n "$quick" ] && echo 1 || echo 3)
-[ -n "$timeout" ] || timeout=$(( ($([ -n "$quick" ] && echo 4500 || echo 14400)) + (passes - 1) * 2700 ))
+if [ -z "$timeout" ]; then
+	timeout=14400
+	[ -z "$quick" ] || timeout=4500
+	timeout=$((timeout + (passes - 1) * 2700))
+fi
 
 mkdir -p build/bench-results
 out=build/bench-results/bench-$(date +%Y%m%d-%H%M%S).txt

@@ -38,6 +38,7 @@ The table and its JSON also go to stdout between markers, which bench.sh
 keeps in build/bench-results/.
 """
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -710,27 +711,25 @@ def print_pass_summary(median, per_pass):
     """
     print('# every pass on its own (each row\'s migration in that pass), the points: met in how many '
           'passes, and each pass\'s figure (-: the point did not arise in that pass, not met)')
-    figs, order, points, rates = {}, [], set(), []
+    figs, points, rates = {}, set(), []
     for k, v in [(None, median)] + list(enumerate(per_pass)):
         for section, rate, key, _text, met, fig in v.items:
-            if (section, rate, key) not in figs:
-                figs[(section, rate, key)] = {}
-                order.append((section, rate, key))
+            got = figs.setdefault((section, rate, key), {})
             if rate not in rates:
                 rates.append(rate)
             if met is not None:
                 points.add((section, rate, key))
             if k is not None:
-                figs[(section, rate, key)][k] = (met, fig)
-    for t in sorted(order, key=lambda t: (t[0], rates.index(t[1]), order.index(t))):
+                got[k] = (met, fig)
+    # Stable: within a section and rate, the points stay in the order first seen.
+    for t in sorted(figs, key=lambda t: (t[0], rates.index(t[1]))):
         section, rate, key = t
         got = figs[t]
         marks = ', '.join('%s%s' % (got[k][1], '' if got[k][0] is None else ' ok' if got[k][0] else ' no')
                           if k in got else '-' for k in range(len(per_pass)))
-        is_point = t in points
         held = sum(1 for k in got if got[k][0])
         print('#   %-6s %-13s %s(%s)' % (rate, key, 'met in %d of %d passes ' % (held, len(per_pass))
-                                        if is_point else '', marks))
+                                        if t in points else '', marks))
 
 
 def fmt(v, spec, none='-'):
@@ -854,7 +853,7 @@ def main():
         # does over time (identical rows took 2x apart in one run) falls on all
         # rows alike, not on whichever ran during a slow minute.
         samples = [[] for _ in todo]
-        for k, i in [(k, i) for k in range(a.passes) for i in range(len(todo))]:
+        for k, i in itertools.product(range(a.passes), range(len(todo))):
             row, autoconv = todo[i]
             if row.vmm == 'vmdirty':
                 autoconv = False
