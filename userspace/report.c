@@ -183,13 +183,14 @@ void report_text(FILE *f, const struct migrate_report *r)
 		}
 	}
 	if (r->nr_rounds) {
-		fprintf(f, "  round   where the time went, ms (channels summed): harvest   read pages   compress   send   wait for link\n");
+		fprintf(f, "  round   where the time went, ms (channels summed): harvest   read pages   compress   send   wait for link   then: ack   idle\n");
 		for (unsigned int i = 0; i < r->nr_rounds; i++) {
 			const struct migrate_round *x = &r->rounds[i];
 
-			fprintf(f, "  %5u%s %50.1f %12.1f %10.1f %6.1f %15.1f\n", x->round,
+			fprintf(f, "  %5u%s %50.1f %12.1f %10.1f %6.1f %15.1f %11.1f %6.1f\n", x->round,
 				x->final ? "*" : " ", ms(x->harvest_ns), ms(x->time.read_ns),
-				ms(x->time.comp_ns), ms(x->time.send_ns), ms(x->time.link_ns));
+				ms(x->time.comp_ns), ms(x->time.send_ns), ms(x->time.link_ns),
+				ms(x->ack_wait_ns), ms(x->pad_ns));
 		}
 	}
 	if (r->channels > 1)
@@ -327,14 +328,15 @@ void report_json(FILE *f, const struct migrate_report *r)
 
 		fprintf(f, "%s{\"round\":%u,\"final\":%s,\"pages\":%" PRIu64 ",\"zero_pages\":%" PRIu64
 			",\"wire_bytes\":%" PRIu64 ",\"ms\":%.3f,\"harvest_ms\":%.3f,\"kick_ms\":%.3f"
-			",\"dirty_after\":%" PRIu64
+			",\"ack_wait_ms\":%.3f,\"pad_ms\":%.3f,\"dirty_after\":%" PRIu64
 			",\"expected_downtime_ms\":%.3f,\"bound_downtime_ms\":%.3f,\"expected_fixed_ms\":%.3f"
 			",\"throttle\":%u,\"nice\":%d,\"read_ms\":%.3f,\"scan_ms\":%.3f"
 			",\"comp_ms\":%.3f,\"send_ms\":%.3f,\"link_ms\":%.3f,\"cap_ms\":%.3f"
 			",\"cpu_wait_ms\":%.3f,\"cpu_ms\":%.3f,\"guest_cpu_ms\":%.3f,\"host_cpu_ms\":%.3f}",
 			i ? "," : "", x->round, x->final ? "true" : "false", x->pages, x->zero_pages,
 			x->wire_bytes, ms(x->ns), ms(x->harvest_ns),
-			x->kick_ns == UINT64_MAX ? -1.0 : ms(x->kick_ns), x->dirty_after,
+			x->kick_ns == UINT64_MAX ? -1.0 : ms(x->kick_ns), ms(x->ack_wait_ns),
+			ms(x->pad_ns), x->dirty_after,
 			x->expected_downtime_ns == UINT64_MAX ? -1.0 : ms(x->expected_downtime_ns),
 			x->bound_downtime_ns == UINT64_MAX ? -1.0 : ms(x->bound_downtime_ns),
 			ms(x->expected_fixed_ns), x->throttle, x->nice, ms(x->time.read_ns), ms(x->time.scan_ns), ms(x->time.comp_ns), ms(x->time.send_ns),

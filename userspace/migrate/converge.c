@@ -176,10 +176,12 @@ enum converge_action converge_next(struct converge_state *s, const struct conver
 		s->bound_downtime_ns = s->expected_downtime_ns;
 	}
 
+	s->shrinking = false;
 	if (s->bound_downtime_ns <= p->downtime_ns) {
 		if (!shrink_more(s, p, r))
 			return CONVERGE_STOP_AND_COPY;
 		s->shrink_rounds++;
+		s->shrinking = true;
 		return CONVERGE_CONTINUE;
 	}
 	/*

@@ -78,6 +78,7 @@ struct converge_state {
 	uint64_t bound_downtime_ns;	/* the same were the link no faster than the cap: ends pre-copy */
 	bool fixed_over;		/* stopped although the fixed costs exceed the limit */
 	unsigned int shrink_rounds;	/* rounds run although the rest fitted */
+	bool shrinking;			/* the last decision was one of those */
 	char why[160];			/* for CANCEL: a sentence for the user */
 };
 

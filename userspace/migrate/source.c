@@ -590,10 +590,15 @@ static int round0_populated(struct source *src)
 
 /*
  * Between a round and the harvest after it: let the destination acknowledge
- * the round (its ROUND_ACK measures the drain time the estimate needs), at
- * most as long as the round took, and give every round ROUND_MIN_NS, so
- * that rounds of a few pages do not spin through --max-rounds before the
- * guest had time to dirty anything.
+ * the round (its ROUND_ACK measures the drain time the estimate needs, and
+ * a pause begun with the destination still behind would wait for it), at
+ * most as long as the round took.  Unless the rest already fitted before
+ * it (@shrink: a round that only shrinks the pause), give every round
+ * ROUND_MIN_NS, so that rounds of a few pages do not spin through
+ * --max-rounds before the guest had time to dirty anything.  A shrink
+ * round's padding would only let the guest dirty more for the pause to
+ * carry (in the test host at "below": 30-105 ms idle a migration of 2 s,
+ * the last round's set a third larger).
  *
  * A destination gone or failed ends pre-copy here, and so does one whose
  * oldest unacknowledged round ended more than --timeout ago: one that takes
@@ -604,16 +609,18 @@ static int round0_populated(struct source *src)
 #define ROUND_MIN_NS		100000000ull
 #define ROUND_ACK_WAIT_MIN_MS	100
 
-static int settle(struct source *src, uint32_t round, uint64_t t_round, uint64_t round_ns)
+static int settle(struct source *src, uint32_t round, uint64_t t_round, bool shrink,
+		  struct migrate_round *r)
 {
 	const struct migrate_report *rep = src->rep;
-	uint64_t wait_ms = round_ns / 1000000, late = 0;
+	uint64_t wait_ms = r->ns / 1000000, late = 0, t = vmm_now_ns();
 	char why[sizeof(src->abort_text)];
 	uint32_t acked;
 	int ret;
 
 	ret = source_wait_acked(src, round, wait_ms > ROUND_ACK_WAIT_MIN_MS ? wait_ms :
 					    ROUND_ACK_WAIT_MIN_MS);
+	r->ack_wait_ns = vmm_now_ns() - t;
 	if (ret == -ENOTCONN) {
 		/* control_main() fails the migration too: the first says why. */
 		pthread_mutex_lock(&src->lock);
@@ -638,8 +645,10 @@ static int settle(struct source *src, uint32_t round, uint64_t t_round, uint64_t
 		source_cancel(src, why);
 		return -ETIMEDOUT;
 	}
-	while (vmm_now_ns() - t_round < ROUND_MIN_NS && !source_cancelled(src))
+	t = vmm_now_ns();
+	while (!shrink && vmm_now_ns() - t_round < ROUND_MIN_NS && !source_cancelled(src))
 		usleep(5000);
+	r->pad_ns = vmm_now_ns() - t;
 	return 0;
 }
 
@@ -730,7 +739,7 @@ static int precopy(struct source *src, uint64_t **gfns, uint64_t *cap, uint64_t 
 		if (!round)
 			ret = probe_after_round0(src);
 		if (!ret)
-			ret = settle(src, round, t_round, r.ns);
+			ret = settle(src, round, t_round, cs.shrinking, &r);
 		if (ret)
 			break;
 		ret = source_harvest(src, &log);

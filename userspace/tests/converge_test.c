@@ -62,11 +62,35 @@ TEST_F(conv, fits_and_shrinking_goes_on_twice)
 
 	EXPECT_EQ(CONVERGE_CONTINUE, converge_next(&self->s, &self->p, &r[0]));
 	EXPECT_EQ(1, self->s.shrink_rounds);
+	EXPECT_TRUE(self->s.shrinking);
 	EXPECT_EQ(CONVERGE_CONTINUE, converge_next(&self->s, &self->p, &r[1]));
+	EXPECT_TRUE(self->s.shrinking);
 	EXPECT_EQ(CONVERGE_STOP_AND_COPY, converge_next(&self->s, &self->p, &r[2]));
 	EXPECT_EQ(2, self->s.shrink_rounds);
+	EXPECT_FALSE(self->s.shrinking);
 	EXPECT_EQ(8 * MS, self->s.expected_downtime_ns);
 	EXPECT_EQ(0, self->s.throttle);
+}
+
+/*
+ * A shrink round after which the rest no longer fits (a burst of writes):
+ * another round, but not a shrinking one, so the source pads it to its
+ * minimum again (source.c's settle()).  Catches `shrinking` left set from
+ * the round before: short rounds that do not fit would then spin through
+ * --max-rounds unpadded.
+ */
+TEST_F(conv, shrinking_ends_when_the_rest_stops_fitting)
+{
+	struct converge_round r[] = {
+		{ .pages = 10000, .ns = SEC, .dirty_pages = 2000 },
+		{ .pages = 2000, .ns = 200 * MS, .dirty_pages = 5000 },
+	};
+
+	EXPECT_EQ(CONVERGE_CONTINUE, converge_next(&self->s, &self->p, &r[0]));
+	EXPECT_TRUE(self->s.shrinking);
+	EXPECT_EQ(CONVERGE_CONTINUE, converge_next(&self->s, &self->p, &r[1]));
+	EXPECT_FALSE(self->s.shrinking);
+	EXPECT_EQ(1, self->s.shrink_rounds);
 }
 
 /*
