@@ -454,7 +454,7 @@ static void account_started(struct source *src, uint64_t t_pause, uint64_t t_com
 			owd = lk.rtt_us * 500ull;
 	}
 	/* COMPLETE and READY in flight, the decision, and COMMIT in flight. */
-	flights = n->ready_at - t_complete;
+	flights = n->ready_at > t_complete ? n->ready_at - t_complete : 0;
 	flights = flights > d->apply_ns ? flights - d->apply_ns : 0;
 	d->commit_ns = flights + (t_commit - n->ready_at) + owd;
 	src->rep->commit_flights_ns = flights;
@@ -663,11 +663,17 @@ int source_switchover(struct source *src, const uint64_t *left, uint64_t nleft, 
 	}
 	c.digest = wire_digest_sum(&src->digest);
 	rep->digest = c.digest;
+	/*
+	 * Before the send: READY can arrive (the control thread stamps it)
+	 * before this thread runs again after it.  In the test host it did,
+	 * and the commit part came out 2^64 ns less a little.
+	 */
+	t_complete = vmm_now_ns();
+	rep->at_ns[MIGRATE_AT_COMPLETE] = t_complete;
 	ret = msg_send(s0->ch, buf, wire_enc_complete(&s0->st, buf, sizeof(buf), &c));
 	if (ret)
 		return give_back(src, ret, "sending COMPLETE: %s", transport_error());
-	t_complete = vmm_now_ns();
-	rep->at_ns[MIGRATE_AT_COMPLETE] = t_complete;
+	migrate_failpoint("src-complete");
 
 	/* Phase one: the destination loads everything and runs nothing. */
 	ret = wait_news(src, is_ready, 0, timeout_ms(src, src->o->ready_timeout_ms), true);
