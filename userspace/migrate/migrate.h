@@ -111,7 +111,8 @@ struct migrate_round {
 	uint64_t kick_ns;		/* after it: the vCPUs kicked out of KVM_RUN and
 					 * back (a pause's latency); UINT64_MAX: all
 					 * asleep, untimed */
-	uint64_t ack_wait_ns;		/* after it: waiting for its ROUND_ACK */
+	uint64_t ack_wait_ns;		/* after it: waiting for its ROUND_ACK
+					 * (round 0: from the switch probe's end) */
 	uint64_t pad_ns;		/* then idle, to ROUND_MIN_NS (source.c) */
 	struct migrate_round_time time;	/* the senders' */
 	uint64_t dirty_after;		/* harvested after it: the next set */

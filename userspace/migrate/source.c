@@ -597,8 +597,7 @@ static int round0_populated(struct source *src)
  * ROUND_MIN_NS, so that rounds of a few pages do not spin through
  * --max-rounds before the guest had time to dirty anything.  A shrink
  * round's padding would only let the guest dirty more for the pause to
- * carry (in the test host at "below": 30-105 ms idle a migration of 2 s,
- * the last round's set a third larger).
+ * carry (in the test host at "below": 30-105 ms idle per 2 s migration).
  *
  * A destination gone or failed ends pre-copy here, and so does one whose
  * oldest unacknowledged round ended more than --timeout ago: one that takes

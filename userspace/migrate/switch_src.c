@@ -454,6 +454,7 @@ static void account_started(struct source *src, uint64_t t_pause, uint64_t t_com
 			owd = lk.rtt_us * 500ull;
 	}
 	/* COMPLETE and READY in flight, the decision, and COMMIT in flight. */
+	/* Stamped before COMPLETE went out, READY comes later: the clamp is a guard. */
 	flights = n->ready_at > t_complete ? n->ready_at - t_complete : 0;
 	flights = flights > d->apply_ns ? flights - d->apply_ns : 0;
 	d->commit_ns = flights + (t_commit - n->ready_at) + owd;
